@@ -1,0 +1,384 @@
+"""SAM-PTx: SAM conditioned on frozen CLIP text embeddings of a class name."""
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers import AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, SamModel
+from transformers.utils import ModelOutput, logging
+
+from .configuration_samptx import SamPtxConfig, TextInjection
+from .losses import sam_segmentation_loss
+from .text_cache import TextCacheInfo, TextEmbeddingCache
+from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning, text_conditioning
+
+logger = logging.get_logger(__name__)
+
+
+@dataclass
+class SamPtxSegmentationOutput(ModelOutput):
+    """Output of [`SamPtxForTextSegmentation`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            SAM's loss (focal 20 : dice 1 + IoU MSE), when `labels` are given.
+        pred_masks (`torch.FloatTensor` of shape `(batch, point_batch, num_masks, height, width)`):
+            Low-resolution mask logits (a quarter of SAM's input size); upsample with the processor.
+        iou_scores (`torch.FloatTensor` of shape `(batch, point_batch, num_masks)`):
+            Predicted IoU of each mask.
+        text_embeds (`torch.FloatTensor` of shape `(batch, text_dim)`, *optional*):
+            The text embeddings that conditioned SAM (normalised if `config.normalize_text_embeds`).
+        image_embeddings (`torch.FloatTensor` of shape `(batch, channels, height, width)`):
+            Output of the (text-conditioned) image encoder.
+    """
+
+    loss: torch.FloatTensor | None = None
+    pred_masks: torch.FloatTensor | None = None
+    iou_scores: torch.FloatTensor | None = None
+    text_embeds: torch.FloatTensor | None = None
+    image_embeddings: torch.FloatTensor | None = None
+
+
+class SamPtxPreTrainedModel(PreTrainedModel):
+    config: SamPtxConfig
+    config_class = SamPtxConfig
+    base_model_prefix = "sam_ptx"
+    main_input_name = "pixel_values"
+    input_modalities = ("image", "text")
+    _no_split_modules = ["SamVisionLayer", "CLIPEncoderLayer"]
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # SamModel and the CLIP text encoder initialise themselves (transformers dispatches to sub-models).
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
+    """SAM whose predictions are conditioned on a class name, through frozen CLIP text embeddings.
+
+    Holds a transformers `SamModel` (`sam`) and a frozen `CLIPTextModelWithProjection` (`text_encoder`). Where the
+    text enters SAM is `config.text_injection`: with `parallel_text` (SAM-PTx) it reaches the Parallel-Text
+    adapters inside the image encoder, which are added with `peft.get_peft_model(model, ParallelTextConfig())`.
+
+    Example:
+
+    ```py
+    >>> from peft import get_peft_model  # doctest: +SKIP
+    >>> from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation
+    >>> model = SamPtxForTextSegmentation.from_pretrained_components(  # doctest: +SKIP
+    ...     "facebook/sam-vit-base", "openai/clip-vit-base-patch32"
+    ... )
+    >>> model = get_peft_model(model, ParallelTextConfig(r=32))  # doctest: +SKIP
+    ```
+    """
+
+    def __init__(
+        self,
+        config: SamPtxConfig,
+        sam: SamModel | None = None,
+        text_encoder: CLIPTextModelWithProjection | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.sam = sam if sam is not None else SamModel(config.sam_config)
+        self.text_encoder = text_encoder if text_encoder is not None else CLIPTextModelWithProjection(config.text_config)
+        self.text_encoder.requires_grad_(False)
+        self.text_encoder.eval()
+        # Ablations: the text embedding as one extra sparse prompt token, or added to the decoder's queries.
+        self.text_prompt_projection = (
+            nn.Linear(config.text_dim, config.prompt_hidden_size)
+            if config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value)
+            else None
+        )
+        self.tokenizer = None
+        self.text_cache = TextEmbeddingCache()
+        self.post_init()
+
+    # ----------------------------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_pretrained_components(
+        cls,
+        sam_model_name_or_path: str | os.PathLike = "facebook/sam-vit-base",
+        text_model_name_or_path: str | os.PathLike = "openai/clip-vit-base-patch32",
+        load_tokenizer: bool = True,
+        **config_kwargs: Any,
+    ) -> "SamPtxForTextSegmentation":
+        """Assemble SAM-PTx from separately pretrained SAM and CLIP checkpoints (Hub ids or local directories).
+
+        Args:
+            sam_model_name_or_path: A `SamModel` checkpoint, e.g. `"facebook/sam-vit-base"`.
+            text_model_name_or_path: A CLIP checkpoint (full `CLIPModel` or text-only), e.g.
+                `"openai/clip-vit-base-patch32"`; its tokenizer is loaded too when `load_tokenizer`.
+            config_kwargs: Other [`SamPtxConfig`] fields (`prompt_template`, `text_injection`, ...).
+
+        Raises:
+            OSError: When a checkpoint cannot be found (transformers' message names the path).
+        """
+        sam = SamModel.from_pretrained(sam_model_name_or_path)
+        text_encoder = CLIPTextModelWithProjection.from_pretrained(text_model_name_or_path)
+        config = SamPtxConfig(
+            sam_config=sam.config,
+            text_config=text_encoder.config,
+            sam_model_name_or_path=str(sam_model_name_or_path),
+            text_model_name_or_path=str(text_model_name_or_path),
+            **config_kwargs,
+        )
+        model = cls(config, sam=sam, text_encoder=text_encoder)
+        if load_tokenizer:
+            model.tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path)
+        return model
+
+    def train(self, mode: bool = True) -> "SamPtxForTextSegmentation":
+        super().train(mode)
+        self.text_encoder.eval()  # frozen: never in training mode
+        return self
+
+    def _set_gradient_checkpointing(
+        self, enable: bool = True, gradient_checkpointing_func: Callable = checkpoint, every_n_layers: int = 1
+    ) -> None:
+        # The recomputation in backward must see the text embedding of its own forward pass.
+        super()._set_gradient_checkpointing(
+            enable=enable,
+            gradient_checkpointing_func=checkpoint_with_text_conditioning(gradient_checkpointing_func),
+            every_n_layers=every_n_layers,
+        )
+
+    # ----------------------------------------------------------------------------------------------- text
+
+    def get_tokenizer(self):
+        """The CLIP tokenizer, loaded from `config.text_model_name_or_path` on first use unless already set."""
+        if self.tokenizer is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.config.text_model_name_or_path)
+        return self.tokenizer
+
+    def format_prompts(self, class_names: Sequence[str]) -> list[str]:
+        """Class names → prompts through `config.prompt_template`; rejects anything but non-empty strings."""
+        if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+            raise ValueError(f"class_names must be a list of strings, got {type(class_names).__name__}")
+        for name in class_names:
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"every class name must be a non-empty string, got {name!r}")
+        return [self.config.prompt_template.format(name.strip()) for name in class_names]
+
+    @torch.no_grad()
+    def encode_text(self, class_names: Sequence[str]) -> torch.Tensor:
+        """Embeddings (len(class_names), text_dim) of class names, through the template and the frozen encoder.
+
+        Each distinct prompt is encoded once per model: later calls read an in-memory cache
+        (`text_cache_info()` counts hits and misses).
+
+        Raises:
+            ValueError: On an empty or non-string class name, or a prompt longer than CLIP's context.
+        """
+        prompts = self.format_prompts(class_names)
+        if not prompts:
+            return torch.empty(0, self.config.text_dim, device=self.device)
+        embeddings = self.text_cache.get_or_compute(prompts, self._encode_prompts)
+        return torch.stack(embeddings).to(self.device)
+
+    def text_cache_info(self) -> TextCacheInfo:
+        """Hits, misses and size of the text-embedding cache."""
+        return self.text_cache.info()
+
+    def _encode_prompts(self, prompts: list[str]) -> torch.Tensor:
+        tokenizer = self.get_tokenizer()
+        max_length = self.config.text_config.max_position_embeddings
+        tokens = tokenizer(prompts, padding=True, return_tensors="pt")
+        if tokens["input_ids"].shape[1] > max_length:
+            lengths = tokens["attention_mask"].sum(-1).tolist()
+            too_long = [prompt for prompt, length in zip(prompts, lengths) if length > max_length]
+            raise ValueError(f"prompts {too_long} are longer than CLIP's context of {max_length} tokens")
+        return self._text_embeds_from_tokens(tokens["input_ids"], tokens["attention_mask"])
+
+    def _text_embeds_from_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        input_ids = input_ids.to(self.device)
+        attention_mask = attention_mask.to(self.device) if attention_mask is not None else None
+        with torch.no_grad():
+            text_embeds = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+        return self._normalize(text_embeds)
+
+    def _normalize(self, text_embeds: torch.Tensor) -> torch.Tensor:
+        return F.normalize(text_embeds, dim=-1) if self.config.normalize_text_embeds else text_embeds
+
+    # ----------------------------------------------------------------------------------------------- forward
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor,
+        input_points: torch.FloatTensor | None = None,
+        input_labels: torch.LongTensor | None = None,
+        input_boxes: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        text_embeds: torch.FloatTensor | None = None,
+        labels: torch.Tensor | None = None,
+        multimask_output: bool = False,
+        return_dict: bool = True,
+        **kwargs: Any,
+    ) -> SamPtxSegmentationOutput | tuple:
+        r"""Segment what the text names, at the given point/box prompts.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, 3, height, width)`):
+                Images preprocessed by SAM's image processor.
+            input_points (`torch.FloatTensor` of shape `(batch, point_batch, num_points, 2)`, *optional*):
+                Point prompts (x, y) in the frame of `pixel_values`.
+            input_labels (`torch.LongTensor` of shape `(batch, point_batch, num_points)`, *optional*):
+                1 foreground, 0 background, -10 padding; required with `input_points`.
+            input_boxes (`torch.FloatTensor` of shape `(batch, num_boxes, 4)`, *optional*):
+                Box prompts (x1, y1, x2, y2).
+            input_ids, attention_mask (`torch.LongTensor` of shape `(batch, seq_len)`, *optional*):
+                Tokenised class prompts, one per image, encoded by the frozen text encoder.
+            text_embeds (`torch.FloatTensor` of shape `(batch, text_dim)`, *optional*):
+                Precomputed class embeddings (e.g. from `encode_text`), instead of `input_ids`.
+            labels (`torch.Tensor` of shape `(batch, H, W)` or `(batch, point_batch, H, W)`, *optional*):
+                Binary target masks; `loss` is returned when given.
+            multimask_output (`bool`, defaults to `False`):
+                Predict SAM's three masks per prompt instead of one.
+
+        Raises:
+            ValueError: On inputs of the wrong rank, shape or batch size, points without labels, both or neither
+                of `input_ids`/`text_embeds` when the text is used.
+        """
+        # 1. Check inputs before any computation.
+        batch_size = self._check_image_and_prompts(pixel_values, input_points, input_labels, input_boxes)
+        text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, batch_size)
+
+        # 2. Image encoder; Parallel-Text adapters read the text for the duration of this call.
+        injection = self.config.text_injection
+        adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
+        with text_conditioning(adapter_text):
+            image_embeddings = self.sam.vision_encoder(pixel_values).last_hidden_state  # (batch, c, h, w)
+
+        # 3. Prompt encoder; with `prompt_encoder` injection the text is one more sparse token.
+        sparse_embeddings, dense_embeddings = self.sam.prompt_encoder(
+            input_points=input_points, input_labels=input_labels, input_boxes=input_boxes, input_masks=None
+        )
+        text_tokens = self.text_prompt_projection(text_embeds) if self.text_prompt_projection is not None else None
+        if injection == TextInjection.PROMPT_ENCODER.value:
+            point_batch_size = sparse_embeddings.shape[1] if sparse_embeddings is not None else 1
+            text_token = text_tokens[:, None, None, :].expand(batch_size, point_batch_size, 1, -1)
+            sparse_embeddings = (
+                text_token if sparse_embeddings is None else torch.cat([sparse_embeddings, text_token], dim=2)
+            )
+        target_embedding = text_tokens[:, None, None, :] if injection == TextInjection.MASK_DECODER.value else None
+
+        # 4. Mask decoder.
+        image_positional_embeddings = self.sam.get_image_wide_positional_embeddings().repeat(batch_size, 1, 1, 1)
+        pred_masks, iou_scores = self.sam.mask_decoder(
+            image_embeddings=image_embeddings,
+            image_positional_embeddings=image_positional_embeddings,
+            sparse_prompt_embeddings=sparse_embeddings,
+            dense_prompt_embeddings=dense_embeddings,
+            multimask_output=multimask_output,
+            target_embedding=target_embedding,
+        )
+
+        # 5. Loss.
+        loss = None
+        if labels is not None:
+            loss = sam_segmentation_loss(pred_masks, iou_scores, labels.to(pred_masks.device))
+
+        output = SamPtxSegmentationOutput(
+            loss=loss,
+            pred_masks=pred_masks,
+            iou_scores=iou_scores,
+            text_embeds=text_embeds,
+            image_embeddings=image_embeddings,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _check_image_and_prompts(
+        self,
+        pixel_values: torch.Tensor,
+        input_points: torch.Tensor | None,
+        input_labels: torch.Tensor | None,
+        input_boxes: torch.Tensor | None,
+    ) -> int:
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
+            shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
+            raise ValueError(f"pixel_values must have shape (batch, 3, height, width), got {shape}")
+        image_size = self.config.sam_config.vision_config.image_size
+        if tuple(pixel_values.shape[-2:]) != (image_size, image_size):
+            raise ValueError(
+                f"pixel_values must be {image_size}x{image_size} (SAM's input size, as its image processor pads "
+                f"them), got {tuple(pixel_values.shape[-2:])}"
+            )
+        batch_size = pixel_values.shape[0]
+        if input_points is not None:
+            if input_points.dim() != 4 or input_points.shape[0] != batch_size or input_points.shape[-1] != 2:
+                raise ValueError(
+                    f"input_points must have shape (batch={batch_size}, point_batch, num_points, 2), "
+                    f"got {tuple(input_points.shape)}"
+                )
+            if input_labels is None:
+                raise ValueError(
+                    "input_points were given without input_labels: pass input_labels of shape "
+                    f"{tuple(input_points.shape[:-1])} (1 foreground, 0 background, -10 padding)"
+                )
+            if tuple(input_labels.shape) != tuple(input_points.shape[:-1]):
+                raise ValueError(
+                    f"input_labels must have shape {tuple(input_points.shape[:-1])} to match input_points, "
+                    f"got {tuple(input_labels.shape)}"
+                )
+        elif input_labels is not None:
+            raise ValueError("input_labels were given without input_points")
+        if input_boxes is not None and (
+            input_boxes.dim() != 3 or input_boxes.shape[0] != batch_size or input_boxes.shape[-1] != 4
+        ):
+            raise ValueError(
+                f"input_boxes must have shape (batch={batch_size}, num_boxes, 4), got {tuple(input_boxes.shape)}"
+            )
+        if input_points is not None and input_boxes is not None and input_points.shape[1] != input_boxes.shape[1]:
+            raise ValueError(
+                f"input_points has point_batch {input_points.shape[1]} but input_boxes has {input_boxes.shape[1]} "
+                "boxes: give one box per point batch"
+            )
+        return batch_size
+
+    def _resolve_text_embeds(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        text_embeds: torch.Tensor | None,
+        batch_size: int,
+    ) -> torch.Tensor | None:
+        if input_ids is not None and text_embeds is not None:
+            raise ValueError("Pass either input_ids or text_embeds, not both")
+        if input_ids is not None:
+            if input_ids.dim() != 2 or input_ids.shape[0] != batch_size:
+                raise ValueError(
+                    f"input_ids must have shape (batch={batch_size}, seq_len): one class prompt per image, "
+                    f"got {tuple(input_ids.shape)}"
+                )
+            return self._text_embeds_from_tokens(input_ids, attention_mask)
+        if text_embeds is not None:
+            if text_embeds.dim() != 2 or text_embeds.shape[-1] != self.config.text_dim:
+                raise ValueError(
+                    f"text_embeds must have shape (batch, text_dim={self.config.text_dim}), "
+                    f"got {tuple(text_embeds.shape)}"
+                )
+            if text_embeds.shape[0] != batch_size:
+                raise ValueError(
+                    f"text_embeds has batch size {text_embeds.shape[0]} but pixel_values has {batch_size}: "
+                    "give one class prompt per image"
+                )
+            return self._normalize(text_embeds.to(device=self.device, dtype=self.dtype))
+        if self.config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value):
+            raise ValueError(
+                f"text_injection={self.config.text_injection!r} needs the class prompt: pass input_ids or text_embeds"
+            )
+        return None
+
+
+__all__ = ["SamPtxForTextSegmentation", "SamPtxPreTrainedModel", "SamPtxSegmentationOutput"]

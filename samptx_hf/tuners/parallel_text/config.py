@@ -1,0 +1,99 @@
+"""Configuration of the Parallel-Text adapter."""
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from peft import PeftConfig
+from transformers.activations import ACT2FN
+
+
+class SamPtxPeftType(str, enum.Enum):
+    """PEFT method types owned by samptx_hf (peft's own `PeftType` enum is closed)."""
+
+    PARALLEL_TEXT = "PARALLEL_TEXT"
+
+
+# Every MLP of SAM's image encoder, and only those: `SamMLPBlock` also sits in the mask decoder.
+SAM_VISION_MLP_PATTERN = r".*vision_encoder\.layers\.\d+\.mlp"
+
+
+@dataclass
+class ParallelTextConfig(PeftConfig):
+    """Configuration of [`ParallelTextModel`], the Parallel-Text adapter of SAM-PTx.
+
+    A bottleneck branch runs beside each targeted MLP and reads the MLP's input `h`:
+
+        out = mlp(h) + scaling * up(dropout(act(down(h) + text_proj(t))))
+
+    where `t` is the class-prompt embedding of the sample, broadcast over its spatial tokens.
+
+    Args:
+        r (`int`, defaults to 32):
+            Bottleneck width of the adapter branch.
+        scaling (`float`, defaults to 0.1):
+            Factor `s` on the branch output (AdaptFormer's default).
+        dropout (`float`, defaults to 0.0):
+            Dropout probability on the bottleneck activations.
+        activation (`str`, defaults to `"relu"`):
+            Bottleneck non-linearity, any key of `transformers.activations.ACT2FN` (`"relu"`, `"gelu"`, ...).
+        use_text (`bool`, defaults to `True`):
+            Add the projected text embedding inside the branch. `False` gives the plain Parallel-Adapter baseline.
+        text_dim (`int`, *optional*):
+            Width of the text embeddings. Read from the model config (`text_config.projection_dim`) when the
+            adapted model is a SAM-PTx model; required otherwise when `use_text=True`.
+        target_modules (`str` or `list[str]`, defaults to every MLP of SAM's image encoder):
+            Module names (or one regex, full match) to wrap. Pass `peft.utils.constants.DUMMY_TARGET_MODULES`
+            to wrap nothing and only train `modules_to_save` (the decoder-only baseline).
+        exclude_modules (`str` or `list[str]`, *optional*):
+            Module names (or one regex) to leave untouched.
+        modules_to_save (`list[str]`, defaults to `["mask_decoder"]`):
+            Modules trained in full and saved with the adapter (SAM's mask decoder).
+        init_weights (`bool`, defaults to `True`):
+            Start the up-projection at zero so that the adapted model starts exactly equal to the base model.
+            `False` initialises it randomly (for tests).
+    """
+
+    r: int = field(default=32, metadata={"help": "Bottleneck width of the adapter branch."})
+    scaling: float = field(default=0.1, metadata={"help": "Factor on the adapter branch output."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout probability on the bottleneck activations."})
+    activation: str = field(default="relu", metadata={"help": "Bottleneck non-linearity (a key of ACT2FN)."})
+    use_text: bool = field(
+        default=True, metadata={"help": "Add the projected text embedding in the branch (False: Parallel-Adapter)."}
+    )
+    text_dim: int | None = field(
+        default=None, metadata={"help": "Width of the text embeddings; read from a SAM-PTx model config if unset."}
+    )
+    target_modules: list[str] | str | None = field(
+        default=SAM_VISION_MLP_PATTERN,
+        metadata={"help": "Module names or one regex (full match) of the modules to wrap."},
+    )
+    exclude_modules: list[str] | str | None = field(
+        default=None, metadata={"help": "Module names or one regex of modules to leave untouched."}
+    )
+    modules_to_save: list[str] | None = field(
+        default_factory=lambda: ["mask_decoder"],
+        metadata={"help": "Modules trained in full and saved with the adapter."},
+    )
+    init_weights: bool = field(
+        default=True, metadata={"help": "Zero-initialise the up-projection (start exactly at the base model)."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peft_type = SamPtxPeftType.PARALLEL_TEXT
+        if isinstance(self.target_modules, list | tuple):
+            self.target_modules = list(self.target_modules)
+        if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r <= 0:
+            raise ValueError(f"ParallelTextConfig.r must be a positive integer, got {self.r!r}")
+        if not isinstance(self.scaling, int | float) or not math.isfinite(self.scaling):
+            raise ValueError(f"ParallelTextConfig.scaling must be a finite number, got {self.scaling!r}")
+        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ParallelTextConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.activation not in ACT2FN:
+            raise ValueError(
+                f"ParallelTextConfig.activation={self.activation!r} is not a known activation; "
+                f"expected one of {sorted(ACT2FN)}"
+            )
+        if self.text_dim is not None and (not isinstance(self.text_dim, int) or self.text_dim <= 0):
+            raise ValueError(f"ParallelTextConfig.text_dim must be a positive integer or None, got {self.text_dim!r}")

@@ -1,0 +1,139 @@
+"""The Parallel-Text adapter layer: a bottleneck branch beside an MLP, conditioned on text."""
+
+from typing import Any
+
+import torch
+from peft.tuners.tuners_utils import BaseTunerLayer, _get_in_out_features
+from torch import nn
+from transformers.activations import ACT2FN
+
+from .conditioning import current_text_embeds
+from .config import ParallelTextConfig
+
+
+def _mlp_features(module: nn.Module) -> tuple[int, int]:
+    """Input and output width of a wrapped module: SAM's `SamMLPBlock` (`lin1`/`lin2`) or a linear layer."""
+    if isinstance(getattr(module, "lin1", None), nn.Linear) and isinstance(getattr(module, "lin2", None), nn.Linear):
+        return module.lin1.in_features, module.lin2.out_features
+    in_features, out_features = _get_in_out_features(module)
+    if in_features is None or out_features is None:
+        raise ValueError(
+            f"ParallelText can wrap SAM's SamMLPBlock or a linear layer, got {type(module).__name__}: "
+            "check ParallelTextConfig.target_modules"
+        )
+    return in_features, out_features
+
+
+class ParallelTextLayer(nn.Module, BaseTunerLayer):
+    """Wraps a module `mlp` as `mlp(h) + s * up(dropout(act(down(h) + text_proj(t))))`.
+
+    `h` has shape (batch, ..., in_features) — (batch, height, width, hidden) inside SAM's image encoder — and `t`,
+    the text embedding of each sample (batch, text_dim), is read from `text_conditioning` and broadcast over the
+    spatial tokens of its own sample. Adapter weights live in `nn.ModuleDict`s keyed by adapter name.
+    """
+
+    adapter_layer_names = ("parallel_text_down", "parallel_text_text", "parallel_text_up")
+    other_param_names = ("parallel_text_act", "parallel_text_dropout", "scaling", "use_text")
+
+    def __init__(self, base_layer: nn.Module, adapter_name: str, config: ParallelTextConfig, **kwargs: Any) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.in_features, self.out_features = _mlp_features(base_layer)
+        self.parallel_text_down = nn.ModuleDict({})
+        self.parallel_text_text = nn.ModuleDict({})
+        self.parallel_text_up = nn.ModuleDict({})
+        self.parallel_text_act = nn.ModuleDict({})
+        self.parallel_text_dropout = nn.ModuleDict({})
+        self.scaling: dict[str, float] = {}
+        self.use_text: dict[str, bool] = {}
+        self._disable_adapters = False
+        self.merged_adapters = []
+        self._active_adapter = adapter_name
+        self.update_layer(adapter_name, config)
+
+    def update_layer(self, adapter_name: str, config: ParallelTextConfig) -> None:
+        """Add (or replace) the adapter `adapter_name` with the shapes and options of `config`."""
+        if config.use_text and config.text_dim is None:
+            raise ValueError(
+                "ParallelTextConfig.text_dim is None but use_text=True: set text_dim to the width of the text "
+                "embeddings (it is filled in automatically for SAM-PTx models)"
+            )
+        self.parallel_text_down[adapter_name] = nn.Linear(self.in_features, config.r)
+        self.parallel_text_up[adapter_name] = nn.Linear(config.r, self.out_features)
+        if config.use_text:
+            self.parallel_text_text[adapter_name] = nn.Linear(config.text_dim, config.r, bias=False)
+        self.parallel_text_act[adapter_name] = ACT2FN[config.activation]
+        self.parallel_text_dropout[adapter_name] = nn.Dropout(config.dropout) if config.dropout else nn.Identity()
+        self.scaling[adapter_name] = float(config.scaling)
+        self.use_text[adapter_name] = config.use_text
+        self.reset_parameters(adapter_name, config.init_weights)
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+        self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
+
+    @torch.no_grad()
+    def reset_parameters(self, adapter_name: str, init_weights: bool) -> None:
+        """Zero the up-projection when `init_weights` (the adapted model then equals the base model)."""
+        up = self.parallel_text_up[adapter_name]
+        if init_weights:
+            nn.init.zeros_(up.weight)
+            nn.init.zeros_(up.bias)
+        else:
+            nn.init.normal_(up.weight, std=0.02)
+            nn.init.normal_(up.bias, std=0.02)
+
+    def _get_base_layer_device_and_dtype(self, base_layer: nn.Module) -> tuple[torch.device, torch.dtype]:
+        # peft reads `base_layer.weight`, which SamMLPBlock does not have.
+        parameter = next(base_layer.parameters())
+        return parameter.device, parameter.dtype
+
+    def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
+        raise TypeError(
+            "ParallelText adapters cannot be merged: the branch up(act(down(h) + text_proj(t))) is non-linear and "
+            "depends on the text of each sample. Use unload() to get the base model back, or keep the adapter."
+        )
+
+    def unmerge(self) -> None:
+        raise TypeError("ParallelText adapters are never merged, so there is nothing to unmerge.")
+
+    def _text_for(self, adapter_name: str, batch_size: int) -> torch.Tensor:
+        text_embeds = current_text_embeds()
+        if text_embeds is None:
+            raise ValueError(
+                f"The ParallelText adapter {adapter_name!r} uses text (use_text=True) but this forward pass has no "
+                "text: pass input_ids or text_embeds to SamPtxForTextSegmentation, or wrap the call in "
+                "samptx_hf.text_conditioning(text_embeds)."
+            )
+        if text_embeds.shape[0] != batch_size:
+            raise ValueError(
+                f"text_embeds has batch size {text_embeds.shape[0]} but the image tokens have batch size "
+                f"{batch_size}: give one class prompt per image"
+            )
+        expected = self.parallel_text_text[adapter_name].in_features
+        if text_embeds.shape[-1] != expected:
+            raise ValueError(
+                f"text_embeds has width {text_embeds.shape[-1]}, expected text_dim={expected} from the "
+                f"ParallelTextConfig of adapter {adapter_name!r}"
+            )
+        return text_embeds
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        result = self.base_layer(hidden_states, *args, **kwargs)
+        if self.disable_adapters:
+            return result
+        for adapter_name in self.active_adapters:
+            if adapter_name not in self.parallel_text_down:
+                continue
+            down = self.parallel_text_down[adapter_name]
+            branch = down(hidden_states.to(down.weight.dtype))  # (batch, ..., r)
+            if self.use_text[adapter_name]:
+                text_embeds = self._text_for(adapter_name, hidden_states.shape[0])
+                text_proj = self.parallel_text_text[adapter_name](text_embeds.to(down.weight.dtype))  # (batch, r)
+                spatial_ones = [1] * (branch.dim() - 2)
+                branch = branch + text_proj.view(text_proj.shape[0], *spatial_ones, text_proj.shape[-1])
+            branch = self.parallel_text_dropout[adapter_name](self.parallel_text_act[adapter_name](branch))
+            delta = self.parallel_text_up[adapter_name](branch) * self.scaling[adapter_name]
+            result = result + delta.to(result.dtype)
+        return result
+
+    def __repr__(self) -> str:
+        return "parallel_text." + super().__repr__()
