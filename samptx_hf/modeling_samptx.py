@@ -13,6 +13,7 @@ from transformers import AutoTokenizer, CLIPTextModelWithProjection, PreTrainedM
 from transformers.utils import ModelOutput, logging
 
 from .configuration_samptx import SamPtxConfig, TextInjection
+from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .losses import sam_segmentation_loss
 from .text_cache import TextCacheInfo, TextEmbeddingCache
 from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning, text_conditioning
@@ -90,15 +91,19 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     ) -> None:
         super().__init__(config)
         self.sam = sam if sam is not None else SamModel(config.sam_config)
-        self.text_encoder = text_encoder if text_encoder is not None else CLIPTextModelWithProjection(config.text_config)
+        self.text_encoder = (
+            text_encoder if text_encoder is not None else CLIPTextModelWithProjection(config.text_config)
+        )
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
-        # Ablations: the text embedding as one extra sparse prompt token, or added to the decoder's queries.
+        # Ablations: the text embedding as one extra sparse prompt token, or added to the decoder's output tokens.
         self.text_prompt_projection = (
             nn.Linear(config.text_dim, config.prompt_hidden_size)
             if config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value)
             else None
         )
+        if config.text_injection == TextInjection.MASK_DECODER.value:
+            install_output_token_conditioning(self.sam.mask_decoder)
         self.tokenizer = None
         self.text_cache = TextEmbeddingCache()
         self.post_init()
@@ -196,7 +201,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         tokens = tokenizer(prompts, padding=True, return_tensors="pt")
         if tokens["input_ids"].shape[1] > max_length:
             lengths = tokens["attention_mask"].sum(-1).tolist()
-            too_long = [prompt for prompt, length in zip(prompts, lengths) if length > max_length]
+            too_long = [prompt for prompt, length in zip(prompts, lengths, strict=True) if length > max_length]
             raise ValueError(f"prompts {too_long} are longer than CLIP's context of {max_length} tokens")
         return self._text_embeds_from_tokens(tokens["input_ids"], tokens["attention_mask"])
 
@@ -271,18 +276,18 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             sparse_embeddings = (
                 text_token if sparse_embeddings is None else torch.cat([sparse_embeddings, text_token], dim=2)
             )
-        target_embedding = text_tokens[:, None, None, :] if injection == TextInjection.MASK_DECODER.value else None
+        decoder_text = text_tokens if injection == TextInjection.MASK_DECODER.value else None
 
-        # 4. Mask decoder.
+        # 4. Mask decoder; with `mask_decoder` injection the text is added to its output tokens.
         image_positional_embeddings = self.sam.get_image_wide_positional_embeddings().repeat(batch_size, 1, 1, 1)
-        pred_masks, iou_scores = self.sam.mask_decoder(
-            image_embeddings=image_embeddings,
-            image_positional_embeddings=image_positional_embeddings,
-            sparse_prompt_embeddings=sparse_embeddings,
-            dense_prompt_embeddings=dense_embeddings,
-            multimask_output=multimask_output,
-            target_embedding=target_embedding,
-        )
+        with decoder_text_conditioning(decoder_text):
+            pred_masks, iou_scores = self.sam.mask_decoder(
+                image_embeddings=image_embeddings,
+                image_positional_embeddings=image_positional_embeddings,
+                sparse_prompt_embeddings=sparse_embeddings,
+                dense_prompt_embeddings=dense_embeddings,
+                multimask_output=multimask_output,
+            )
 
         # 5. Loss.
         loss = None
@@ -374,7 +379,10 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                     "give one class prompt per image"
                 )
             return self._normalize(text_embeds.to(device=self.device, dtype=self.dtype))
-        if self.config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value):
+        if self.config.text_injection in (
+            TextInjection.PROMPT_ENCODER.value,
+            TextInjection.MASK_DECODER.value,
+        ):
             raise ValueError(
                 f"text_injection={self.config.text_injection!r} needs the class prompt: pass input_ids or text_embeds"
             )

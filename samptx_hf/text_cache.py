@@ -26,9 +26,7 @@ class TextEmbeddingCache:
         self.hits = 0
         self.misses = 0
 
-    def get_or_compute(
-        self, prompts: Sequence[str], encode: Callable[[list[str]], torch.Tensor]
-    ) -> list[torch.Tensor]:
+    def get_or_compute(self, prompts: Sequence[str], encode: Callable[[list[str]], torch.Tensor]) -> list[torch.Tensor]:
         """Embeddings of `prompts`, in order; `encode` receives each missing prompt once."""
         missing = list(dict.fromkeys(prompt for prompt in prompts if prompt not in self._embeddings))
         self.misses += len(missing)

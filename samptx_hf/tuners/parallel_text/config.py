@@ -59,10 +59,12 @@ class ParallelTextConfig(PeftConfig):
     dropout: float = field(default=0.0, metadata={"help": "Dropout probability on the bottleneck activations."})
     activation: str = field(default="relu", metadata={"help": "Bottleneck non-linearity (a key of ACT2FN)."})
     use_text: bool = field(
-        default=True, metadata={"help": "Add the projected text embedding in the branch (False: Parallel-Adapter)."}
+        default=True,
+        metadata={"help": "Add the projected text embedding in the branch (False: Parallel-Adapter)."},
     )
     text_dim: int | None = field(
-        default=None, metadata={"help": "Width of the text embeddings; read from a SAM-PTx model config if unset."}
+        default=None,
+        metadata={"help": "Width of the text embeddings; read from a SAM-PTx model config if unset."},
     )
     target_modules: list[str] | str | None = field(
         default=SAM_VISION_MLP_PATTERN,
@@ -76,7 +78,8 @@ class ParallelTextConfig(PeftConfig):
         metadata={"help": "Modules trained in full and saved with the adapter."},
     )
     init_weights: bool = field(
-        default=True, metadata={"help": "Zero-initialise the up-projection (start exactly at the base model)."}
+        default=True,
+        metadata={"help": "Zero-initialise the up-projection (start exactly at the base model)."},
     )
 
     def __post_init__(self):
