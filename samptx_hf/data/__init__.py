@@ -1,0 +1,51 @@
+"""Datasets, prompts and batching for SAM-PTx.
+
+Every loader returns a `datasets.Dataset` with the columns `image` and `mask` (`datasets.Image`, mask non-zero
+= foreground), `class_name` (str) and `image_id` (str), one row per (image, class) sample.
+"""
+
+from .ade20k import ADE20K_CLASS_NAMES, load_ade20k
+from .coco import load_coco
+from .cod10k import load_cod10k, parse_cod10k_class
+from .collator import SamPtxDataCollator, image_processor_for_sam_config
+from .folder import from_hf_dataset, load_image_folder
+from .prompts import interior_point, sample_positive_points
+from .subsets import low_data_subset, select_image_ids
+from .synthetic import (
+    SYNTHETIC_CLASS_NAMES,
+    SYNTHETIC_SHAPES,
+    SYNTHETIC_TEXTURES,
+    SyntheticObject,
+    SyntheticSample,
+    SyntheticShapesConfig,
+    generate_synthetic_sample,
+    make_synthetic_dataset,
+    make_synthetic_splits,
+)
+from .validation import drop_invalid_samples
+
+__all__ = [
+    "ADE20K_CLASS_NAMES",
+    "SYNTHETIC_CLASS_NAMES",
+    "SYNTHETIC_SHAPES",
+    "SYNTHETIC_TEXTURES",
+    "SamPtxDataCollator",
+    "SyntheticObject",
+    "SyntheticSample",
+    "SyntheticShapesConfig",
+    "drop_invalid_samples",
+    "from_hf_dataset",
+    "generate_synthetic_sample",
+    "image_processor_for_sam_config",
+    "interior_point",
+    "load_ade20k",
+    "load_coco",
+    "load_cod10k",
+    "load_image_folder",
+    "low_data_subset",
+    "make_synthetic_dataset",
+    "make_synthetic_splits",
+    "parse_cod10k_class",
+    "sample_positive_points",
+    "select_image_ids",
+]

@@ -1,0 +1,93 @@
+"""COCO instance annotations turned into one semantic sample per (image, category present)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from ._utils import encode_mask_png, segmentation_features
+from .validation import drop_invalid_samples
+
+
+def load_coco(
+    annotation_file: str | Path,
+    image_dir: str | Path,
+    class_names: Sequence[str] | None = None,
+    image_ids: Collection[str] | None = None,
+    validate: bool = True,
+) -> datasets.Dataset:
+    """Loads COCO-format annotations as one sample per (image, category present in it).
+
+    The target of a sample is the union of all the category's instance masks in the image (crowd regions
+    included), rasterised with `pycocotools.coco.COCO.annToMask` (polygons and RLE alike). Masks are stored as
+    in-memory PNGs; images stay as paths into `image_dir`.
+
+    Args:
+        annotation_file (`str` or `Path`):
+            A COCO instances JSON, e.g. `annotations/instances_train2017.json`.
+        image_dir (`str` or `Path`):
+            The folder holding the images named by each image's `file_name`, e.g. `train2017/`.
+        class_names (`Sequence[str]`, *optional*):
+            Keep only these categories (by COCO name). Defaults to all categories.
+        image_ids (`Collection[str]`, *optional*):
+            Keep only these images (COCO image ids as strings). Use it to rasterise only a low-data subset of
+            a large split, e.g. with ids from `select_image_ids`.
+        validate (`bool`, defaults to `True`):
+            Decode every image once and drop unusable samples (see `drop_invalid_samples`).
+
+    Returns:
+        `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`, 0/255 "L"), `class_name` (COCO
+        category name), `image_id` (COCO image id as a string) and `category_id` (int), ordered by image id
+        then category id.
+
+    Raises:
+        ValueError: if a name in `class_names` is not a category of the file, or no sample is found.
+    """
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress to stdout
+        coco = COCO(str(annotation_file))
+    categories = {category["id"]: category["name"] for category in coco.loadCats(coco.getCatIds())}
+    if class_names is not None:
+        unknown = sorted(set(class_names) - set(categories.values()))
+        if unknown:
+            raise ValueError(
+                f"class_names {unknown} are not categories of {annotation_file}; known: {sorted(categories.values())}"
+            )
+        wanted = {category_id for category_id, name in categories.items() if name in set(class_names)}
+    else:
+        wanted = set(categories)
+    wanted_images = None if image_ids is None else {str(image_id) for image_id in image_ids}
+
+    features = segmentation_features(category_id=datasets.Value("int64"))
+    columns: dict[str, list] = {name: [] for name in features}
+    for image_id in sorted(coco.getImgIds()):
+        if wanted_images is not None and str(image_id) not in wanted_images:
+            continue
+        image_info = coco.loadImgs(image_id)[0]
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=None))
+        for category_id in sorted({ann["category_id"] for ann in annotations} & wanted):
+            mask = np.zeros((image_info["height"], image_info["width"]), dtype=bool)
+            for annotation in annotations:
+                if annotation["category_id"] == category_id:
+                    with warnings.catch_warnings():  # pycocotools' numpy-2 copy= deprecation, not ours to fix
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        mask |= coco.annToMask(annotation).astype(bool)
+            columns["image"].append(str(Path(image_dir) / image_info["file_name"]))
+            columns["mask"].append(encode_mask_png(mask))
+            columns["class_name"].append(categories[category_id])
+            columns["image_id"].append(str(image_id))
+            columns["category_id"].append(category_id)
+    if not columns["image"]:
+        raise ValueError(f"no annotated (image, category) pair found in {annotation_file} with the given filters")
+
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    if validate:
+        dataset = drop_invalid_samples(dataset)
+    return dataset

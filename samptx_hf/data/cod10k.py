@@ -1,0 +1,100 @@
+"""COD10K (camouflaged object detection) in its released layout.
+
+<root>/Train/Image/COD10K-CAM-1-Aquatic-1-BatFish-1.jpg
+<root>/Train/GT_Object/COD10K-CAM-1-Aquatic-1-BatFish-1.png
+<root>/Test/Image/...  <root>/Test/GT_Object/...
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import datasets
+
+from ._utils import segmentation_features
+from .validation import drop_invalid_samples
+
+# COD10K-<CAM|NonCAM>-<super id>-<SuperClass>-<class id>-<ClassName>-<image number>
+_COD10K_NAME = re.compile(r"^COD10K-(CAM|NonCAM)-(\d+)-([A-Za-z]+)-(\d+)-(.+)-(\d+)$")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_SPLIT_DIRS = {"train": "Train", "test": "Test"}
+
+
+def _parse(filename: str) -> tuple[bool, str, str]:
+    """Returns `(camouflaged, super_class, class_name)` of a COD10K file name."""
+    stem = Path(filename).stem
+    match = _COD10K_NAME.match(stem)
+    if match is None:
+        raise ValueError(
+            f"file name {filename!r} does not follow the COD10K pattern "
+            "'COD10K-<CAM|NonCAM>-<id>-<SuperClass>-<id>-<ClassName>-<number>.<ext>'"
+        )
+    kind, _, super_class, _, class_name, _ = match.groups()
+    return kind == "CAM", super_class.lower(), re.sub(r"[-_]+", " ", class_name).lower()
+
+
+def parse_cod10k_class(filename: str) -> str:
+    """The class name in a COD10K file name, lower-cased: `COD10K-CAM-1-Aquatic-1-BatFish-1.jpg` ->
+    `"batfish"`.
+
+    Hyphens or underscores inside the class name become spaces. Directories in `filename` are ignored.
+
+    Raises:
+        ValueError: if the name does not follow the COD10K pattern.
+    """
+    return _parse(filename)[2]
+
+
+def load_cod10k(
+    root: str | Path, split: str = "train", include_noncamouflaged: bool = False, validate: bool = True
+) -> datasets.Dataset:
+    """Loads a COD10K split as one sample per image.
+
+    Args:
+        root (`str` or `Path`):
+            The folder that holds `Train/` and `Test/` (e.g. the extracted `COD10K-v3`).
+        split (`str`, defaults to `"train"`):
+            `"train"` or `"test"`.
+        include_noncamouflaged (`bool`, defaults to `False`):
+            Keep the `NonCAM` images (no camouflaged object; their masks are empty). When kept, empty masks
+            are not dropped by validation.
+        validate (`bool`, defaults to `True`):
+            Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
+
+    Returns:
+        `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name` (e.g. `"batfish"`),
+        `image_id` (the file stem), `super_class` (e.g. `"aquatic"`) and `camouflaged` (bool), sorted by file
+        name.
+
+    Raises:
+        ValueError: on an unknown split, a missing `Image/` folder, a file name outside the COD10K pattern, or
+        a
+            split without any usable sample.
+    """
+    if split not in _SPLIT_DIRS:
+        raise ValueError(f"split={split!r}, expected one of {sorted(_SPLIT_DIRS)}")
+    split_dir = Path(root) / _SPLIT_DIRS[split]
+    image_dir, mask_dir = split_dir / "Image", split_dir / "GT_Object"
+    if not image_dir.is_dir():
+        raise ValueError(f"{image_dir} is not a directory: expected COD10K's layout <root>/Train|Test/Image")
+
+    features = segmentation_features(super_class=datasets.Value("string"), camouflaged=datasets.Value("bool"))
+    columns: dict[str, list] = {name: [] for name in features}
+    for image_path in sorted(p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
+        camouflaged, super_class, class_name = _parse(image_path.name)
+        if not camouflaged and not include_noncamouflaged:
+            continue
+        columns["image"].append(str(image_path))
+        columns["mask"].append(str(mask_dir / f"{image_path.stem}.png"))
+        columns["class_name"].append(class_name)
+        columns["image_id"].append(image_path.stem)
+        columns["super_class"].append(super_class)
+        columns["camouflaged"].append(camouflaged)
+    if not columns["image"]:
+        raise ValueError(f"no COD10K image found in {image_dir} (include_noncamouflaged={include_noncamouflaged})")
+
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    if validate:
+        dataset = drop_invalid_samples(dataset, allow_empty_masks=include_noncamouflaged)
+    return dataset

@@ -1,0 +1,197 @@
+"""Your own data: a folder of images and masks, or any `datasets` dataset (local or on the Hub)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import datasets
+
+from ._utils import SEGMENTATION_COLUMNS, segmentation_features
+from .validation import drop_invalid_samples
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _read_classes_file(classes_file: Path) -> dict[str, str]:
+    """Reads a file-stem -> class-name mapping from a JSON object or a CSV with `image,class_name` columns."""
+    if classes_file.suffix.lower() == ".json":
+        mapping = json.loads(classes_file.read_text())
+        if not isinstance(mapping, dict):
+            raise ValueError(f"{classes_file} holds a {type(mapping).__name__}, expected a JSON object stem -> class")
+        return {Path(str(key)).stem: str(value) for key, value in mapping.items()}
+    if classes_file.suffix.lower() == ".csv":
+        with classes_file.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or not {"image", "class_name"} <= set(reader.fieldnames):
+                raise ValueError(
+                    f"{classes_file} has columns {reader.fieldnames}, expected a header with 'image' and 'class_name'"
+                )
+            return {Path(row["image"]).stem: row["class_name"] for row in reader}
+    raise ValueError(f"classes_file={str(classes_file)!r} has suffix {classes_file.suffix!r}, expected .json or .csv")
+
+
+def _mask_for(image_path: Path, mask_dir: Path) -> str:
+    """The mask of an image: `<mask_dir>/<stem>.png`, else any file of `mask_dir` with the same stem."""
+    png = mask_dir / f"{image_path.stem}.png"
+    if png.is_file():
+        return str(png)
+    others = sorted(mask_dir.glob(f"{image_path.stem}.*"))
+    return str(others[0]) if others else str(png)  # a missing mask is reported by validation
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+
+
+def load_image_folder(
+    root: str | Path, classes_file: str | Path | None = None, validate: bool = True
+) -> datasets.Dataset:
+    """Loads a folder of images and binary masks (mask = same file stem; non-zero pixels are foreground).
+
+    Two layouts are read:
+
+    - without `classes_file`, the class is the folder name (underscores become spaces)::
+
+          root/<class>/images/<name>.jpg      root/<class>/masks/<name>.png
+
+    - with `classes_file` (a JSON object `{"<stem>": "<class>"}` or a CSV with an `image,class_name` header;
+      `image` may be a file name or a stem)::
+
+          root/images/<name>.jpg              root/masks/<name>.png
+
+    Args:
+        root (`str` or `Path`):
+            The dataset folder.
+        classes_file (`str` or `Path`, *optional*):
+            The stem -> class mapping; relative paths are resolved against `root`.
+        validate (`bool`, defaults to `True`):
+            Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
+
+    Returns:
+        `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name` and `image_id`
+        (`"<class folder>/<stem>"` or `"<stem>"`).
+
+    Raises:
+        ValueError: on a layout that matches neither form, an image missing from `classes_file`, or no usable
+            sample.
+    """
+    root = Path(root)
+    features = segmentation_features()
+    columns: dict[str, list] = {name: [] for name in features}
+
+    def add(image_path: Path, mask_dir: Path, class_name: str, image_id: str) -> None:
+        columns["image"].append(str(image_path))
+        columns["mask"].append(_mask_for(image_path, mask_dir))
+        columns["class_name"].append(class_name)
+        columns["image_id"].append(image_id)
+
+    if classes_file is not None:
+        classes_path = Path(classes_file) if Path(classes_file).is_absolute() else root / classes_file
+        classes = _read_classes_file(classes_path)
+        image_dir = root / "images"
+        if not image_dir.is_dir():
+            raise ValueError(f"{image_dir} is not a directory: with classes_file, expected root/images + root/masks")
+        image_paths = _images_in(image_dir)
+        missing = [p.name for p in image_paths if p.stem not in classes]
+        if missing:
+            raise ValueError(f"{len(missing)} images have no class in {classes_path}, e.g. {missing[:3]}")
+        for image_path in image_paths:
+            add(image_path, root / "masks", classes[image_path.stem], image_path.stem)
+    else:
+        class_dirs = sorted(p for p in root.iterdir() if (p / "images").is_dir()) if root.is_dir() else []
+        if not class_dirs:
+            raise ValueError(
+                f"{root} has no <class>/images folder: expected root/<class>/images + root/<class>/masks, "
+                "or pass classes_file for root/images + root/masks"
+            )
+        for class_dir in class_dirs:
+            class_name = class_dir.name.replace("_", " ")
+            for image_path in _images_in(class_dir / "images"):
+                add(image_path, class_dir / "masks", class_name, f"{class_dir.name}/{image_path.stem}")
+    if not columns["image"]:
+        raise ValueError(f"no image found under {root}")
+
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    if validate:
+        dataset = drop_invalid_samples(dataset)
+    return dataset
+
+
+def from_hf_dataset(
+    dataset_or_path: datasets.Dataset | datasets.DatasetDict | str | Path,
+    split: str = "train",
+    column_mapping: Mapping[str, str] | None = None,
+    class_name: str | None = None,
+    validate: bool = True,
+) -> datasets.Dataset:
+    """Adapts any `datasets` dataset with an image and a binary mask per row to the loaders' columns.
+
+    Args:
+        dataset_or_path (`datasets.Dataset`, `datasets.DatasetDict`, `str` or `Path`):
+            A dataset object; a folder written by `save_to_disk` (read with `load_from_disk`); or anything
+            `datasets.load_dataset` accepts — a local data folder or a Hub id such as `"user/my-camo-set"`.
+        split (`str`, defaults to `"train"`):
+            The split to take when the source has several.
+        column_mapping (`Mapping[str, str]`, *optional*):
+            Renames source columns to ours, e.g. `{"img": "image", "label": "mask", "category":
+            "class_name"}`. A `datasets.ClassLabel` class column is turned into its names.
+        class_name (`str`, *optional*):
+            A class name for every row, for sources without a class column (e.g. single-class sets).
+        validate (`bool`, defaults to `True`):
+            Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
+
+    Returns:
+        `datasets.Dataset` with at least `image`, `mask` (cast to `datasets.Image`), `class_name` and
+        `image_id` (the source's `image_id` column as strings, else the row index); other source columns are
+        kept.
+
+    Raises:
+        ValueError: if the split is missing, a mapped column is missing, or `image`, `mask` or `class_name` is
+            absent after mapping (and `class_name` not given).
+    """
+    source = dataset_or_path
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+            source = datasets.load_from_disk(str(path))
+        else:
+            source = datasets.load_dataset(str(source), split=split)
+    if isinstance(source, datasets.DatasetDict):
+        if split not in source:
+            raise ValueError(f"split={split!r} is not in the dataset; available splits: {sorted(source)}")
+        source = source[split]
+    if not isinstance(source, datasets.Dataset):
+        raise ValueError(f"got a {type(source).__name__}, expected a datasets.Dataset, DatasetDict, folder or Hub id")
+
+    if column_mapping:
+        missing = sorted(set(column_mapping) - set(source.column_names))
+        if missing:
+            raise ValueError(f"column_mapping names {missing}, not columns of the dataset {source.column_names}")
+        source = source.rename_columns(dict(column_mapping))
+    if class_name is not None:
+        if "class_name" in source.column_names:
+            raise ValueError("class_name was given but the dataset already has a 'class_name' column")
+        source = source.add_column("class_name", [class_name] * len(source))
+    if isinstance(source.features.get("class_name"), datasets.ClassLabel):
+        names = source.features["class_name"].int2str(list(source["class_name"]))
+        source = source.remove_columns("class_name").add_column("class_name", names)
+    required = [column for column in SEGMENTATION_COLUMNS if column != "image_id"]
+    absent = [column for column in required if column not in source.column_names]
+    if absent:
+        raise ValueError(
+            f"columns {absent} are missing (dataset columns: {source.column_names}); map them with "
+            "column_mapping={'<source column>': '<ours>'} or pass class_name"
+        )
+    if "image_id" in source.column_names:
+        source = source.cast_column("image_id", datasets.Value("string"))
+    else:
+        source = source.add_column("image_id", [str(i) for i in range(len(source))])
+    for column in ("image", "mask"):
+        if not isinstance(source.features[column], datasets.Image):
+            source = source.cast_column(column, datasets.Image())
+    if validate:
+        source = drop_invalid_samples(source)
+    return source

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from data_helpers import write_image
+from PIL import Image
+
+from samptx_hf.data import ADE20K_CLASS_NAMES, load_ade20k
+
+
+def test_class_names_are_the_150_scene_parsing_classes():
+    assert len(ADE20K_CLASS_NAMES) == len(set(ADE20K_CLASS_NAMES)) == 150
+    assert ADE20K_CLASS_NAMES[:5] == ("wall", "building", "sky", "floor", "tree")
+    assert ADE20K_CLASS_NAMES[12] == "person" and ADE20K_CLASS_NAMES[-1] == "flag"
+
+
+@pytest.fixture
+def ade_root(tmp_path):
+    root = tmp_path / "ADEChallengeData2016"
+    labels = {
+        "ADE_train_00000001": np.array([[0, 1, 1], [3, 3, 1]], dtype=np.uint8),
+        "ADE_train_00000002": np.array([[150, 150, 0], [0, 0, 0]], dtype=np.uint8),
+        "ADE_train_00000003": np.zeros((2, 3), dtype=np.uint8),  # only "other": no sample
+    }
+    for stem, label in labels.items():
+        label = np.kron(label, np.ones((4, 4), dtype=np.uint8))  # 8 x 12 pixels
+        write_image(root / "images" / "training" / f"{stem}.jpg", 8, 12)
+        (root / "annotations" / "training").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(label).save(root / "annotations" / "training" / f"{stem}.png")
+    write_image(root / "images" / "validation" / "ADE_val_00000001.jpg", 8, 12)
+    (root / "annotations" / "validation").mkdir(parents=True)
+    Image.fromarray(np.full((8, 12), 5, dtype=np.uint8)).save(root / "annotations/validation/ADE_val_00000001.png")
+    return tmp_path
+
+
+def test_load_ade20k_one_sample_per_class_present(ade_root):
+    dataset = load_ade20k(ade_root, split="training")  # the parent of ADEChallengeData2016 works too
+
+    assert list(zip(dataset["image_id"], dataset["label_id"], dataset["class_name"], strict=True)) == [
+        ("ADE_train_00000001", 1, "wall"),
+        ("ADE_train_00000001", 3, "sky"),
+        ("ADE_train_00000002", 150, "flag"),
+    ]
+    wall = np.asarray(dataset[0]["mask"]) > 0
+    expected = np.kron(np.array([[0, 1, 1], [0, 0, 1]], dtype=bool), np.ones((4, 4), dtype=bool))
+    np.testing.assert_array_equal(wall, expected)
+
+
+def test_load_ade20k_validation_split_and_image_ids(ade_root):
+    assert load_ade20k(ade_root / "ADEChallengeData2016", split="validation")["class_name"] == ["tree"]
+    subset = load_ade20k(ade_root, image_ids={"ADE_train_00000002"})
+    assert subset["image_id"] == ["ADE_train_00000002"]
+
+
+def test_load_ade20k_errors(ade_root, tmp_path):
+    with pytest.raises(ValueError, match="split='train'"):
+        load_ade20k(ade_root, split="train")
+    with pytest.raises(ValueError, match="does not hold ADEChallengeData2016"):
+        load_ade20k(tmp_path / "elsewhere")

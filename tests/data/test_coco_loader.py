@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+from data_helpers import write_image
+from pycocotools import mask as mask_utils
+
+from samptx_hf.data import load_coco
+
+HEIGHT, WIDTH = 20, 30
+
+
+def _rle(mask: np.ndarray) -> dict:
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+
+
+@pytest.fixture
+def coco_files(tmp_path):
+    image_dir = tmp_path / "train2017"
+    write_image(image_dir / "000000000001.jpg", HEIGHT, WIDTH, seed=1)
+    write_image(image_dir / "000000000002.jpg", HEIGHT, WIDTH, seed=2)
+    dog_rle = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    dog_rle[10:18, 20:28] = True
+    annotation = {
+        "images": [
+            {"id": 1, "file_name": "000000000001.jpg", "height": HEIGHT, "width": WIDTH},
+            {"id": 2, "file_name": "000000000002.jpg", "height": HEIGHT, "width": WIDTH},
+        ],
+        "categories": [{"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}, {"id": 1, "name": "person"}],
+        "annotations": [
+            # two cats on image 1 (polygons), one dog as a crowd RLE on image 1, one dog polygon on image 2
+            {"id": 1, "image_id": 1, "category_id": 17, "iscrowd": 0, "area": 16, "bbox": [2, 2, 4, 4],
+             "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]]},
+            {"id": 2, "image_id": 1, "category_id": 17, "iscrowd": 0, "area": 16, "bbox": [10, 2, 4, 4],
+             "segmentation": [[10, 2, 14, 2, 14, 6, 10, 6]]},
+            {"id": 3, "image_id": 1, "category_id": 18, "iscrowd": 1, "area": 64, "bbox": [20, 10, 8, 8],
+             "segmentation": _rle(dog_rle)},
+            {"id": 4, "image_id": 2, "category_id": 18, "iscrowd": 0, "area": 36, "bbox": [0, 0, 6, 6],
+             "segmentation": [[0, 0, 6, 0, 6, 6, 0, 6]]},
+        ],
+    }  # fmt: skip
+    annotation_file = tmp_path / "instances_train2017.json"
+    annotation_file.write_text(json.dumps(annotation))
+    return annotation_file, image_dir, dog_rle
+
+
+def test_load_coco_one_sample_per_image_and_category(coco_files):
+    annotation_file, image_dir, dog_rle = coco_files
+    dataset = load_coco(annotation_file, image_dir)
+
+    assert list(zip(dataset["image_id"], dataset["class_name"], strict=True)) == [
+        ("1", "cat"),
+        ("1", "dog"),
+        ("2", "dog"),
+    ]
+    cats = np.asarray(dataset[0]["mask"]) > 0
+    # the target is the union of both cat polygons, and nothing else
+    assert cats[3, 3] and cats[3, 11]
+    assert not cats[3, 8] and not cats[14, 24]
+    assert cats.sum() == pytest.approx(2 * 16, abs=12)
+    np.testing.assert_array_equal(np.asarray(dataset[1]["mask"]) > 0, dog_rle)
+    assert dataset[0]["image"].size == (WIDTH, HEIGHT)
+
+
+def test_load_coco_class_filter_and_image_ids(coco_files):
+    annotation_file, image_dir, _ = coco_files
+    assert load_coco(annotation_file, image_dir, class_names=["dog"])["image_id"] == ["1", "2"]
+    assert load_coco(annotation_file, image_dir, image_ids=["2"])["class_name"] == ["dog"]
+    with pytest.raises(ValueError, match=r"\['unicorn'\] are not categories"):
+        load_coco(annotation_file, image_dir, class_names=["unicorn"])
+
+
+def test_load_coco_drops_missing_images_with_a_warning(coco_files):
+    annotation_file, image_dir, _ = coco_files
+    (image_dir / "000000000002.jpg").unlink()
+    with pytest.warns(UserWarning, match="1 unreadable image"):
+        dataset = load_coco(annotation_file, image_dir)
+    assert set(dataset["image_id"]) == {"1"}

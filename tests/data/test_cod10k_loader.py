@@ -1,0 +1,59 @@
+import datasets
+import numpy as np
+import pytest
+
+from samptx_hf.data import load_cod10k, parse_cod10k_class
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("COD10K-CAM-1-Aquatic-1-BatFish-1.jpg", "batfish"),
+        ("COD10K-CAM-4-Amphibian-6-Frog-2347.jpg", "frog"),
+        ("Train/GT_Object/COD10K-CAM-1-Aquatic-9-GhostPipefish-415.png", "ghostpipefish"),
+        ("COD10K-CAM-2-Terrestrial-40-Stick-Insect-9.jpg", "stick insect"),
+        ("COD10K-NonCAM-5-Background-3-Sky-4000.jpg", "sky"),
+    ],
+)
+def test_parse_cod10k_class(filename, expected):
+    assert parse_cod10k_class(filename) == expected
+
+
+@pytest.mark.parametrize("filename", ["IMG_0001.jpg", "COD10K-CAM-Aquatic-BatFish.jpg", "CAMO-1-Aquatic-1-Fish-1.png"])
+def test_parse_cod10k_class_rejects_other_names(filename):
+    with pytest.raises(ValueError, match="COD10K pattern"):
+        parse_cod10k_class(filename)
+
+
+def test_load_cod10k_train_skips_noncamouflaged(cod10k_root):
+    dataset = load_cod10k(cod10k_root, split="train")
+
+    assert isinstance(dataset.features["image"], datasets.Image)
+    assert isinstance(dataset.features["mask"], datasets.Image)
+    assert dataset["class_name"] == ["batfish", "pipefish", "cat", "bird", "frog"]
+    assert dataset["image_id"][0] == "COD10K-CAM-1-Aquatic-1-BatFish-1"
+    assert dataset["super_class"][-1] == "amphibian"
+    row = dataset[0]
+    assert row["image"].size == row["mask"].size == (32, 24)
+    assert np.asarray(row["mask"]).max() == 255
+
+
+def test_load_cod10k_can_keep_noncamouflaged_with_empty_masks(cod10k_root):
+    dataset = load_cod10k(cod10k_root, split="train", include_noncamouflaged=True)
+
+    assert len(dataset) == 6
+    assert dataset["camouflaged"].count(False) == 1
+    sky = dataset[dataset["class_name"].index("sky")]
+    assert not np.asarray(sky["mask"]).any()
+
+
+def test_load_cod10k_test_split(cod10k_root):
+    dataset = load_cod10k(cod10k_root, split="test")
+    assert dataset["class_name"] == ["crab"]
+
+
+def test_load_cod10k_rejects_unknown_split_and_layout(cod10k_root, tmp_path):
+    with pytest.raises(ValueError, match="split='val'"):
+        load_cod10k(cod10k_root, split="val")
+    with pytest.raises(ValueError, match="not a directory"):
+        load_cod10k(tmp_path / "nowhere")

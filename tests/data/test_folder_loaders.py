@@ -1,0 +1,92 @@
+import json
+
+import datasets
+import numpy as np
+import pytest
+from data_helpers import box_mask, write_image, write_mask
+from PIL import Image
+
+from samptx_hf.data import from_hf_dataset, load_image_folder
+
+
+def test_class_from_parent_folder(tmp_path):
+    for class_dir in ("sea_horse", "crab"):
+        write_image(tmp_path / class_dir / "images" / "001.jpg")
+        write_mask(tmp_path / class_dir / "masks" / "001.png", box_mask())
+    dataset = load_image_folder(tmp_path)
+    assert dataset["class_name"] == ["crab", "sea horse"]
+    assert dataset["image_id"] == ["crab/001", "sea_horse/001"]
+    assert (np.asarray(dataset[0]["mask"]) > 0).sum() == 100
+
+
+@pytest.mark.parametrize("kind", ["json", "csv"])
+def test_class_from_mapping_file(tmp_path, kind):
+    for stem in ("a", "b"):
+        write_image(tmp_path / "images" / f"{stem}.jpg")
+        write_mask(tmp_path / "masks" / f"{stem}.png", box_mask())
+    if kind == "json":
+        (tmp_path / "classes.json").write_text(json.dumps({"a": "owl", "b.jpg": "moth"}))
+    else:
+        (tmp_path / "classes.csv").write_text("image,class_name\na.jpg,owl\nb,moth\n")
+    dataset = load_image_folder(tmp_path, classes_file=f"classes.{kind}")
+    assert dataset["class_name"] == ["owl", "moth"] and dataset["image_id"] == ["a", "b"]
+
+
+def test_mapping_file_must_cover_every_image(tmp_path):
+    write_image(tmp_path / "images" / "a.jpg")
+    (tmp_path / "classes.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"1 images have no class .*\['a.jpg'\]"):
+        load_image_folder(tmp_path, classes_file="classes.json")
+
+
+def test_unknown_layout(tmp_path):
+    with pytest.raises(ValueError, match="no <class>/images folder"):
+        load_image_folder(tmp_path)
+
+
+def _source_dataset():
+    images = [Image.fromarray(np.full((24, 32, 3), i * 40, dtype=np.uint8)) for i in range(3)]
+    masks = [Image.fromarray(box_mask().astype(np.uint8) * 255) for _ in range(3)]
+    features = datasets.Features(
+        {
+            "img": datasets.Image(),
+            "seg": datasets.Image(),
+            "label": datasets.ClassLabel(names=["owl", "moth"]),
+        }
+    )
+    return datasets.Dataset.from_dict({"img": images, "seg": masks, "label": [0, 1, 1]}, features=features)
+
+
+def test_from_hf_dataset_maps_columns_and_class_labels():
+    dataset = from_hf_dataset(_source_dataset(), column_mapping={"img": "image", "seg": "mask", "label": "class_name"})
+    assert dataset["class_name"] == ["owl", "moth", "moth"]
+    assert dataset["image_id"] == ["0", "1", "2"]
+    assert dataset[2]["image"].getpixel((0, 0)) == (80, 80, 80)
+
+
+def test_from_hf_dataset_reads_a_saved_dataset_dict(tmp_path):
+    source = _source_dataset().remove_columns("label")
+    datasets.DatasetDict({"train": source, "test": source.select([0])}).save_to_disk(str(tmp_path / "saved"))
+    dataset = from_hf_dataset(
+        tmp_path / "saved", split="test", column_mapping={"img": "image", "seg": "mask"}, class_name="fish"
+    )
+    assert len(dataset) == 1 and dataset["class_name"] == ["fish"]
+    with pytest.raises(ValueError, match="split='validation' is not in the dataset"):
+        from_hf_dataset(tmp_path / "saved", split="validation")
+
+
+def test_from_hf_dataset_loads_a_local_data_folder(tmp_path):
+    """`load_dataset` on a folder of files (as for a Hub repo) works through the same call."""
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    source = _source_dataset().cast_column("label", datasets.Value("string"))
+    source.to_parquet(str(folder / "train.parquet"))
+    dataset = from_hf_dataset(str(folder), column_mapping={"img": "image", "seg": "mask", "label": "class_name"})
+    assert len(dataset) == 3 and isinstance(dataset.features["mask"], datasets.Image)
+
+
+def test_from_hf_dataset_names_missing_columns():
+    with pytest.raises(ValueError, match=r"columns \['image', 'mask', 'class_name'\] are missing"):
+        from_hf_dataset(_source_dataset())
+    with pytest.raises(ValueError, match=r"column_mapping names \['picture'\]"):
+        from_hf_dataset(_source_dataset(), column_mapping={"picture": "image"})
