@@ -7,8 +7,12 @@ the Parallel-Text adapter with peft.
 from transformers import AutoConfig, AutoModel
 
 from .configuration_samptx import SamPtxConfig, TextInjection
+from .hub import push_adapter_to_hub, save_adapter_repo
+from .inference import SegmentationResult, segment
 from .losses import sam_segmentation_loss
+from .methods import Method, peft_config_for, text_injection_for
 from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
+from .processing_samptx import SamPtxProcessor
 from .tuners.parallel_text import (
     ParallelTextConfig,
     ParallelTextLayer,
@@ -23,6 +27,7 @@ AutoModel.register(SamPtxConfig, SamPtxForTextSegmentation, exist_ok=True)
 __version__ = "0.1.0"
 
 __all__ = [
+    "Method",
     "ParallelTextConfig",
     "ParallelTextLayer",
     "ParallelTextModel",
@@ -30,8 +35,15 @@ __all__ = [
     "SamPtxForTextSegmentation",
     "SamPtxPeftType",
     "SamPtxPreTrainedModel",
+    "SamPtxProcessor",
     "SamPtxSegmentationOutput",
+    "SegmentationResult",
     "TextInjection",
+    "peft_config_for",
+    "push_adapter_to_hub",
     "sam_segmentation_loss",
+    "save_adapter_repo",
+    "segment",
     "text_conditioning",
+    "text_injection_for",
 ]

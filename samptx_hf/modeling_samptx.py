@@ -388,5 +388,64 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             )
         return None
 
+    # ----------------------------------------------------------------------------------------------- inference and Hub
+    # The logic lives in `samptx_hf.inference` and `samptx_hf.hub` (imported on call: they build on this module).
+
+    def segment(
+        self,
+        image: Any,
+        text: str | Sequence[str],
+        points: Sequence[Sequence[float]] | None = None,
+        box: Sequence[float] | None = None,
+        processor: Any = None,
+        threshold: float = 0.0,
+        multimask_output: bool = False,
+        point_labels: Sequence[int] | None = None,
+    ) -> Any:
+        """Segment what `text` names in `image`: one call from a picture and a class name to a mask.
+
+        See [`samptx_hf.segment`], which this calls with the model. On a `PeftModel` around this model,
+        `peft_model.segment(...)` reaches this method and runs through the active adapters (peft places them inside
+        this model's modules); `samptx_hf.segment(peft_model, ...)` is the same call through peft's forward.
+
+        Example:
+
+        ```py
+        >>> result = model.segment("fish.jpg", "batfish", points=[(320, 240)])  # doctest: +SKIP
+        >>> result.mask.shape, result.score  # doctest: +SKIP
+        ((480, 640), 0.93)
+        ```
+        """
+        from .inference import segment
+
+        return segment(
+            self,
+            image,
+            text,
+            points=points,
+            box=box,
+            processor=processor,
+            threshold=threshold,
+            multimask_output=multimask_output,
+            point_labels=point_labels,
+        )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any, **kwargs: Any):
+        """Load a full saved model, or a trained adapter repository ready to use.
+
+        When the directory or Hub repository holds `adapter_config.json` (written by `samptx_hf.save_adapter_repo`),
+        the frozen SAM and CLIP named in its `config.json` are loaded with [`from_pretrained_components`] and the
+        adapters with `PeftModel.from_pretrained`: the result is that `PeftModel`, adapter active, in eval mode
+        (`adapter_name`, `is_trainable` and the Hub arguments are accepted). Otherwise this is
+        `PreTrainedModel.from_pretrained`, with `use_safetensors=True` unless given.
+        """
+        from .hub import find_adapter_config, load_adapter_repo
+
+        if find_adapter_config(pretrained_model_name_or_path, **kwargs) is not None:
+            return load_adapter_repo(pretrained_model_name_or_path, **kwargs)
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
 
 __all__ = ["SamPtxForTextSegmentation", "SamPtxPreTrainedModel", "SamPtxSegmentationOutput"]

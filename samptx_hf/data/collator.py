@@ -8,41 +8,21 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import SamConfig, SamProcessor
-from transformers.utils import is_torchvision_available
+from transformers import SamProcessor
 
+from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
 from ._utils import to_binary_mask
 from .prompts import interior_point, sample_positive_points
-
-
-def image_processor_for_sam_config(sam_config: SamConfig) -> Any:
-    """Builds the SAM image processor that matches a `SamConfig`, offline.
-
-    Images are resized (longest edge) and padded to `vision_config.image_size`; masks to the prompt encoder's
-    low-resolution mask size, `4 * prompt_encoder_config.image_embedding_size` (256 for the 1024 px models),
-    the size of SAM's `pred_masks`. Uses `SamImageProcessor` when torchvision is installed, else
-    `SamImageProcessorPil` (same outputs).
-    """
-    if is_torchvision_available():
-        from transformers import SamImageProcessor as processor_class
-    else:
-        from transformers import SamImageProcessorPil as processor_class
-
-    image_size = int(sam_config.vision_config.image_size)
-    mask_size = 4 * int(sam_config.prompt_encoder_config.image_embedding_size)
-    return processor_class(
-        size={"longest_edge": image_size},
-        pad_size={"height": image_size, "width": image_size},
-        mask_size={"longest_edge": mask_size},
-        mask_pad_size={"height": mask_size, "width": mask_size},
-    )
 
 
 class SamPtxDataCollator:
     """Collates rows with `image`, `mask` and `class_name` into a batch for SAM-PTx.
 
-    Points are drawn in the original image: at training, `num_points` uniform points inside the mask (from a
-    `torch.Generator` seeded with `seed`; each DataLoader worker gets its own stream `seed + worker_id + 1`);
+    Points are drawn in the original image: at training, `num_points` uniform points inside the mask. When rows
+    carry a `sample_index` column, each row's points come from a generator seeded by `(seed, epoch,
+    sample_index)` (`set_epoch` sets the epoch): they do not depend on the process, the worker, the batch or a
+    resume, so one process and several give the same run. Otherwise they come from a `torch.Generator` seeded
+    with `seed` (each DataLoader worker gets its own stream `seed + worker_id + 1`);
     at evaluation, the interior point farthest from the mask boundary (then, if `num_points > 1`, points drawn
     with a generator re-seeded with `seed` for every row, so a row's points do not depend on its batch). The
     processor then maps them to the resized-image frame, as `SamProcessor` does.
@@ -79,7 +59,12 @@ class SamPtxDataCollator:
         self.num_points = num_points
         self.train = train
         self.seed = seed
+        self.epoch = 0
         self._generators: dict[int, torch.Generator] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Training points of rows with `sample_index` are drawn anew each epoch."""
+        self.epoch = epoch
 
     def _train_generator(self) -> torch.Generator:
         worker = torch.utils.data.get_worker_info()
@@ -88,9 +73,14 @@ class SamPtxDataCollator:
             self._generators[worker_id] = torch.Generator().manual_seed(self.seed + worker_id + 1)
         return self._generators[worker_id]
 
-    def _points(self, mask: np.ndarray) -> np.ndarray:
+    def _row_generator(self, sample_index: int) -> torch.Generator:
+        state = np.random.SeedSequence([self.seed, self.epoch, int(sample_index)]).generate_state(1)[0]
+        return torch.Generator().manual_seed(int(state))
+
+    def _points(self, mask: np.ndarray, sample_index: int | None = None) -> np.ndarray:
         if self.train:
-            return sample_positive_points(mask, self.num_points, self._train_generator())
+            generator = self._train_generator() if sample_index is None else self._row_generator(sample_index)
+            return sample_positive_points(mask, self.num_points, generator)
         points = interior_point(mask)[None]
         if self.num_points > 1:
             generator = torch.Generator().manual_seed(self.seed)
@@ -112,7 +102,7 @@ class SamPtxDataCollator:
                 )
             images.append(image)
             masks.append(mask.astype(np.uint8))
-            points.append(self._points(mask).tolist())
+            points.append(self._points(mask, row.get("sample_index")).tolist())
 
         encoding = self.processor(
             images=images,

@@ -90,3 +90,19 @@ def test_mismatched_mask_is_reported(image_processor, rows):
     row = dict(rows[0], mask=rows[0]["mask"].resize((10, 10)))
     with pytest.raises(ValueError, match=r"has size \(10, 10\), expected the image's \(96, 96\)"):
         SamPtxDataCollator(image_processor)([row])
+
+
+def test_training_points_depend_only_on_seed_epoch_and_sample_index():
+    from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config, make_synthetic_dataset
+    from samptx_hf.tiny import tiny_sam_config
+
+    rows = [dict(row, sample_index=i) for i, row in enumerate(make_synthetic_dataset(4, seed=3))]
+    processor = image_processor_for_sam_config(tiny_sam_config(image_size=128))
+    whole = SamPtxDataCollator(processor, num_points=2, seed=5)(rows)["input_points"]
+    halves = [
+        SamPtxDataCollator(processor, num_points=2, seed=5)(part)["input_points"] for part in (rows[:2], rows[2:])
+    ]
+    assert torch.equal(whole, torch.cat(halves))  # as if split over two processes
+    collator = SamPtxDataCollator(processor, num_points=2, seed=5)
+    collator.set_epoch(1)
+    assert not torch.equal(collator(rows)["input_points"], whole)

@@ -175,15 +175,15 @@ def test_several_named_adapters_load_switch_and_delete(tmp_path):
 
 
 def test_second_adapter_is_created_frozen_and_set_adapter_makes_it_trainable():
-    model = get_peft_model(make_model(), ParallelTextConfig(r=4), adapter_name="a")
-    model.add_adapter("b", ParallelTextConfig(r=2, use_text=False))
+    model = get_peft_model(make_model(), ParallelTextConfig(r=4), adapter_name="shapes")
+    model.add_adapter("plain", ParallelTextConfig(r=2, use_text=False))
     layer = model.base_model.model.sam.vision_encoder.layers[0].mlp
-    assert layer.parallel_text_down["a"].weight.requires_grad
-    assert not layer.parallel_text_down["b"].weight.requires_grad
-    model.set_adapter("b")
-    assert layer.parallel_text_down["b"].weight.requires_grad
-    assert not layer.parallel_text_down["a"].weight.requires_grad
-    assert layer.parallel_text_down["b"].out_features == 2
+    assert layer.parallel_text_down["shapes"].weight.requires_grad
+    assert not layer.parallel_text_down["plain"].weight.requires_grad
+    model.set_adapter("plain")
+    assert layer.parallel_text_down["plain"].weight.requires_grad
+    assert not layer.parallel_text_down["shapes"].weight.requires_grad
+    assert layer.parallel_text_down["plain"].out_features == 2
 
 
 def test_unload_gives_back_the_plain_sam_modules_and_outputs():

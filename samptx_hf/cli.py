@@ -1,0 +1,335 @@
+"""The `samptx` command: segment an image by class name, evaluate on a dataset, push an adapter to the Hub."""
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import huggingface_hub
+import numpy as np
+import torch
+from PIL import Image
+from transformers.utils import logging as transformers_logging
+
+DATASETS = ("synthetic", "cod10k", "coco", "ade20k", "folder", "hf")
+DEFAULT_SPLITS = {"cod10k": "test", "ade20k": "validation", "hf": "test"}
+
+_DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
+
+commands:
+  segment  segment what a class name names in one image (mask PNG + overlay PNG)
+  eval     evaluate a model on a dataset (mIoU per class; COD metrics for COD10K)
+  push     upload an adapter folder written by training to the Hugging Face Hub
+
+A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
+first) or a full saved SamPtxForTextSegmentation. Run `samptx COMMAND --help` for each command's options."""
+
+_SEGMENT_EXAMPLE = """example:
+  samptx segment --model user/sam-ptx-cod10k --image fish.jpg --text batfish --point 320,240 --output fish_mask.png
+  (writes fish_mask.png, a 0/255 mask at the image's size, and fish_mask_overlay.png)"""
+
+_EVAL_EXAMPLE = """dataset sources (--data):
+  synthetic  none: --num-samples samples of the built-in shapes/textures task, seeded by --seed
+  cod10k     the folder holding Train/ and Test/ (split: train, test)
+  coco       the image folder, with --annotation-file instances.json
+  ade20k     ADEChallengeData2016 or its parent (split: training, validation)
+  folder     root/<class>/images + root/<class>/masks, or a flat folder with --classes-file
+  hf         a Hub dataset id, a local datasets folder or a save_to_disk folder (split: any)
+
+example:
+  samptx eval --model outputs/sam-ptx-synthetic --dataset synthetic --num-samples 256 --output-dir eval/"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="samptx", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    segment = commands.add_parser(
+        "segment",
+        help="segment a class in one image",
+        description="Segment what --text names in --image, at optional point/box prompts; write the mask and an "
+        "overlay as PNG files.",
+        epilog=_SEGMENT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(segment)
+    segment.add_argument("--image", required=True, help="the image file (any format PIL reads)")
+    segment.add_argument(
+        "--text", required=True, help="the class name, e.g. 'batfish' (formatted with the model's prompt template)"
+    )
+    segment.add_argument(
+        "--point",
+        action="append",
+        type=_point,
+        default=None,
+        metavar="X,Y",
+        help="a foreground point in image pixels; repeat for several points",
+    )
+    segment.add_argument(
+        "--background-point",
+        action="append",
+        type=_point,
+        default=None,
+        metavar="X,Y",
+        help="a background point in image pixels; repeatable",
+    )
+    segment.add_argument("--box", type=_box, default=None, metavar="X1,Y1,X2,Y2", help="a box in image pixels")
+    segment.add_argument("--output", required=True, help="where to write the mask PNG (0 background, 255 mask)")
+    segment.add_argument(
+        "--overlay",
+        default=None,
+        help="where to write the overlay PNG (default: OUTPUT with '_overlay' before the extension)",
+    )
+    segment.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        help="logit above which a pixel is in the mask (default 0.0, probability 0.5)",
+    )
+    segment.add_argument(
+        "--multimask",
+        action="store_true",
+        help="predict SAM's three masks and keep the one with the best predicted IoU",
+    )
+    segment.set_defaults(run=run_segment)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate on a dataset",
+        description="Segment every (image, class) sample of a dataset at its interior point and class name; write "
+        "eval_results.json and eval_results.md (mIoU overall and per class; COD metrics for cod10k) and print the "
+        "tables.",
+        epilog=_EVAL_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(evaluate)
+    evaluate.add_argument("--dataset", required=True, choices=DATASETS, help="the data source (see below)")
+    evaluate.add_argument("--data", default=None, help="folder, file or id of the data (not for synthetic)")
+    evaluate.add_argument("--split", default=None, help="split to evaluate (default: test; validation for ade20k)")
+    evaluate.add_argument("--annotation-file", default=None, help="coco: the instances JSON")
+    evaluate.add_argument("--classes-file", default=None, help="folder: JSON or CSV mapping images to class names")
+    evaluate.add_argument("--class-name", default=None, help="hf: one class name for every row (single-class sets)")
+    evaluate.add_argument("--num-samples", type=int, default=256, help="synthetic: number of samples (default 256)")
+    evaluate.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="synthetic: seed of the samples (default 1, the held-out split of a training run with data seed 0)",
+    )
+    evaluate.add_argument("--max-samples", type=int, default=None, help="evaluate only the first N samples")
+    evaluate.add_argument("--batch-size", type=int, default=8, help="samples per forward pass (default 8)")
+    evaluate.add_argument(
+        "--metric",
+        action="append",
+        choices=("mean_iou", "cod"),
+        default=None,
+        help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
+    )
+    evaluate.add_argument("--threshold", type=float, default=0.0, help="mask logit threshold (default 0.0)")
+    evaluate.add_argument("--output-dir", default=".", help="where to write eval_results.json/.md (default: .)")
+    evaluate.set_defaults(run=run_eval)
+
+    push = commands.add_parser(
+        "push",
+        help="upload an adapter folder to the Hub",
+        description="Upload a SAM-PTx adapter folder (written by training / save_adapter_repo) to a Hub model "
+        "repository in one commit, creating the repository if needed. Only the adapter repository's files are "
+        "sent, never frozen SAM/CLIP weights or checkpoints.",
+    )
+    push.add_argument("folder", help="the adapter folder")
+    push.add_argument("repo_id", help="the Hub repository, e.g. your-name/sam-ptx-cod10k")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--commit-message", default="Upload SAM-PTx adapter", help="the commit message")
+    push.set_defaults(run=run_push)
+    return parser
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="adapter repository or full model: local folder or Hub id")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' warnings and progress bars")
+
+
+def _numbers(value: str, count: int, form: str) -> list[float]:
+    parts = value.split(",")
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != count:
+        raise argparse.ArgumentTypeError(f"{value!r} is not {form} (numbers separated by commas)")
+    return numbers
+
+
+def _point(value: str) -> list[float]:
+    return _numbers(value, 2, "X,Y")
+
+
+def _box(value: str) -> list[float]:
+    return _numbers(value, 4, "X1,Y1,X2,Y2")
+
+
+# ----------------------------------------------------------------------------------------------- commands
+
+
+def run_segment(args: argparse.Namespace) -> None:
+    from .inference import load_image, overlay_mask, segment
+
+    if not args.text.strip():
+        raise ValueError("--text is empty, expected a class name such as 'batfish'")
+    image = load_image(args.image)  # fails early on a missing or unreadable file
+    points = (args.point or []) + (args.background_point or [])
+    point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])
+    model, processor = _load_model(args.model, args.device)
+    result = segment(
+        model,
+        image,
+        args.text,
+        points=points or None,
+        box=args.box,
+        processor=processor,
+        threshold=args.threshold,
+        multimask_output=args.multimask,
+        point_labels=point_labels or None,
+    )
+    output = Path(args.output)
+    overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
+    for path in (output, overlay_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result.mask.astype(np.uint8) * 255).save(output, format="PNG")
+    overlay_mask(image, result.mask, points=points, box=args.box, point_labels=point_labels).save(
+        overlay_path, format="PNG"
+    )
+    print(
+        f"{result.class_name}: {int(result.mask.sum())} of {result.mask.size} pixels, predicted IoU "
+        f"{result.score:.3f}; wrote {output} and {overlay_path}"
+    )
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_model, format_eval_results, write_eval_results
+
+    dataset = load_dataset_from_args(args)
+    if args.max_samples is not None:
+        if args.max_samples < 1:
+            raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
+        dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
+    model, processor = _load_model(args.model, args.device)
+    results = evaluate_model(
+        model,
+        dataset,
+        batch_size=args.batch_size,
+        metrics=list(dict.fromkeys(metrics)),
+        threshold=args.threshold,
+        image_processor=processor.image_processor if processor is not None else None,
+        dataset_name=args.dataset,
+        progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
+    )
+    print(file=sys.stderr)
+    path = write_eval_results(results, args.output_dir)
+    print(format_eval_results(results))
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def run_push(args: argparse.Namespace) -> None:
+    from .hub import upload_adapter_repo
+
+    commit = upload_adapter_repo(
+        args.folder, args.repo_id, private=args.private or None, commit_message=args.commit_message
+    )
+    print(f"pushed {args.folder} to {commit.commit_url}")
+
+
+def load_dataset_from_args(args: argparse.Namespace) -> Any:
+    """The evaluation dataset that the `eval` arguments name, through the `samptx_hf.data` loaders."""
+    from . import data
+
+    if args.dataset == "synthetic":
+        if args.num_samples < 1:
+            raise ValueError(f"--num-samples {args.num_samples}, expected at least 1")
+        return data.make_synthetic_dataset(args.num_samples, seed=args.seed)
+    if args.data is None:
+        raise ValueError(f"--dataset {args.dataset} needs --data (see samptx eval --help)")
+    split = args.split or DEFAULT_SPLITS.get(args.dataset)
+    if args.dataset != "hf" and not os.path.exists(args.data):
+        raise FileNotFoundError(f"--data {args.data!r} does not exist")
+    if args.dataset == "cod10k":
+        return data.load_cod10k(args.data, split=split)
+    if args.dataset == "coco":
+        if args.annotation_file is None:
+            raise ValueError("--dataset coco needs --annotation-file (the instances JSON)")
+        return data.load_coco(args.annotation_file, args.data)
+    if args.dataset == "ade20k":
+        return data.load_ade20k(args.data, split=split)
+    if args.dataset == "folder":
+        return data.load_image_folder(args.data, classes_file=args.classes_file)
+    return data.from_hf_dataset(args.data, split=split, class_name=args.class_name)
+
+
+def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
+    """The model (adapter repository or full model) on `device`, and the processor saved with it if any."""
+    from transformers.utils import cached_file
+
+    from .modeling_samptx import SamPtxForTextSegmentation
+    from .processing_samptx import SamPtxProcessor
+
+    if os.path.sep in model_name_or_path and not os.path.isdir(model_name_or_path):
+        raise FileNotFoundError(f"--model {model_name_or_path!r} is not a folder (nor a Hub id)")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path).to(device)
+    has_processor = cached_file(
+        model_name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False
+    )
+    processor = SamPtxProcessor.from_pretrained(model_name_or_path) if has_processor else None
+    return model, processor
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Silence transformers' and huggingface_hub's logs and progress bars, and library warnings, for a command."""
+    verbosity = transformers_logging.get_verbosity()
+    progress_bar = transformers_logging.is_progress_bar_enabled()
+    hub_progress_bars_disabled = huggingface_hub.utils.are_progress_bars_disabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if progress_bar:
+            transformers_logging.enable_progress_bar()
+        if not hub_progress_bars_disabled:
+            huggingface_hub.utils.enable_progress_bars()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `samptx` with `argv` (default: the command line); return the exit status (0, 1 on an error)."""
+    args = build_parser().parse_args(argv)
+    try:
+        with contextlib.nullcontext() if getattr(args, "verbose", False) else _quiet_libraries():
+            args.run(args)
+    except (OSError, ValueError) as error:
+        message = " ".join(str(error).split())  # one line
+        print(f"samptx {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

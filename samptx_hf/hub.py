@@ -1,0 +1,429 @@
+"""Trained SAM-PTx adapters as directories and Hub repositories: save, push, load, and their model card.
+
+An adapter repository holds what training changed and what is needed to rebuild the rest, never the frozen SAM or
+CLIP weights:
+
+- `adapter_config.json`, `adapter_model.safetensors`: the Parallel-Text adapters and the trained mask decoder
+  (`PeftModel.save_pretrained`);
+- `config.json`: the [`SamPtxConfig`], which names the frozen components (`sam_model_name_or_path`,
+  `text_model_name_or_path`);
+- `processor_config.json` and the tokenizer files: the [`SamPtxProcessor`];
+- `README.md`: the model card; `eval_results.json` when evaluation results are given.
+"""
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from peft import PeftModel
+from transformers import PreTrainedModel
+from transformers.utils import cached_file
+from transformers.utils.peft_utils import find_adapter_config_file
+
+from .configuration_samptx import SamPtxConfig
+from .processing_samptx import SamPtxProcessor
+
+ADAPTER_CONFIG_NAME = "adapter_config.json"
+ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
+EVAL_RESULTS_NAME = "eval_results.json"
+# The files of an adapter repository; anything else in a folder (checkpoints, frozen weights) is never uploaded.
+ADAPTER_REPO_FILES = (
+    ADAPTER_CONFIG_NAME,
+    ADAPTER_WEIGHTS_NAME,
+    "config.json",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "README.md",
+    EVAL_RESULTS_NAME,
+)
+MODEL_CARD_TAGS = [
+    "sam",
+    "sam-ptx",
+    "segment-anything",
+    "peft",
+    "parallel-text-adapter",
+    "image-segmentation",
+    "text-guided-segmentation",
+]
+_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def find_adapter_config(pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> str | None:
+    """Local path of `adapter_config.json` when `pretrained_model_name_or_path` is an adapter repository, else None.
+
+    Looks in a local directory, in the HF cache (enough with `HF_HUB_OFFLINE=1`) or on the Hub; `hub_kwargs` are
+    `cache_dir`, `token`, `revision`, `local_files_only`, ... as for `from_pretrained` (others are ignored).
+    """
+    lookup = {key: hub_kwargs[key] for key in _HUB_KWARGS if hub_kwargs.get(key) is not None}
+    return find_adapter_config_file(os.fspath(pretrained_model_name_or_path), **lookup)
+
+
+def load_adapter_repo(
+    pretrained_model_name_or_path: str | os.PathLike,
+    adapter_name: str = "default",
+    is_trainable: bool = False,
+    **hub_kwargs: Any,
+) -> PeftModel:
+    """Rebuild a trained SAM-PTx model from an adapter repository: frozen components, then the adapters.
+
+    1. Read `config.json` ([`SamPtxConfig`]) from the repository.
+    2. Load the frozen SAM and CLIP from the ids (or directories) it names, with
+       `SamPtxForTextSegmentation.from_pretrained_components`.
+    3. Wrap with `PeftModel.from_pretrained`: the adapters and the trained mask decoder, adapter active.
+
+    Args:
+        pretrained_model_name_or_path: A local directory or a Hub id, e.g. `"user/sam-ptx-cod10k"`.
+        adapter_name: Name given to the loaded adapter.
+        is_trainable: Load the adapter trainable (to continue training) instead of in inference mode.
+        hub_kwargs: `cache_dir`, `token`, `revision`, `local_files_only`, `force_download`, `proxies`, `subfolder`
+            for the adapter repository.
+
+    Returns:
+        The `PeftModel`, in eval mode unless `is_trainable`.
+
+    Raises:
+        OSError: When the repository lacks `config.json` or `adapter_model.safetensors` (only safetensors weights are
+            loaded), or a frozen component cannot be found.
+        TypeError: On a keyword that is not a Hub argument.
+    """
+    from .modeling_samptx import SamPtxForTextSegmentation
+
+    unknown = sorted(set(hub_kwargs) - set(_HUB_KWARGS) - {"adapter_kwargs"})
+    if unknown:
+        raise TypeError(
+            f"{unknown} are not accepted when loading the adapter repository "
+            f"{os.fspath(pretrained_model_name_or_path)!r}; accepted: adapter_name, is_trainable, "
+            f"{', '.join(_HUB_KWARGS)}"
+        )
+    lookup = {key: hub_kwargs[key] for key in _HUB_KWARGS if hub_kwargs.get(key) is not None}
+    model_id = os.fspath(pretrained_model_name_or_path)
+    weights = cached_file(model_id, ADAPTER_WEIGHTS_NAME, _raise_exceptions_for_missing_entries=False, **lookup)
+    if weights is None:
+        raise OSError(
+            f"{model_id!r} has {ADAPTER_CONFIG_NAME} but no {ADAPTER_WEIGHTS_NAME}: SAM-PTx loads adapter weights only "
+            "from safetensors (re-save the adapter with PeftModel.save_pretrained(..., safe_serialization=True))"
+        )
+
+    # 1. The configuration names the frozen components.
+    config = SamPtxConfig.from_pretrained(model_id, **lookup)
+    # 2. Frozen SAM and CLIP, with this repository's SAM-PTx options (template, text injection, ...).
+    options = {name: getattr(config, name) for name in _samptx_options()}
+    base = SamPtxForTextSegmentation.from_pretrained_components(
+        config.sam_model_name_or_path, config.text_model_name_or_path, **options
+    )
+    # 3. Adapters and trained decoder.
+    peft_kwargs = {key: value for key, value in lookup.items() if key not in ("proxies",)}
+    model = PeftModel.from_pretrained(
+        base, model_id, adapter_name=adapter_name, is_trainable=is_trainable, **peft_kwargs
+    )
+    return model if is_trainable else model.eval()
+
+
+def _samptx_options() -> list[str]:
+    """The fields of `SamPtxConfig` other than the frozen components' architectures and locations."""
+    components = {"sam_config", "text_config", "sam_model_name_or_path", "text_model_name_or_path"}
+    return [name for name in SamPtxConfig.__annotations__ if name not in components]
+
+
+# ----------------------------------------------------------------------------------------------- saving
+
+
+def save_adapter_repo(
+    peft_model: PeftModel,
+    save_directory: str | os.PathLike,
+    processor: SamPtxProcessor | None = None,
+    eval_results: Mapping[str, Any] | None = None,
+    dataset_name: str | None = None,
+    repo_id: str | None = None,
+) -> Path:
+    """Write a trained SAM-PTx model as an adapter repository (see the module docstring for the files).
+
+    Args:
+        peft_model: A `PeftModel` around a [`SamPtxForTextSegmentation`] (from `get_peft_model`).
+        save_directory: The folder to write; created if missing.
+        processor: The processor to save; by default [`SamPtxProcessor.from_model`] of the model.
+        eval_results: Results of [`evaluate_model`] (or a mapping of metric name to number), written to
+            `eval_results.json` and into the model card's `model-index`.
+        dataset_name: The training / evaluation dataset, for the card (e.g. `"cod10k"` or a Hub dataset id).
+        repo_id: The Hub id the card's usage examples load from; defaults to the folder name.
+
+    Returns:
+        The folder, as a `Path`.
+
+    Raises:
+        ValueError: When `peft_model` is not a `PeftModel` around a SAM-PTx model.
+    """
+    base = _samptx_base_model(peft_model)
+    save_directory = Path(save_directory)
+    save_directory.mkdir(parents=True, exist_ok=True)
+
+    peft_model.save_pretrained(save_directory, safe_serialization=True)
+    config = copy.deepcopy(base.config)
+    config.architectures = [type(base).__name__]
+    config.save_pretrained(save_directory)
+    processor = processor if processor is not None else SamPtxProcessor.from_model(base)
+    processor.save_pretrained(save_directory)
+    if eval_results is not None:
+        (save_directory / EVAL_RESULTS_NAME).write_text(json.dumps(eval_results, indent=2) + "\n")
+    card = build_model_card(
+        config,
+        peft_model.peft_config[peft_model.active_adapter],
+        eval_results=eval_results,
+        dataset_name=dataset_name,
+        repo_id=repo_id or save_directory.resolve().name,
+    )
+    card.save(save_directory / "README.md")  # replaces peft's generic card
+    return save_directory
+
+
+def push_adapter_to_hub(
+    peft_model: PeftModel,
+    repo_id: str,
+    processor: SamPtxProcessor | None = None,
+    eval_results: Mapping[str, Any] | None = None,
+    dataset_name: str | None = None,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str = "Upload SAM-PTx adapter",
+) -> CommitInfo:
+    """Save a trained SAM-PTx model as an adapter repository (`save_adapter_repo`) and upload it in one commit.
+
+    Creates the repository if needed. Arguments as for [`save_adapter_repo`] and [`upload_adapter_repo`].
+
+    Returns:
+        The `CommitInfo` of the upload.
+    """
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    with tempfile.TemporaryDirectory() as folder:
+        save_adapter_repo(peft_model, folder, processor, eval_results, dataset_name, repo_id=repo_id)
+        return _commit_adapter_folder(api, Path(folder), repo_id, commit_message)
+
+
+def upload_adapter_repo(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    commit_message: str = "Upload SAM-PTx adapter",
+) -> CommitInfo:
+    """Upload a folder written by [`save_adapter_repo`] (e.g. by the training script) in one commit.
+
+    Only the files of an adapter repository are uploaded (`ADAPTER_REPO_FILES`, and the same files of further named
+    adapters in sub-folders); checkpoints or weights of frozen components in the folder are left out.
+
+    Args:
+        folder: The folder.
+        repo_id: The Hub repository, e.g. `"user/sam-ptx-cod10k"`; created if missing.
+        private: Visibility of a newly created repository (the Hub's default if None).
+        token: The Hub token; the logged-in user's by default.
+        commit_message: The commit's message.
+
+    Raises:
+        FileNotFoundError: When the folder lacks `adapter_config.json`, `adapter_model.safetensors` or `config.json`.
+    """
+    folder = Path(folder)
+    _check_adapter_folder(folder)
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    return _commit_adapter_folder(api, folder, repo_id, commit_message)
+
+
+def _commit_adapter_folder(api: HfApi, folder: Path, repo_id: str, commit_message: str) -> CommitInfo:
+    _check_adapter_folder(folder)
+    operations = [
+        CommitOperationAdd(path_in_repo=path.relative_to(folder).as_posix(), path_or_fileobj=str(path))
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and _is_adapter_repo_file(path.relative_to(folder))
+    ]
+    return api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
+
+
+def _is_adapter_repo_file(relative_path: Path) -> bool:
+    """A file of the repository format: top level, or the adapter files of a further named adapter (peft's layout)."""
+    if len(relative_path.parts) == 1:
+        return relative_path.name in ADAPTER_REPO_FILES
+    return len(relative_path.parts) == 2 and relative_path.name in (ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME)
+
+
+def _check_adapter_folder(folder: Path) -> None:
+    for name in (ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, "config.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder} has no {name}: expected a SAM-PTx adapter folder written by save_adapter_repo"
+            )
+
+
+def _samptx_base_model(peft_model: Any) -> PreTrainedModel:
+    from .modeling_samptx import SamPtxForTextSegmentation
+
+    base = peft_model.get_base_model() if isinstance(peft_model, PeftModel) else None
+    if not isinstance(base, SamPtxForTextSegmentation):
+        raise ValueError(
+            f"expected a PeftModel around a SamPtxForTextSegmentation (from peft.get_peft_model), got "
+            f"{type(peft_model).__name__}"
+            + (f" around {type(base).__name__}" if base is not None else "")
+            + "; save a full model with model.save_pretrained instead"
+        )
+    return base
+
+
+# ----------------------------------------------------------------------------------------------- model card
+
+
+def build_model_card(
+    config: SamPtxConfig,
+    adapter_config: Any,
+    eval_results: Mapping[str, Any] | None = None,
+    dataset_name: str | None = None,
+    repo_id: str = "path/to/this/repository",
+) -> ModelCard:
+    """The model card of an adapter repository: Hub metadata (YAML) and a body that says how to use the model.
+
+    Metadata: `library_name: samptx_hf`, `base_model` (the SAM id, when it is a Hub id), `tags`, `datasets`,
+    `pipeline_tag: image-segmentation`, and `model-index` with the numeric metrics of `eval_results`.
+    """
+    metrics = _scalar_metrics(eval_results)
+    dataset_name = dataset_name or (eval_results or {}).get("dataset")
+    card_data = ModelCardData(
+        library_name="samptx_hf",
+        base_model=config.sam_model_name_or_path if _is_hub_id(config.sam_model_name_or_path) else None,
+        tags=list(MODEL_CARD_TAGS),
+        datasets=[dataset_name] if dataset_name else None,
+        pipeline_tag="image-segmentation",
+        model_name=repo_id.split("/")[-1],
+        eval_results=[
+            EvalResult(
+                task_type="image-segmentation",
+                task_name="Text-prompted segmentation",
+                dataset_type=dataset_name or "custom",
+                dataset_name=dataset_name or "custom",
+                metric_type=name,
+                metric_name=name,
+                metric_value=value,
+            )
+            for name, value in metrics.items()
+        ]
+        or None,
+    )
+    content = f"---\n{card_data.to_yaml()}\n---\n\n{_model_card_body(config, adapter_config, metrics, repo_id)}"
+    return ModelCard(content)
+
+
+def _model_card_body(config: SamPtxConfig, adapter_config: Any, metrics: dict[str, float], repo_id: str) -> str:
+    name = repo_id.split("/")[-1]
+    rows = [
+        ("Frozen SAM", f"`{config.sam_model_name_or_path}`"),
+        ("Frozen CLIP text encoder", f"`{config.text_model_name_or_path}`"),
+        ("Prompt template", f"`{config.prompt_template}`"),
+        ("Text injection", f"`{config.text_injection}`"),
+    ]
+    for option in ("r", "scaling", "activation", "use_text"):
+        if hasattr(adapter_config, option):
+            rows.append((f"Adapter `{option}`", f"`{getattr(adapter_config, option)}`"))
+    rows.append(("Trained in full", f"`{adapter_config.modules_to_save}`"))
+    details = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    results = "\n".join(f"| {metric} | {value:.4f} |" for metric, value in metrics.items())
+    results_section = f"\n## Evaluation\n\n| metric | value |\n|---|---|\n{results}\n" if metrics else ""
+    return f"""# {name}
+
+A [SAM-PTx](https://arxiv.org/abs/2508.00213) model: Segment Anything guided by a class name. Frozen CLIP text
+embeddings of the class prompt condition SAM's image encoder through Parallel-Text adapters beside every MLP; the
+adapters and SAM's mask decoder were trained, everything else is frozen.
+
+This repository holds only the adapters, the trained mask decoder, the configuration and the processor. The frozen
+SAM and CLIP weights are loaded from their own repositories (below) when the model is built.
+
+## How to use
+
+```bash
+pip install samptx_hf
+```
+
+```python
+from samptx_hf import SamPtxForTextSegmentation
+
+model = SamPtxForTextSegmentation.from_pretrained("{repo_id}")  # frozen SAM + CLIP, then this adapter
+result = model.segment("image.jpg", "batfish", points=[(320, 240)])
+result.mask   # bool array (height, width) at the image's size
+result.score  # SAM's predicted IoU
+```
+
+From the command line:
+
+```bash
+samptx segment --model {repo_id} --image image.jpg --text batfish --point 320,240 --output mask.png
+```
+
+With peft directly, on a base model you built:
+
+```python
+from peft import PeftModel
+from samptx_hf import SamPtxForTextSegmentation
+
+base = SamPtxForTextSegmentation.from_pretrained_components(
+    "{config.sam_model_name_or_path}", "{config.text_model_name_or_path}"
+)
+model = PeftModel.from_pretrained(base, "{repo_id}")
+```
+
+## Model details
+
+| | |
+|---|---|
+{details}
+{results_section}
+## Files
+
+- `adapter_config.json`, `adapter_model.safetensors`: Parallel-Text adapters and mask decoder (peft format).
+- `config.json`: the `SamPtxConfig`, naming the frozen components.
+- `processor_config.json` and tokenizer files: the `SamPtxProcessor`.
+- `eval_results.json`: evaluation results, when present.
+"""
+
+
+def _scalar_metrics(eval_results: Mapping[str, Any] | None) -> dict[str, float]:
+    """Numbers of `eval_results["metrics"]` (the format of `evaluate_model`) or of a flat mapping."""
+    if not eval_results:
+        return {}
+    metrics = eval_results.get("metrics", eval_results)
+    return {
+        name: float(value)
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and name != "num_samples"
+    }
+
+
+def _is_hub_id(name: str) -> bool:
+    if os.path.exists(name):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+__all__ = [
+    "ADAPTER_REPO_FILES",
+    "build_model_card",
+    "find_adapter_config",
+    "load_adapter_repo",
+    "push_adapter_to_hub",
+    "save_adapter_repo",
+    "upload_adapter_repo",
+]

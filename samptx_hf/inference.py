@@ -1,0 +1,189 @@
+"""One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .processing_samptx import SamPtxProcessor
+
+OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
+POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
+
+
+@dataclass
+class SegmentationResult:
+    """What [`segment`] found for one class name.
+
+    Args:
+        mask (`np.ndarray` of dtype bool and shape `(height, width)`):
+            The mask at the original image size: the best of `masks` by predicted IoU.
+        score (`float`):
+            SAM's predicted IoU of `mask`.
+        class_name (`str`):
+            The class name that was segmented.
+        masks (`np.ndarray` of dtype bool and shape `(num_masks, height, width)`):
+            Every predicted mask: one, or SAM's three with `multimask_output=True`.
+        scores (`np.ndarray` of shape `(num_masks,)`):
+            Predicted IoU of each of `masks`.
+    """
+
+    mask: np.ndarray
+    score: float
+    class_name: str
+    masks: np.ndarray
+    scores: np.ndarray
+
+
+def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
+    """An RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
+
+    Raises:
+        FileNotFoundError: When the path does not exist.
+        ValueError: When the file is not an image PIL can read, or the array has another shape.
+    """
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+            raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
+        return Image.fromarray(image).convert("RGB")
+    if not os.path.isfile(image):
+        raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
+    try:
+        with Image.open(image) as opened:
+            return opened.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
+
+
+@torch.no_grad()
+def segment(
+    model: Callable[..., Any],
+    image: str | os.PathLike | Image.Image | np.ndarray,
+    text: str | Sequence[str],
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
+    processor: SamPtxProcessor | None = None,
+    threshold: float = 0.0,
+    multimask_output: bool = False,
+    point_labels: Sequence[int] | None = None,
+) -> SegmentationResult | list[SegmentationResult]:
+    """Segment what `text` names in `image`, optionally at point and box prompts.
+
+    Works with a [`SamPtxForTextSegmentation`] and with a `PeftModel` around one (its forward runs through the
+    adapters). The model is put in eval mode for the call and back in its previous mode afterwards.
+
+    Args:
+        model: The model, called as `model(**inputs)`; it must expose `config` (and `get_tokenizer` unless
+            `processor` is given), as SAM-PTx models and `PeftModel`s around them do.
+        image: A path, a PIL image or a `(height, width, 3)` uint8 array.
+        text: A class name, e.g. `"batfish"`, or a list of class names (one result each).
+        points: `(x, y)` pixels of the original image, e.g. `[(120, 80)]`; foreground unless `point_labels` says 0.
+        box: `(x1, y1, x2, y2)` pixels of the original image.
+        processor: A [`SamPtxProcessor`]; by default [`SamPtxProcessor.from_model`] of the model.
+        threshold: Logit above which a pixel is in the mask (0.0 is probability 0.5).
+        multimask_output: Predict SAM's three masks and return the best one by predicted IoU as `mask`.
+        point_labels: 1 (foreground) or 0 (background) per point; defaults to 1 for every point.
+
+    Returns:
+        A [`SegmentationResult`] for a class name, a list of them (in order) for a list of class names.
+
+    Raises:
+        FileNotFoundError: When `image` is a path that does not exist.
+        ValueError: On an unreadable image, an empty class name, a point or box outside the image, or labels that
+            do not match the points.
+    """
+    pil_image = load_image(image)
+    processor = processor if processor is not None else SamPtxProcessor.from_model(model)
+    inputs = processor(
+        pil_image,
+        text,
+        input_points=[list(point) for point in points] if points is not None else None,
+        input_labels=list(point_labels) if point_labels is not None else None,
+        input_boxes=list(box) if box is not None else None,
+    )
+    original_sizes = inputs.pop("original_sizes")
+    reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
+    parameter = next(model.parameters())
+    inputs = {
+        key: value.to(device=parameter.device, dtype=parameter.dtype if value.is_floating_point() else value.dtype)
+        for key, value in inputs.items()
+    }
+
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = model(**inputs, multimask_output=multimask_output)
+    finally:
+        model.train(was_training)
+
+    masks = processor.post_process_masks(
+        outputs.pred_masks, original_sizes, reshaped_input_sizes, mask_threshold=threshold
+    )  # per sample: (point_batch=1, num_masks, height, width)
+    scores = outputs.iou_scores[:, 0].float().cpu().numpy()  # (samples, num_masks)
+    class_names = [text] if isinstance(text, str) else list(text)
+    results = []
+    for sample_masks, sample_scores, class_name in zip(masks, scores, class_names, strict=True):
+        sample_masks = sample_masks[0].numpy().astype(bool)  # (num_masks, height, width)
+        best = int(np.argmax(sample_scores))
+        results.append(
+            SegmentationResult(
+                mask=sample_masks[best],
+                score=float(sample_scores[best]),
+                class_name=class_name.strip(),
+                masks=sample_masks,
+                scores=sample_scores,
+            )
+        )
+    return results[0] if isinstance(text, str) else results
+
+
+def overlay_mask(
+    image: Image.Image,
+    mask: np.ndarray,
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
+    point_labels: Sequence[int] | None = None,
+    alpha: float = 0.5,
+) -> Image.Image:
+    """The image with the mask tinted over it, its outline, and the prompts drawn (points as dots, the box).
+
+    Args:
+        image: The RGB image.
+        mask (`np.ndarray` of shape `(height, width)`): The mask, at the image's size.
+        points, box, point_labels: The prompts, in pixels of the image (foreground points green, background red).
+        alpha: Opacity of the tint.
+
+    Raises:
+        ValueError: When the mask's shape is not the image's `(height, width)`.
+    """
+    image = image.convert("RGB")
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (image.height, image.width):
+        raise ValueError(
+            f"mask has shape {mask.shape}, expected the image's (height, width) {(image.height, image.width)}"
+        )
+    pixels = np.asarray(image, dtype=np.float32)  # (height, width, 3)
+    tinted = np.where(mask[..., None], (1 - alpha) * pixels + alpha * np.asarray(OVERLAY_COLOR, np.float32), pixels)
+    # Outline: mask pixels with a background 4-neighbour.
+    padded = np.pad(mask, 1)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    tinted[mask & ~interior] = OVERLAY_COLOR
+    overlay = Image.fromarray(tinted.round().astype(np.uint8))
+
+    draw = ImageDraw.Draw(overlay)
+    radius = max(2, round(0.012 * max(image.size)))
+    if box is not None:
+        draw.rectangle(list(box), outline=(255, 215, 0), width=max(1, radius // 2))
+    labels = point_labels if point_labels is not None else [1] * len(points or [])
+    for (x, y), label in zip(points or [], labels, strict=True):
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=POINT_COLORS[int(label)], outline="white")
+    return overlay
+
+
+__all__ = ["SegmentationResult", "load_image", "overlay_mask", "segment"]

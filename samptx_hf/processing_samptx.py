@@ -1,0 +1,302 @@
+"""Pre- and post-processing of SAM-PTx: SAM's image processor for images and prompts, CLIP's tokenizer for text."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import BatchFeature, ProcessorMixin, SamConfig, SamProcessor
+from transformers.utils import is_torchvision_available
+
+DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
+
+
+def image_processor_for_sam_config(sam_config: SamConfig) -> Any:
+    """The SAM image processor that matches a `SamConfig`, built offline.
+
+    Images are resized (longest edge) and padded to `vision_config.image_size`; masks to the prompt encoder's
+    low-resolution mask size, `4 * prompt_encoder_config.image_embedding_size` (256 for the 1024 px models), the
+    size of SAM's `pred_masks`. `SamImageProcessor` when torchvision is installed, else `SamImageProcessorPil`
+    (same outputs).
+    """
+    if is_torchvision_available():
+        from transformers import SamImageProcessor as processor_class
+    else:
+        from transformers import SamImageProcessorPil as processor_class
+
+    image_size = int(sam_config.vision_config.image_size)
+    mask_size = 4 * int(sam_config.prompt_encoder_config.image_embedding_size)
+    return processor_class(
+        size={"longest_edge": image_size},
+        pad_size={"height": image_size, "width": image_size},
+        mask_size={"longest_edge": mask_size},
+        mask_pad_size={"height": mask_size, "width": mask_size},
+    )
+
+
+class SamPtxProcessor(ProcessorMixin):
+    r"""Turns images, class names and point/box prompts into the inputs of [`SamPtxForTextSegmentation`].
+
+    Images and prompts go through SAM's image processor (resize the longest edge, normalise, pad; points and boxes
+    are rescaled to the resized image); class names are formatted with `prompt_template` and tokenised by the CLIP
+    tokenizer. One image with several class names gives one sample per class.
+
+    Args:
+        image_processor (`SamImageProcessor` or `SamImageProcessorPil`):
+            SAM's image processor, e.g. `SamImageProcessor.from_pretrained("facebook/sam-vit-base")`.
+        tokenizer (`CLIPTokenizer` or `CLIPTokenizerFast`):
+            The tokenizer of the frozen CLIP text encoder.
+        prompt_template (`str`, *optional*, defaults to `"a photo of a {}"`):
+            Turns a class name into the encoded text; must contain `{}` once. Use the model's
+            `config.prompt_template` (what [`from_model`] does).
+
+    Example:
+
+    ```python
+    >>> processor = SamPtxProcessor.from_model(model)  # doctest: +SKIP
+    >>> inputs = processor(image, ["batfish", "seaweed"], input_points=[[120, 80]])  # doctest: +SKIP
+    >>> outputs = model(**inputs)  # doctest: +SKIP
+    >>> masks = processor.post_process_masks(outputs.pred_masks, inputs.original_sizes,  # doctest: +SKIP
+    ...     inputs.reshaped_input_sizes)
+    ```
+    """
+
+    def __init__(self, image_processor, tokenizer, prompt_template: str = DEFAULT_PROMPT_TEMPLATE) -> None:
+        if not isinstance(prompt_template, str) or prompt_template.count("{}") != 1:
+            raise ValueError(f"prompt_template={prompt_template!r} must contain exactly one '{{}}' for the class name")
+        super().__init__(image_processor, tokenizer)
+        self.prompt_template = prompt_template
+
+    @classmethod
+    def from_model(cls, model: Any) -> "SamPtxProcessor":
+        """The processor that matches a SAM-PTx model (or a `PeftModel` around one), built without downloads.
+
+        The image processor follows `model.config.sam_config` (SAM's normalisation, resized and padded to its input
+        size), the tokenizer is `model.get_tokenizer()` and the prompt template `model.config.prompt_template`.
+        """
+        config = model.config
+        return cls(image_processor_for_sam_config(config.sam_config), model.get_tokenizer(), config.prompt_template)
+
+    def __call__(
+        self,
+        images: Any = None,
+        text: str | Sequence[str] | None = None,
+        input_points: Sequence | None = None,
+        input_labels: Sequence | None = None,
+        input_boxes: Sequence | None = None,
+        return_tensors: str = "pt",
+        **kwargs: Any,
+    ) -> BatchFeature:
+        r"""Prepare samples for the model: one per (image, class name) pair.
+
+        Coordinates are `(x, y)` pixels of the original image. With one image (not in a list), its prompts are
+        given directly; with a list of images, prompts are given as a list with one entry per image.
+
+        Args:
+            images (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor`, or a list of them):
+                The image(s), RGB.
+            text (`str` or `list[str]`):
+                Class name(s), formatted with `prompt_template`. One image with `k` names gives `k` samples (the
+                image and its prompts repeated); `n` images with one name give `n` samples; otherwise give one name
+                per image.
+            input_points (*optional*):
+                Point prompts: `[[x, y], ...]` for one image, `[[[x, y], ...], ...]` for a list of images.
+            input_labels (*optional*):
+                1 (foreground) or 0 (background) per point, nested like `input_points` without the coordinates.
+                Defaults to 1 for every point.
+            input_boxes (*optional*):
+                One box `[x1, y1, x2, y2]` for one image, `[[x1, y1, x2, y2], ...]` for a list of images.
+            return_tensors (`str`, defaults to `"pt"`):
+                Only `"pt"` (PyTorch tensors).
+
+        Returns:
+            [`BatchFeature`] with `pixel_values` `(samples, 3, size, size)`, `input_ids` and `attention_mask`
+            `(samples, seq_len)`, `original_sizes` and `reshaped_input_sizes` `(samples, 2)` as (height, width), and
+            when prompts were given `input_points` `(samples, 1, num_points, 2)` and `input_labels`
+            `(samples, 1, num_points)` (-10 pads images with fewer points), `input_boxes` `(samples, 1, 4)`.
+
+        Raises:
+            ValueError: On missing images, an empty or non-string class name, counts of images, names or prompts
+                that do not match, a point or box outside its image, or labels other than 0 and 1.
+        """
+        if kwargs:
+            raise ValueError(f"unexpected arguments {sorted(kwargs)}; see SamPtxProcessor.__call__ for the inputs")
+        if return_tensors != "pt":
+            raise ValueError(f"return_tensors={return_tensors!r} is not supported, expected 'pt'")
+        if images is None:
+            raise ValueError("images must be given: one image or a list of images")
+        is_batch = isinstance(images, list | tuple)
+        images = list(images) if is_batch else [images]
+        if not images:
+            raise ValueError("images is an empty list, expected at least one image")
+        class_names = self._check_class_names(text)
+        image_index, name_index = _pair_images_with_names(len(images), len(class_names))
+
+        # 1. Prompts as one entry per image, checked against each image's size.
+        points = _per_image(input_points, "input_points", len(images), is_batch)
+        labels = _per_image(input_labels, "input_labels", len(images), is_batch)
+        boxes = _per_image(input_boxes, "input_boxes", len(images), is_batch)
+        if labels is not None and points is None:
+            raise ValueError("input_labels were given without input_points")
+        image_sizes = [_image_size(image) for image in images]
+        if points is not None:
+            points = [_check_points(points[i], image_sizes[i], i) for i in range(len(images))]
+            if labels is None:
+                labels = [[1] * len(image_points) for image_points in points]
+            labels = [_check_labels(labels[i], len(points[i]), i) for i in range(len(images))]
+        if boxes is not None:
+            boxes = [_check_box(boxes[i], image_sizes[i], i) for i in range(len(images))]
+
+        # 2. Images and prompts through SAM's processor, once per image; then repeated per sample.
+        encoding = SamProcessor(self.image_processor)(
+            images=images,
+            input_points=points,
+            input_labels=labels,
+            input_boxes=[[box] for box in boxes] if boxes is not None else None,
+            return_tensors="pt",
+        )
+        index = torch.tensor(image_index)
+        data = {
+            "pixel_values": encoding["pixel_values"][index],  # (samples, 3, size, size)
+            "original_sizes": encoding["original_sizes"][index],  # (samples, 2)
+            "reshaped_input_sizes": encoding["reshaped_input_sizes"][index],  # (samples, 2)
+        }
+        if points is not None:
+            data["input_points"] = encoding["input_points"][index].to(torch.float32)  # (samples, 1, points, 2)
+            data["input_labels"] = encoding["input_labels"][index].to(torch.int64)  # (samples, 1, points)
+        if boxes is not None:
+            data["input_boxes"] = encoding["input_boxes"][index].to(torch.float32)  # (samples, 1, 4)
+
+        # 3. Class prompts.
+        prompts = [self.prompt_template.format(class_names[i]) for i in name_index]
+        tokens = self.tokenizer(prompts, padding=True, return_tensors="pt")
+        data["input_ids"] = tokens["input_ids"]  # (samples, seq_len)
+        data["attention_mask"] = tokens["attention_mask"]  # (samples, seq_len)
+        return BatchFeature(data=data)
+
+    def post_process_masks(
+        self,
+        masks: torch.Tensor,
+        original_sizes: torch.Tensor,
+        reshaped_input_sizes: torch.Tensor,
+        mask_threshold: float = 0.0,
+        binarize: bool = True,
+    ) -> list[torch.Tensor]:
+        """Upsample the model's `pred_masks` to each original image size (SAM's image processor does the work).
+
+        Args:
+            masks (`torch.Tensor` of shape `(samples, point_batch, num_masks, height, width)`): Mask logits.
+            original_sizes, reshaped_input_sizes (`torch.Tensor` of shape `(samples, 2)`): From the processor output.
+            mask_threshold (`float`, defaults to 0.0): Logit above which a pixel is foreground.
+            binarize (`bool`, defaults to `True`): Return boolean masks; `False` returns the upsampled logits.
+
+        Returns:
+            One tensor per sample of shape `(point_batch, num_masks, original_height, original_width)`.
+        """
+        return self.image_processor.post_process_masks(
+            list(masks.detach().cpu().float()),
+            original_sizes,
+            reshaped_input_sizes,
+            mask_threshold=mask_threshold,
+            binarize=binarize,
+        )
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["pixel_values", "input_points", "input_labels", "input_boxes", "input_ids", "attention_mask"]
+
+    @staticmethod
+    def _check_class_names(text: Any) -> list[str]:
+        if text is None:
+            raise ValueError("text must be given: a class name or a list of class names")
+        class_names = [text] if isinstance(text, str) else text
+        if not isinstance(class_names, Sequence) or not class_names:
+            raise ValueError(f"text must be a class name or a non-empty list of class names, got {text!r}")
+        for name in class_names:
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"every class name must be a non-empty string, got {name!r}")
+        return [name.strip() for name in class_names]
+
+
+def _pair_images_with_names(num_images: int, num_names: int) -> tuple[list[int], list[int]]:
+    """For each sample, the index of its image and of its class name."""
+    if num_images == 1:
+        return [0] * num_names, list(range(num_names))
+    if num_names == 1:
+        return list(range(num_images)), [0] * num_images
+    if num_images == num_names:
+        return list(range(num_images)), list(range(num_names))
+    raise ValueError(
+        f"got {num_images} images and {num_names} class names: expected one image with any number of names, "
+        "any number of images with one name, or one name per image"
+    )
+
+
+def _per_image(prompts: Sequence | None, name: str, num_images: int, is_batch: bool) -> list | None:
+    if prompts is None:
+        return None
+    if isinstance(prompts, torch.Tensor | np.ndarray):
+        prompts = prompts.tolist()
+    if not is_batch:
+        return [prompts]
+    if not isinstance(prompts, Sequence) or len(prompts) != num_images:
+        length = len(prompts) if isinstance(prompts, Sequence) else type(prompts).__name__
+        raise ValueError(f"{name} has {length} entries but {num_images} images were given: give one per image")
+    return list(prompts)
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    """(height, width) of a PIL image or an array with channels first or last."""
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    shape = tuple(image.shape)
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) == 3:
+        return (shape[1], shape[2]) if shape[0] in (1, 3) and shape[2] not in (1, 3) else (shape[0], shape[1])
+    raise ValueError(f"an image must have shape (height, width[, channels]), got {shape}")
+
+
+def _check_points(points: Any, image_size: tuple[int, int], image_index: int) -> list[list[float]]:
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(
+            f"input_points of image {image_index} must be a non-empty list of [x, y] points, got {points!r}"
+        )
+    height, width = image_size
+    for x, y in array:
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValueError(
+                f"point ({x:g}, {y:g}) of image {image_index} lies outside the image: expected 0 <= x <= {width} "
+                f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
+            )
+    return array.tolist()
+
+
+def _check_labels(labels: Any, num_points: int, image_index: int) -> list[int]:
+    labels = list(np.asarray(labels).reshape(-1).tolist()) if not isinstance(labels, list) else labels
+    if len(labels) != num_points:
+        raise ValueError(
+            f"input_labels of image {image_index} has {len(labels)} labels for {num_points} points: give one per point"
+        )
+    if any(label not in (0, 1) for label in labels):
+        raise ValueError(f"input_labels of image {image_index} are {labels}, expected 1 (foreground) or 0 (background)")
+    return [int(label) for label in labels]
+
+
+def _check_box(box: Any, image_size: tuple[int, int], image_index: int) -> list[float]:
+    array = np.asarray(box, dtype=np.float64).reshape(-1)
+    if array.shape != (4,):
+        raise ValueError(f"input_boxes of image {image_index} must be one box [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = array.tolist()
+    height, width = image_size
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        raise ValueError(
+            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of image {image_index} is not a box inside the {width}x{height} "
+            f"image: expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
+        )
+    return [x1, y1, x2, y2]
+
+
+__all__ = ["DEFAULT_PROMPT_TEMPLATE", "SamPtxProcessor", "image_processor_for_sam_config"]

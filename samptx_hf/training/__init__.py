@@ -1,0 +1,17 @@
+"""Training SAM-PTx and its baselines with Accelerate."""
+
+from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
+from .checkpoints import TrainerState, list_checkpoints, resolve_checkpoint, save_checkpoint
+from .loop import evaluate_low_resolution, train
+
+__all__ = [
+    "DataArguments",
+    "ModelArguments",
+    "SamPtxTrainingArguments",
+    "TrainerState",
+    "evaluate_low_resolution",
+    "list_checkpoints",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "train",
+]

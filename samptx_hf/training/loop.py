@@ -1,0 +1,248 @@
+"""The training run: data → model → `accelerator.prepare` → loop with evaluation and checkpoints → save."""
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..data import SamPtxDataCollator
+from ..hub import save_adapter_repo, upload_adapter_repo
+from ..metrics import load_metric
+from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
+from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
+from .checkpoints import TrainerState, read_state, resolve_checkpoint, save_checkpoint
+from .datasets import load_splits
+from .modeling import TINY, build_peft_model, save_tiny_components
+
+logger = get_logger(__name__)
+
+MODEL_INPUTS = ("pixel_values", "input_points", "input_labels", "labels")
+
+
+def _text_table(model, class_names: list[str]) -> dict[str, torch.Tensor]:
+    """Class name → embedding; the frozen text encoder runs once per distinct prompt for the whole run."""
+    names = sorted(set(class_names))
+    return dict(zip(names, model.encode_text(names), strict=True))
+
+
+def _model_inputs(batch: dict[str, Any], text_table: dict[str, torch.Tensor], device) -> dict[str, Any]:
+    inputs = {key: batch[key] for key in MODEL_INPUTS}
+    inputs["text_embeds"] = torch.stack([text_table[name] for name in batch["class_names"]]).to(device)
+    return inputs
+
+
+@torch.no_grad()
+def evaluate_low_resolution(
+    accelerator: Accelerator, model, dataloader: DataLoader, text_table: dict[str, torch.Tensor], image_size: int
+) -> dict[str, Any]:
+    """mIoU on the held-out split, at SAM's low-resolution mask size, over the unpadded region of each image.
+
+    Predictions are gathered from every process (`gather_for_metrics` drops the padding samples).
+    """
+    model.eval()
+    metric = load_metric("mean_iou")
+    for batch in dataloader:
+        inputs = _model_inputs(batch, text_table, accelerator.device)
+        inputs.pop("labels")
+        pred_masks = model(**inputs).pred_masks[:, 0, 0] > 0  # (batch, h, w)
+        class_index = torch.tensor(
+            [sorted(text_table).index(n) for n in batch["class_names"]], device=pred_masks.device
+        )
+        gathered = accelerator.gather_for_metrics(
+            (pred_masks, batch["labels"] > 0.5, batch["reshaped_input_sizes"], class_index)
+        )
+        predictions, references, reshaped_sizes, classes = (t.cpu() for t in gathered)
+        scale = predictions.shape[-1] / image_size
+        for prediction, reference, size, cls in zip(predictions, references, reshaped_sizes, classes, strict=True):
+            height, width = (math.ceil(int(s) * scale) for s in size)
+            metric.add(
+                prediction=prediction[:height, :width].numpy(),
+                reference=reference[:height, :width].numpy(),
+                class_name=sorted(text_table)[int(cls)],
+            )
+    model.train()
+    return metric.compute()
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
+    """Train SAM-PTx (or a baseline) and save the adapter to `args.output_dir`; returns the final metrics."""
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_dir=str(output_dir),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    logger.info(
+        f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}",
+        main_process_only=True,
+    )
+    accelerator.print(f"Training {model_args.method} with {accelerator.num_processes} process(es)")
+    set_seed(args.seed)
+
+    # 1. Data.
+    train_dataset, eval_dataset = load_splits(data_args)
+
+    # 2. Model: frozen components, the method's adapter.
+    sam_path, clip_path = model_args.sam_model_name_or_path, model_args.text_model_name_or_path
+    if TINY in (sam_path, clip_path):
+        tiny_dir = output_dir / "frozen_base"
+        if accelerator.is_main_process:
+            save_tiny_components(model_args, tiny_dir, seed=args.seed)
+        accelerator.wait_for_everyone()
+        tiny_sam, tiny_clip = (tiny_dir / "sam").resolve(), (tiny_dir / "clip").resolve()
+        sam_path = tiny_sam if sam_path == TINY else sam_path
+        clip_path = tiny_clip if clip_path == TINY else clip_path
+    set_seed(args.seed)
+    model = build_peft_model(model_args, sam_path, clip_path)
+    base = model.get_base_model()
+    if args.gradient_checkpointing:
+        base.gradient_checkpointing_enable()
+    text_table = _text_table(base, list(train_dataset["class_name"]) + list(eval_dataset["class_name"]))
+    trainable, total = model.get_nb_trainable_parameters()
+    accelerator.print(
+        f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
+    )
+
+    image_processor = image_processor_for_sam_config(base.config.sam_config)
+    train_collator = SamPtxDataCollator(image_processor, num_points=data_args.num_points, train=True, seed=args.seed)
+    train_dataloader = DataLoader(
+        train_dataset,
+        batch_size=args.per_device_train_batch_size,
+        shuffle=True,
+        collate_fn=train_collator,
+        num_workers=args.dataloader_num_workers,
+    )
+    eval_dataloader = DataLoader(
+        eval_dataset,
+        batch_size=args.per_device_eval_batch_size,
+        collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed),
+        num_workers=args.dataloader_num_workers,
+    )
+
+    # 3. Optimiser and schedule.
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate, weight_decay=args.weight_decay
+    )
+    batches_per_epoch = math.ceil(len(train_dataset) / (args.per_device_train_batch_size * accelerator.num_processes))
+    steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
+    max_steps = args.max_steps if args.max_steps > 0 else args.num_train_epochs * steps_per_epoch
+    scheduler = get_scheduler(
+        args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=args.warmup_steps * accelerator.num_processes,
+        num_training_steps=max_steps * accelerator.num_processes,
+    )
+    model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
+        model, optimizer, train_dataloader, eval_dataloader, scheduler
+    )
+    if args.report_to != "none":
+        accelerator.init_trackers("sam-ptx", config={**vars(model_args), **vars(data_args), **vars(args)})
+
+    # 4. Resume.
+    checkpoints_dir = output_dir / "checkpoints"
+    state = TrainerState()
+    if args.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(args.resume_from_checkpoint, checkpoints_dir)
+        accelerator.load_state(str(checkpoint))
+        state = read_state(checkpoint)
+        accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
+
+    # 5. Loop.
+    progress = tqdm(
+        total=max_steps,
+        initial=state.global_step,
+        disable=args.disable_tqdm or not accelerator.is_local_main_process,
+        desc=model_args.method,
+    )
+    image_size = base.config.sam_config.vision_config.image_size
+    model.train()
+    history: list[dict[str, float]] = []
+    eval_results: dict[str, Any] = {}
+    started = time.perf_counter()
+    running_loss, running_batches = 0.0, 0
+    while state.global_step < max_steps:
+        train_dataloader.set_epoch(state.epoch)
+        train_collator.set_epoch(state.epoch)
+        epoch_batches = accelerator.skip_first_batches(train_dataloader, state.batches_in_epoch)
+        for batch in epoch_batches:
+            with accelerator.accumulate(model):
+                loss = model(**_model_inputs(batch, text_table, accelerator.device)).loss
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_in_epoch += 1
+            running_loss += accelerator.gather(loss.detach()).mean().item()
+            running_batches += 1
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % args.logging_steps == 0 or state.global_step == max_steps:
+                record = {
+                    "step": state.global_step,
+                    "loss": running_loss / running_batches,
+                    "lr": scheduler.get_last_lr()[0],
+                }
+                history.append(record)
+                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
+                running_loss, running_batches = 0.0, 0
+            if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
+                eval_results = evaluate_low_resolution(accelerator, model, eval_dataloader, text_table, image_size)
+                accelerator.print(f"step {state.global_step}: held-out mIoU {100 * eval_results['mean_iou']:.2f}")
+                accelerator.log({"eval/mean_iou": eval_results["mean_iou"]}, step=state.global_step)
+            if state.global_step % args.checkpointing_steps == 0 and state.global_step < max_steps:
+                save_checkpoint(accelerator, checkpoints_dir, state, keep=args.checkpoints_total_limit)
+            if state.global_step >= max_steps:
+                break
+        else:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    progress.close()
+    train_seconds = time.perf_counter() - started
+
+    # 6. Final evaluation and save.
+    eval_results = evaluate_low_resolution(accelerator, model, eval_dataloader, text_table, image_size)
+    accelerator.log({"eval/mean_iou": eval_results["mean_iou"]}, step=state.global_step)
+    results = {
+        "method": model_args.method,
+        "mean_iou": eval_results["mean_iou"],
+        "per_class_iou": eval_results["per_class_iou"],
+        "mean_sample_iou": eval_results["mean_sample_iou"],
+        "num_eval_samples": eval_results["num_samples"],
+        "num_processes": accelerator.num_processes,
+        "global_step": state.global_step,
+        "trainable_parameters": trainable,
+        "train_seconds": train_seconds,
+        "dataset": data_args.dataset,
+        "loss_history": history,
+    }
+    if accelerator.is_main_process:
+        with open(output_dir / "eval_results.json", "w") as file:
+            json.dump(results, file, indent=2)
+        save_adapter_repo(
+            accelerator.unwrap_model(model),
+            output_dir,
+            processor=SamPtxProcessor.from_model(base),
+            eval_results=results,
+            dataset_name=data_args.dataset,
+            repo_id=args.hub_model_id,
+        )
+        if args.push_to_hub:
+            upload_adapter_repo(output_dir, args.hub_model_id)
+            accelerator.print(f"Pushed {output_dir} to the Hub as {args.hub_model_id}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return results

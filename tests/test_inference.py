@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+import torch
+from factories import make_model
+from hub_factories import make_image, make_peft_model, save_frozen_components
+from peft import get_peft_model
+
+from samptx_hf import ParallelTextConfig
+from samptx_hf.inference import SegmentationResult, load_image, overlay_mask, segment
+from samptx_hf.processing_samptx import SamPtxProcessor
+
+
+@pytest.fixture
+def peft_model(tmp_path):
+    return make_peft_model(*save_frozen_components(tmp_path))
+
+
+def test_segment_gives_a_boolean_mask_at_the_original_size_as_the_manual_pipeline(peft_model):
+    image = make_image(width=80, height=48)
+    result = peft_model.segment(image, "circle", points=[(20, 20)], box=(5, 5, 60, 40))
+    assert isinstance(result, SegmentationResult)
+    assert result.mask.shape == (48, 80) and result.mask.dtype == bool
+    assert 0 < result.mask.mean() < 1
+    assert isinstance(result.score, float) and result.class_name == "circle"
+
+    processor = SamPtxProcessor.from_model(peft_model)
+    inputs = processor(image, "circle", input_points=[[20, 20]], input_boxes=[5, 5, 60, 40])
+    sizes = inputs.pop("original_sizes"), inputs.pop("reshaped_input_sizes")
+    with torch.no_grad():
+        outputs = peft_model(**inputs)
+    expected = processor.post_process_masks(outputs.pred_masks, *sizes)[0][0, 0].numpy()
+    assert np.array_equal(result.mask, expected)
+    assert result.score == pytest.approx(outputs.iou_scores[0, 0, 0].item())
+
+
+def test_segment_runs_through_the_adapters_of_a_peft_model(peft_model):
+    image = make_image()
+    through_method = peft_model.segment(image, "circle", points=[(20, 20)])
+    through_function = segment(peft_model, image, "circle", points=[(20, 20)])
+    with peft_model.disable_adapter():
+        without_adapters = segment(peft_model, image, "circle", points=[(20, 20)])
+    assert np.array_equal(through_method.masks, through_function.masks)
+    assert through_method.score == through_function.score
+    assert through_method.score != without_adapters.score
+    assert not np.array_equal(through_method.mask, without_adapters.mask)
+
+
+def test_several_class_names_give_one_result_each_in_order(peft_model):
+    image = make_image()
+    results = segment(peft_model, image, ["circle", "striped"], points=[(20, 20)])
+    assert [result.class_name for result in results] == ["circle", "striped"]
+    for result in results:
+        alone = segment(peft_model, image, result.class_name, points=[(20, 20)])
+        assert result.score == pytest.approx(alone.score, abs=1e-6)
+        assert (result.mask != alone.mask).mean() < 1e-3
+    assert results[0].score != results[1].score  # the text conditions the prediction
+
+
+def test_multimask_output_keeps_the_mask_with_the_best_predicted_iou(peft_model):
+    result = peft_model.segment(make_image(), "circle", points=[(20, 20)], multimask_output=True)
+    assert result.masks.shape == (3, 48, 80) and result.scores.shape == (3,)
+    best = int(np.argmax(result.scores))
+    assert np.array_equal(result.mask, result.masks[best])
+    assert result.score == pytest.approx(float(result.scores[best]))
+
+
+def test_threshold_moves_the_mask_boundary(peft_model):
+    image = make_image()
+    loose = segment(peft_model, image, "circle", points=[(20, 20)], threshold=-1e6)
+    strict = segment(peft_model, image, "circle", points=[(20, 20)], threshold=1e6)
+    assert loose.mask.all() and not strict.mask.any()
+
+
+def test_segment_accepts_a_path_and_restores_the_training_mode(tmp_path):
+    model = make_model()
+    peft_model = get_peft_model(model, ParallelTextConfig(r=4)).train()
+    make_image().save(tmp_path / "image.png")
+    result = segment(peft_model, tmp_path / "image.png", "circle", points=[(1, 2)], point_labels=[0])
+    assert result.mask.shape == (48, 80)
+    assert peft_model.training and model.sam.training
+
+
+def test_load_image_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot read .*notes.png.* as an image"):
+        load_image(tmp_path / "notes.png")
+    with pytest.raises(ValueError, match=r"shape \(height, width\[, 3\]\)"):
+        load_image(np.zeros((4, 4, 7), np.uint8))
+
+
+def test_overlay_tints_the_mask_and_leaves_the_rest_of_the_image():
+    image = make_image(width=40, height=30)
+    mask = np.zeros((30, 40), bool)
+    mask[5:20, 10:30] = True
+    overlay = np.asarray(overlay_mask(image, mask, points=[(35, 25)]), dtype=int)
+    pixels = np.asarray(image, dtype=int)
+    assert overlay.shape == pixels.shape
+    assert (np.abs(overlay - pixels).sum(-1)[mask] > 0).all()
+    untouched = ~mask
+    untouched[20:, 30:] = False  # around the point
+    assert np.array_equal(overlay[untouched], pixels[untouched])
+    with pytest.raises(ValueError, match=r"expected the image's \(height, width\) \(30, 40\)"):
+        overlay_mask(image, mask.T)

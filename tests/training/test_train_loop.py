@@ -1,0 +1,168 @@
+"""End-to-end training runs on the tiny synthetic task (seconds each)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import samptx_hf.training.loop as loop
+from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, list_checkpoints, train
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_MODEL = {"tiny_image_size": 64, "tiny_hidden_size": 32, "tiny_num_layers": 2, "adapter_r": 4}
+TINY_DATA = {"num_train_samples": 24, "num_eval_samples": 8}
+
+
+def tiny_cli(output_dir, **overrides) -> list[str]:
+    options = {
+        **TINY_MODEL,
+        **TINY_DATA,
+        "output_dir": output_dir,
+        "max_steps": 6,
+        "warmup_steps": 2,
+        "eval_steps": 100,
+        "checkpointing_steps": 100,
+        "logging_steps": 1,
+        "disable_tqdm": "true",
+        **overrides,
+    }
+    return [f"--{key}={value}" for key, value in options.items()]
+
+
+def run(output_dir, method="parallel_text", **training):
+    defaults = {"max_steps": 6, "warmup_steps": 2, "eval_steps": 100, "checkpointing_steps": 100, "logging_steps": 1}
+    return train(
+        ModelArguments(method=method, **TINY_MODEL),
+        DataArguments(**TINY_DATA),
+        SamPtxTrainingArguments(output_dir=str(output_dir), disable_tqdm=True, **{**defaults, **training}),
+    )
+
+
+@pytest.mark.parametrize("method", ["parallel_text", "decoder_only", "text_mask_decoder"])
+def test_a_run_saves_the_adapter_and_the_metrics(tmp_path, method):
+    results = run(tmp_path, method=method, max_steps=3)
+    saved = json.loads((tmp_path / "eval_results.json").read_text())
+    assert saved["method"] == method and saved["num_processes"] == 1
+    assert 0.0 <= saved["mean_iou"] <= 1.0 and saved["mean_iou"] == results["mean_iou"]
+    assert saved["global_step"] == 3 and len(saved["loss_history"]) == 3
+    assert (tmp_path / "adapter_model.safetensors").is_file() and (tmp_path / "config.json").is_file()
+    adapter = load_file(tmp_path / "adapter_model.safetensors")
+    assert any("mask_decoder" in key for key in adapter)
+    assert not any("vision_encoder" in key and "parallel_text_" not in key for key in adapter)
+
+
+def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    run(tmp_path / "whole", checkpointing_steps=3)
+    expected = load_file(tmp_path / "whole" / "adapter_model.safetensors")
+
+    real_save = loop.save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt("killed right after the step-3 checkpoint")
+
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", checkpointing_steps=3)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    checkpoints_dir = tmp_path / "killed" / "checkpoints"
+    # A save that was itself killed leaves only a staging folder, which resuming ignores.
+    (checkpoints_dir / ".tmp-checkpoint-5").mkdir()
+    (checkpoints_dir / "checkpoint-4").mkdir()  # looks like a checkpoint, but has no trainer state
+    assert [p.name for p in list_checkpoints(checkpoints_dir)] == ["checkpoint-3"]
+
+    results = run(tmp_path / "killed", checkpointing_steps=3, resume_from_checkpoint="latest")
+    assert results["global_step"] == 6
+    resumed = load_file(tmp_path / "killed" / "adapter_model.safetensors")
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        torch.testing.assert_close(resumed[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_resume_from_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not a complete checkpoint"):
+        run(tmp_path, resume_from_checkpoint=str(tmp_path))
+    with pytest.raises(ValueError, match="no complete checkpoint"):
+        run(tmp_path, resume_from_checkpoint="latest")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"learning_rate": 0}, "--learning_rate must be positive"),
+        ({"max_steps": 0, "num_train_epochs": 0}, "one must be positive"),
+        ({"push_to_hub": True}, "--push_to_hub needs --hub_model_id"),
+        ({"checkpoints_total_limit": 0}, "--checkpoints_total_limit must be at least 1"),
+    ],
+)
+def test_bad_training_arguments_are_rejected(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        SamPtxTrainingArguments(**overrides)
+
+
+def test_help_documents_every_flag():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "train.py"), "--help"], capture_output=True, text=True, check=True
+    )
+    for flag in ("--method", "--resume_from_checkpoint", "--gradient_checkpointing", "--report_to", "--push_to_hub"):
+        assert flag in result.stdout
+    assert "parallel_adapter" in result.stdout and "decoder_only" in result.stdout
+
+
+def test_a_bad_method_is_rejected_by_the_parser():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "train.py"), "--method", "lora"], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "invalid choice: 'lora'" in result.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_loss_curve_of_one(tmp_path):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    single = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "train.py"),
+            *tiny_cli(tmp_path / "one", per_device_train_batch_size=8),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29533",
+    ]
+    double = subprocess.run(
+        [*launch, str(REPO / "examples" / "train.py"), *tiny_cli(tmp_path / "two", per_device_train_batch_size=4)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert double.returncode == 0, double.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "eval_results.json").read_text())
+    two = json.loads((tmp_path / "two" / "eval_results.json").read_text())
+    assert one["num_processes"] == 1 and two["num_processes"] == 2
+    assert "with 2 process(es)" in double.stdout
+    losses_one = torch.tensor([record["loss"] for record in one["loss_history"]])
+    losses_two = torch.tensor([record["loss"] for record in two["loss_history"]])
+    torch.testing.assert_close(losses_two, losses_one, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.tensor(two["mean_iou"]), torch.tensor(one["mean_iou"]), rtol=1e-3, atol=1e-3)
