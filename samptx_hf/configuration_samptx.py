@@ -43,6 +43,9 @@ class SamPtxConfig(PreTrainedConfig):
             One of `parallel_text`, `none`, `prompt_encoder`, `mask_decoder` (see [`TextInjection`]).
         normalize_text_embeds (`bool`, *optional*, defaults to `True`):
             L2-normalise the CLIP text embeddings before they enter SAM, as CLIP does for its similarities.
+        loss_type (`str`, *optional*, defaults to `"sam"`):
+            `sam` (focal 20 : dice 1 + IoU MSE, the paper's) or `bce_dice` (BCE + dice + IoU MSE, for a randomly
+            initialised SAM, see `samptx_hf.losses`).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the initialisation of the text projection of the ablation modes.
 
@@ -66,6 +69,7 @@ class SamPtxConfig(PreTrainedConfig):
     prompt_template: str = "a photo of a {}"
     text_injection: str = TextInjection.PARALLEL_TEXT.value
     normalize_text_embeds: bool = True
+    loss_type: str = "sam"
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -79,6 +83,8 @@ class SamPtxConfig(PreTrainedConfig):
         allowed = [mode.value for mode in TextInjection]
         if self.text_injection not in allowed:
             raise ValueError(f"text_injection={self.text_injection!r} is not one of {allowed}")
+        if self.loss_type not in ("sam", "bce_dice"):
+            raise ValueError(f"loss_type={self.loss_type!r} is not one of ['sam', 'bce_dice']")
         if self.prompt_template.count("{}") != 1:
             raise ValueError(
                 f"prompt_template={self.prompt_template!r} must contain exactly one '{{}}' for the class name"

@@ -1,4 +1,9 @@
-"""SAM's training loss: focal : dice = 20 : 1 on the mask logits, plus MSE between predicted and actual IoU."""
+"""SAM's training loss: focal : dice = 20 : 1 on the mask logits, plus MSE between predicted and actual IoU.
+
+`bce_dice` (binary cross-entropy + dice, plus the same IoU term) is the alternative for a randomly initialised
+SAM: measured on the tiny synthetic task, the focal-dominated loss keeps a random decoder in the all-background
+solution (0.0 held-out mIoU after 400 steps) where BCE + dice learns (40.9).
+"""
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +47,7 @@ def sam_segmentation_loss(
     focal_weight: float = 20.0,
     dice_weight: float = 1.0,
     iou_weight: float = 1.0,
+    bce_weight: float = 0.0,
 ) -> torch.Tensor:
     """SAM's loss for a batch.
 
@@ -51,6 +57,7 @@ def sam_segmentation_loss(
         iou_scores (`torch.Tensor` of shape `(batch, point_batch, num_masks)`): Predicted IoU of each mask.
         labels (`torch.Tensor` of shape `(batch, H, W)` or `(batch, point_batch, H, W)`): Binary target masks.
 
+    `focal_weight`, `dice_weight`, `bce_weight` weigh the mask terms (SAM: 20, 1, 0); `iou_weight` the IoU MSE.
     With several masks per prompt (multimask output) the mask with the lowest mask loss is trained, as in SAM;
     the IoU head is trained on every mask. Returns a scalar.
     """
@@ -70,8 +77,19 @@ def sam_segmentation_loss(
         ).unflatten(0, (batch_size, point_batch_size))
     targets = targets[:, :, None].expand_as(logits)  # (batch, point_batch, num_masks, H, W)
 
-    mask_loss = focal_weight * sigmoid_focal_loss(logits, targets) + dice_weight * dice_loss(logits, targets)
+    mask_loss = dice_weight * dice_loss(logits, targets)
+    if focal_weight:
+        mask_loss = mask_loss + focal_weight * sigmoid_focal_loss(logits, targets)
+    if bce_weight:
+        bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(-2).mean(-1)
+        mask_loss = mask_loss + bce_weight * bce
     best_mask_loss = mask_loss.min(dim=-1).values  # (batch, point_batch)
     actual_iou = binary_mask_iou(logits.detach(), targets)
     iou_loss = F.mse_loss(iou_scores, actual_iou.to(iou_scores.dtype), reduction="none").mean(-1)
     return (best_mask_loss + iou_weight * iou_loss).mean()
+
+
+LOSS_WEIGHTS = {
+    "sam": {"focal_weight": 20.0, "dice_weight": 1.0, "bce_weight": 0.0, "iou_weight": 1.0},
+    "bce_dice": {"focal_weight": 0.0, "dice_weight": 1.0, "bce_weight": 1.0, "iou_weight": 1.0},
+}

@@ -14,7 +14,7 @@ from transformers.utils import ModelOutput, logging
 
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
-from .losses import sam_segmentation_loss
+from .losses import LOSS_WEIGHTS, sam_segmentation_loss
 from .text_cache import TextCacheInfo, TextEmbeddingCache
 from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning, text_conditioning
 
@@ -292,7 +292,9 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         # 5. Loss.
         loss = None
         if labels is not None:
-            loss = sam_segmentation_loss(pred_masks, iou_scores, labels.to(pred_masks.device))
+            loss = sam_segmentation_loss(
+                pred_masks, iou_scores, labels.to(pred_masks.device), **LOSS_WEIGHTS[self.config.loss_type]
+            )
 
         output = SamPtxSegmentationOutput(
             loss=loss,

@@ -50,6 +50,7 @@ def test_round_trips_through_dict_and_save_pretrained(tmp_path):
         ({"text_config": {"projection_dim": 0}}, "projection_dim"),
         ({"text_config": {"projection_dim": -3}}, "projection_dim"),
         ({"initializer_range": 0.0}, "initializer_range"),
+        ({"loss_type": "focal"}, "loss_type"),
         ({"sam_model_name_or_path": ""}, "sam_model_name_or_path"),
     ],
 )

@@ -69,8 +69,7 @@ def load_cod10k(
 
     Raises:
         ValueError: on an unknown split, a missing `Image/` folder, a file name outside the COD10K pattern, or
-        a
-            split without any usable sample.
+            a split without any usable sample.
     """
     if split not in _SPLIT_DIRS:
         raise ValueError(f"split={split!r}, expected one of {sorted(_SPLIT_DIRS)}")

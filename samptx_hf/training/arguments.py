@@ -30,6 +30,15 @@ class ModelArguments:
         },
     )
     prompt_template: str = field(default="a photo of a {}", metadata={"help": "Class name → prompt; one '{}'."})
+    loss_type: str = field(
+        default="auto",
+        metadata={
+            "help": "sam: focal 20 : dice 1 + IoU MSE (the paper's); bce_dice: BCE + dice + IoU MSE; auto: bce_dice "
+            "for the 'tiny' random SAM (SAM's focal-dominated loss does not lift a random decoder out of the "
+            "all-background solution), sam otherwise.",
+            "choices": ["auto", "sam", "bce_dice"],
+        },
+    )
     adapter_r: int = field(default=16, metadata={"help": "Bottleneck width of the adapters."})
     adapter_scaling: float = field(default=0.5, metadata={"help": "Scale of the adapter branch output."})
     adapter_dropout: float = field(default=0.0, metadata={"help": "Dropout in the adapter bottleneck."})

@@ -32,11 +32,15 @@ def save_tiny_components(args: ModelArguments, directory: Path, seed: int) -> tu
 
 def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str | Path) -> PeftModel:
     """SAM-PTx from its frozen components, with the adapter of `args.method` (frozen base, trainable adapter)."""
+    loss_type = args.loss_type
+    if loss_type == "auto":
+        loss_type = "bce_dice" if args.sam_model_name_or_path == TINY else "sam"
     model = SamPtxForTextSegmentation.from_pretrained_components(
         sam_path,
         clip_path,
         prompt_template=args.prompt_template,
         text_injection=text_injection_for(args.method).value,
+        loss_type=loss_type,
     )
     peft_config = peft_config_for(
         args.method,

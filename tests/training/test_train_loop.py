@@ -166,3 +166,19 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path):
     losses_two = torch.tensor([record["loss"] for record in two["loss_history"]])
     torch.testing.assert_close(losses_two, losses_one, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(torch.tensor(two["mean_iou"]), torch.tensor(one["mean_iou"]), rtol=1e-3, atol=1e-3)
+
+
+def test_ablation_trains_each_method_and_writes_the_table(tmp_path):
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import ablation
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    rows = ablation.main(["--methods", "parallel_text,decoder_only", *tiny_cli(tmp_path, max_steps=2)])
+    assert [row["method"] for row in rows] == ["parallel_text", "decoder_only"]
+    assert rows[0]["trainable_parameters"] > rows[1]["trainable_parameters"]
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| parallel_text |" in table and "| decoder_only |" in table
+    assert json.loads((tmp_path / "ablation.json").read_text()) == rows
+    with pytest.raises(ValueError, match="method='lora' is not one of"):
+        ablation.main(["--methods", "lora", *tiny_cli(tmp_path)])
