@@ -96,6 +96,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
+        # Wrapping resets the sub-configs' attention implementation to None, which the mask decoder and CLIP read
+        # at every call (falling back to eager attention with a warning); keep what the components were built with.
+        for sub_config in (config.sam_config, config.sam_config.mask_decoder_config, config.text_config):
+            if sub_config._attn_implementation is None:
+                sub_config._attn_implementation = "sdpa"
         # Ablations: the text embedding as one extra sparse prompt token, or added to the decoder's output tokens.
         self.text_prompt_projection = (
             nn.Linear(config.text_dim, config.prompt_hidden_size)
