@@ -107,7 +107,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     model = build_peft_model(model_args, sam_path, clip_path)
     base = model.get_base_model()
     if args.gradient_checkpointing:
-        base.gradient_checkpointing_enable()
+        base.activation_checkpointing_enable()
     text_table = _text_table(base, list(train_dataset["class_name"]) + list(eval_dataset["class_name"]))
     trainable, total = model.get_nb_trainable_parameters()
     accelerator.print(
