@@ -122,8 +122,10 @@ def load_adapter_repo(
     config = SamPtxConfig.from_pretrained(model_id, **lookup)
     # 2. Frozen SAM and CLIP, with this repository's SAM-PTx options (template, text injection, ...).
     options = {name: getattr(config, name) for name in _samptx_options()}
+    # The revision names this repository's commit; the components' access options carry over.
+    component_kwargs = {k: v for k, v in lookup.items() if k in ("token", "cache_dir", "local_files_only", "proxies")}
     base = SamPtxForTextSegmentation.from_pretrained_components(
-        config.sam_model_name_or_path, config.text_model_name_or_path, **options
+        config.sam_model_name_or_path, config.text_model_name_or_path, hub_kwargs=component_kwargs, **options
     )
     # 3. Adapters and trained decoder.
     peft_kwargs = {key: value for key, value in lookup.items() if key not in ("proxies",)}

@@ -121,6 +121,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         sam_model_name_or_path: str | os.PathLike = "facebook/sam-vit-base",
         text_model_name_or_path: str | os.PathLike = "openai/clip-vit-base-patch32",
         load_tokenizer: bool = True,
+        hub_kwargs: dict[str, Any] | None = None,
         **config_kwargs: Any,
     ) -> "SamPtxForTextSegmentation":
         """Assemble SAM-PTx from separately pretrained SAM and CLIP checkpoints (Hub ids or local directories).
@@ -129,13 +130,19 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             sam_model_name_or_path: A `SamModel` checkpoint, e.g. `"facebook/sam-vit-base"`.
             text_model_name_or_path: A CLIP checkpoint (full `CLIPModel` or text-only), e.g.
                 `"openai/clip-vit-base-patch32"`; its tokenizer is loaded too when `load_tokenizer`.
+            hub_kwargs: Passed to every `from_pretrained` (`token`, `revision`, `cache_dir`, `local_files_only`).
             config_kwargs: Other [`SamPtxConfig`] fields (`prompt_template`, `text_injection`, ...).
+
+        Only safetensors weights are loaded (`use_safetensors=True`): no downloaded file is unpickled.
 
         Raises:
             OSError: When a checkpoint cannot be found (transformers' message names the path).
         """
-        sam = SamModel.from_pretrained(sam_model_name_or_path)
-        text_encoder = CLIPTextModelWithProjection.from_pretrained(text_model_name_or_path)
+        hub_kwargs = dict(hub_kwargs or {})
+        sam = SamModel.from_pretrained(sam_model_name_or_path, use_safetensors=True, **hub_kwargs)
+        text_encoder = CLIPTextModelWithProjection.from_pretrained(
+            text_model_name_or_path, use_safetensors=True, **hub_kwargs
+        )
         config = SamPtxConfig(
             sam_config=sam.config,
             text_config=text_encoder.config,
@@ -145,7 +152,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         model = cls(config, sam=sam, text_encoder=text_encoder)
         if load_tokenizer:
-            model.tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path)
+            model.tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, **hub_kwargs)
         return model
 
     def train(self, mode: bool = True) -> "SamPtxForTextSegmentation":
