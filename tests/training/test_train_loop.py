@@ -54,6 +54,9 @@ def test_a_run_saves_the_adapter_and_the_metrics(tmp_path, method):
     adapter = load_file(tmp_path / "adapter_model.safetensors")
     assert any("mask_decoder" in key for key in adapter)
     assert not any("vision_encoder" in key and "parallel_text_" not in key for key in adapter)
+    card = (tmp_path / "README.md").read_text()
+    assert "type: mean_iou" in card and "type: mean_sample_iou" in card
+    assert "global_step" not in card and "train_seconds" not in card  # run facts are not metrics
 
 
 def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
