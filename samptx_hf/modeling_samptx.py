@@ -96,11 +96,6 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         self.text_encoder.requires_grad_(False)
         self.text_encoder.eval()
-        # Wrapping resets the sub-configs' attention implementation to None, which the mask decoder and CLIP read
-        # at every call (falling back to eager attention with a warning); keep what the components were built with.
-        for sub_config in (config.sam_config, config.sam_config.mask_decoder_config, config.text_config):
-            if sub_config._attn_implementation is None:
-                sub_config._attn_implementation = "sdpa"
         # Ablations: the text embedding as one extra sparse prompt token, or added to the decoder's output tokens.
         self.text_prompt_projection = (
             nn.Linear(config.text_dim, config.prompt_hidden_size)
@@ -143,6 +138,9 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         text_encoder = CLIPTextModelWithProjection.from_pretrained(
             text_model_name_or_path, use_safetensors=True, **hub_kwargs
         )
+        # A composite config hands its attention implementation down to its sub-configs, None included, and the
+        # mask decoder and CLIP read it at every call: keep the one the components were loaded with.
+        config_kwargs.setdefault("attn_implementation", sam.config._attn_implementation)
         config = SamPtxConfig(
             sam_config=sam.config,
             text_config=text_encoder.config,

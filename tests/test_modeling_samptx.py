@@ -269,6 +269,9 @@ def test_from_pretrained_components_assembles_local_sam_and_clip(tmp_path, batch
         tmp_path / "sam", tmp_path / "clip", prompt_template="a camouflaged {}"
     ).eval()
     assert model.config.sam_model_name_or_path == str(tmp_path / "sam")
+    # The components keep their attention implementation (not reset to eager by the wrapping).
+    assert model.sam.config.mask_decoder_config._attn_implementation == "sdpa"
+    assert model.text_encoder.config._attn_implementation == "sdpa"
     assert model.config.prompt_template == "a camouflaged {}"
     torch.testing.assert_close(
         model.sam.state_dict()["mask_decoder.iou_token.weight"],
