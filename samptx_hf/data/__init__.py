@@ -22,10 +22,32 @@ from .synthetic import (
     make_synthetic_dataset,
     make_synthetic_splits,
 )
+from .synthetic_parts import (
+    BODY_COLOURS,
+    PART_COLOURS,
+    PARTS_CLASS_NAMES,
+    TEXT_BLIND_STRATEGIES,
+    PartsSample,
+    SyntheticPartsConfig,
+    generate_object_sample,
+    generate_parts_sample,
+    make_parts_dataset,
+    make_parts_splits,
+)
 from .validation import drop_invalid_samples
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
+    "BODY_COLOURS",
+    "PART_COLOURS",
+    "PARTS_CLASS_NAMES",
+    "PartsSample",
+    "TEXT_BLIND_STRATEGIES",
+    "SyntheticPartsConfig",
+    "generate_object_sample",
+    "generate_parts_sample",
+    "make_parts_dataset",
+    "make_parts_splits",
     "SYNTHETIC_CLASS_NAMES",
     "SYNTHETIC_SHAPES",
     "SYNTHETIC_TEXTURES",

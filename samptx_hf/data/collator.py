@@ -18,7 +18,9 @@ from .prompts import interior_point, sample_positive_points
 class SamPtxDataCollator:
     """Collates rows with `image`, `mask` and `class_name` into a batch for SAM-PTx.
 
-    Points are drawn in the original image: at training, `num_points` uniform points inside the mask. When rows
+    Points are drawn in the original image, inside the row's `point_mask` when it has one (the built-in task
+    points at a part that both of its readings contain), inside its `mask` otherwise: at training, `num_points`
+    uniform points. When rows
     carry a `sample_index` column, each row's points come from a generator seeded by `(seed, epoch,
     sample_index)` (`set_epoch` sets the epoch): they do not depend on the process, the worker, the batch or a
     resume, so one process and several give the same run. Otherwise they come from a `torch.Generator` seeded
@@ -46,6 +48,7 @@ class SamPtxDataCollator:
         - `labels` (`torch.FloatTensor` of shape `(batch, mask_height, mask_width)`): the 0/1 target at SAM's
           low-resolution mask size, resized and padded like `pred_masks`,
         - `class_names` (`list[str]`),
+        - `masks` (`list[np.ndarray]`): each row's boolean target at the original image size (for scoring),
         - `original_sizes`, `reshaped_input_sizes` (`torch.LongTensor` of shape `(batch, 2)`): `(height,
         width)`,
           for `image_processor.post_process_masks`.
@@ -90,7 +93,7 @@ class SamPtxDataCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not rows:
             raise ValueError("got an empty list of rows, expected at least one")
-        images, masks, points = [], [], []
+        images, masks, references, points = [], [], [], []
         for row in rows:
             image = row["image"]
             image = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
@@ -100,9 +103,16 @@ class SamPtxDataCollator:
                     f"mask of {row.get('image_id', 'a row')!r} has size {mask.shape}, expected the image's "
                     f"{(image.height, image.width)}; run drop_invalid_samples on the dataset first"
                 )
+            point_mask = mask if row.get("point_mask") is None else to_binary_mask(row["point_mask"])
+            if point_mask.shape != mask.shape:
+                raise ValueError(
+                    f"point_mask of {row.get('image_id', 'a row')!r} has size {point_mask.shape}, expected the "
+                    f"mask's {mask.shape}"
+                )
             images.append(image)
+            references.append(mask)
             masks.append(mask.astype(np.uint8))
-            points.append(self._points(mask, row.get("sample_index")).tolist())
+            points.append(self._points(point_mask, row.get("sample_index")).tolist())
 
         encoding = self.processor(
             images=images,
@@ -117,6 +127,7 @@ class SamPtxDataCollator:
             "input_labels": encoding["input_labels"].to(torch.int64),
             "labels": encoding["labels"].to(torch.float32),
             "class_names": [str(row["class_name"]) for row in rows],
+            "masks": references,
             "original_sizes": encoding["original_sizes"],
             "reshaped_input_sizes": encoding["reshaped_input_sizes"],
         }
