@@ -1,24 +1,31 @@
-"""Train every method on the same data, budget and seed, and write the paper-style table.
+"""Train every method on the same data and budget, over several seeds, and write the paper-style table.
 
-    python examples/ablation.py                       # the synthetic task, tiny random base (minutes on a CPU)
-    python examples/ablation.py --methods parallel_text,decoder_only --max_steps 2000 --output_dir outputs/abl
+    python examples/ablation.py                       # the built-in task and tiny base, 3 seeds (minutes on a CPU)
+    python examples/ablation.py --methods parallel_text,decoder_only --seeds 0 --output_dir outputs/abl
     accelerate launch examples/ablation.py --dataset coco --train_annotations ... --fraction 0.001953125 \\
         --sam_model_name_or_path facebook/sam-vit-base --text_model_name_or_path openai/clip-vit-base-patch32
 
-Every flag of examples/train.py applies to all methods (`--method` is replaced by `--methods`). Writes
-`<output_dir>/ablation.md` and `<output_dir>/ablation.json`; each method's run is in `<output_dir>/<method>/`.
+Every flag of examples/train.py applies to all methods (`--method` is replaced by `--methods`, `--seed` by
+`--seeds`). Writes `<output_dir>/ablation.md` and `<output_dir>/ablation.json`; each run is in
+`<output_dir>/<method>/seed-<seed>/`. On a dataset that carries the answers of text-blind strategies (the built-in
+task, `samptx_hf.data.TEXT_BLIND_STRATEGIES`), their scores are printed beside the methods: what a model that
+ignores the class name can at best reach.
 """
 
 import dataclasses
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 from transformers.utils import logging
 
+from samptx_hf.data import TEXT_BLIND_STRATEGIES
+from samptx_hf.evaluation import score_reference_masks
 from samptx_hf.methods import Method, parse_method
 from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, train
+from samptx_hf.training.datasets import load_splits
 
 
 @dataclass
@@ -26,39 +33,87 @@ class AblationArguments:
     methods: str = field(
         default=",".join(m.value for m in Method), metadata={"help": "Comma-separated methods to compare."}
     )
+    seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated training seeds (--seed of each run)."})
+
+    def __post_init__(self) -> None:
+        self.method_list = [parse_method(name.strip()).value for name in self.methods.split(",") if name.strip()]
+        if not self.method_list:
+            raise ValueError(f"--methods {self.methods!r} names no method")
+        try:
+            self.seed_list = [int(seed) for seed in self.seeds.split(",") if seed.strip()]
+        except ValueError:
+            raise ValueError(f"--seeds {self.seeds!r}, expected comma-separated integers such as 0,1,2") from None
+        if not self.seed_list or min(self.seed_list) < 0:
+            raise ValueError(f"--seeds {self.seeds!r}, expected one or more non-negative integers")
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = ["| method | trainable parameters | held-out mIoU |", "|---|---:|---:|"]
+def _mean_std(values: list[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}"
+
+
+def markdown_table(rows: list[dict], references: dict[str, float]) -> str:
+    """Methods (mean ± sample std over seeds, each seed, and the margin over the best text-blind strategy), then the
+    text-blind strategies themselves."""
+    seeds = rows[0]["seeds"]
+    best_blind = max(references.values()) if references else None
+    columns = ["method", "trainable parameters", "held-out mIoU", *(f"seed {s}" for s in seeds)]
+    if best_blind is not None:
+        columns.append("vs. best text-blind")
+    lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
     for row in rows:
-        lines.append(f"| {row['method']} | {row['trainable_parameters']:,} | {100 * row['mean_iou']:.2f} |")
+        cells = [row["method"], f"{row['trainable_parameters']:,}", _mean_std(row["mean_iou"])]
+        cells += [f"{100 * value:.2f}" for value in row["mean_iou"]]
+        if best_blind is not None:
+            cells.append(f"{100 * (statistics.fmean(row['mean_iou']) - best_blind):+.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    for name, value in references.items():
+        cells = [f"*text-blind: {name}*", "—", f"{100 * value:.2f}", *([""] * (len(columns) - 3))]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()
     parser = HfArgumentParser(
         (AblationArguments, ModelArguments, DataArguments, SamPtxTrainingArguments), description=__doc__
     )
     ablation, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    methods = [parse_method(name.strip()).value for name in ablation.methods.split(",") if name.strip()]
-    if not methods:
-        raise ValueError(f"--methods {ablation.methods!r} names no method")
     output_dir = Path(training_args.output_dir)
+
+    _, held_out = load_splits(data_args)
+    strategies = {name: column for name, column in TEXT_BLIND_STRATEGIES.items() if column in held_out.column_names}
+    references = score_reference_masks(held_out, strategies) if strategies else {}
+
     rows = []
-    for method in methods:
-        results = train(
-            dataclasses.replace(model_args, method=method),
-            data_args,
-            dataclasses.replace(training_args, output_dir=str(output_dir / method)),
+    for method in ablation.method_list:
+        runs = [
+            train(
+                dataclasses.replace(model_args, method=method),
+                data_args,
+                dataclasses.replace(training_args, seed=seed, output_dir=str(output_dir / method / f"seed-{seed}")),
+            )
+            for seed in ablation.seed_list
+        ]
+        rows.append(
+            {
+                "method": method,
+                "trainable_parameters": runs[0]["trainable_parameters"],
+                "seeds": ablation.seed_list,
+                "mean_iou": [run["mean_iou"] for run in runs],
+                "train_seconds": [round(run["train_seconds"], 1) for run in runs],
+                "num_processes": runs[0]["num_processes"],
+            }
         )
-        rows.append({key: results[key] for key in ("method", "trainable_parameters", "mean_iou", "num_processes")})
-    table = markdown_table(rows)
+    table = markdown_table(rows, references)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "ablation.md").write_text(table + "\n")
-    (output_dir / "ablation.json").write_text(json.dumps(rows, indent=2))
+    result = {"methods": rows, "text_blind": references, "num_eval_samples": len(held_out)}
+    (output_dir / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
     print(table)
-    return rows
+    return result
 
 
 if __name__ == "__main__":

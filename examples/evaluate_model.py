@@ -1,4 +1,4 @@
-"""Evaluate a trained SAM-PTx model on the held-out synthetic task (or any `samptx_hf.data` dataset).
+"""Evaluate a trained SAM-PTx model on the held-out built-in task (or any `samptx_hf.data` dataset).
 
     python examples/evaluate_model.py outputs/sam-ptx-synthetic            # adapter folder written by train.py
     python examples/evaluate_model.py your-name/sam-ptx-synthetic --num_samples 512
@@ -10,7 +10,7 @@ swap the loader (e.g. `load_cod10k("COD10K-v3", "test")`) or use `samptx eval --
 import argparse
 
 from samptx_hf import SamPtxForTextSegmentation
-from samptx_hf.data import make_synthetic_dataset
+from samptx_hf.data import make_parts_dataset
 from samptx_hf.evaluation import evaluate_model, format_eval_results
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     model = SamPtxForTextSegmentation.from_pretrained(args.model)
-    dataset = make_synthetic_dataset(args.num_samples, seed=args.seed)
+    dataset = make_parts_dataset(args.num_samples, seed=args.seed)
     results = evaluate_model(
         model, dataset, batch_size=args.batch_size, dataset_name="synthetic", output_dir=args.output_dir
     )

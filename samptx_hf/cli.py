@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from transformers.utils import logging as transformers_logging
 
-DATASETS = ("synthetic", "cod10k", "coco", "ade20k", "folder", "hf")
+DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
 DEFAULT_SPLITS = {"cod10k": "test", "ade20k": "validation", "hf": "test"}
 
 _DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
@@ -33,7 +33,8 @@ _SEGMENT_EXAMPLE = """example:
   (writes fish_mask.png, a 0/255 mask at the image's size, and fish_mask_overlay.png)"""
 
 _EVAL_EXAMPLE = """dataset sources (--data):
-  synthetic  none: --num-samples samples of the built-in shapes/textures task, seeded by --seed
+  synthetic  none: --num-samples samples of the built-in whole-or-part task, seeded by --seed
+  synthetic_attributes  none: the same, of the earlier shapes-and-textures task
   cod10k     the folder holding Train/ and Test/ (split: train, test)
   coco       the image folder, with --annotation-file instances.json
   ade20k     ADEChallengeData2016 or its parent (split: training, validation)
@@ -257,10 +258,11 @@ def load_dataset_from_args(args: argparse.Namespace) -> Any:
     """The evaluation dataset that the `eval` arguments name, through the `samptx_hf.data` loaders."""
     from . import data
 
-    if args.dataset == "synthetic":
+    if args.dataset in ("synthetic", "synthetic_attributes"):
         if args.num_samples < 1:
             raise ValueError(f"--num-samples {args.num_samples}, expected at least 1")
-        return data.make_synthetic_dataset(args.num_samples, seed=args.seed)
+        make_dataset = data.make_parts_dataset if args.dataset == "synthetic" else data.make_synthetic_dataset
+        return make_dataset(args.num_samples, seed=args.seed)
     if args.data is None:
         raise ValueError(f"--dataset {args.dataset} needs --data (see samptx eval --help)")
     split = args.split or DEFAULT_SPLITS.get(args.dataset)

@@ -3,7 +3,7 @@
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,7 @@ def evaluate_model(
     image_processor = image_processor or image_processor_for_sam_config(model.config.sam_config)
     collator = SamPtxDataCollator(image_processor, num_points=num_points, train=False, seed=seed)
     class_counts = Counter(dataset["class_name"])
-    class_names = sorted(class_counts)
-    text_embeds_by_class = dict(zip(class_names, model.encode_text(class_names), strict=True))
-    device = next(model.parameters()).device
+    text_embeds_by_class = text_embeddings_by_class(model, class_counts)
 
     was_training = model.training
     model.eval()
@@ -87,37 +85,79 @@ def evaluate_model(
         for start in range(0, len(dataset), batch_size):
             rows = [dataset[index] for index in range(start, min(start + batch_size, len(dataset)))]
             batch = collator(rows)
-            outputs = model(
-                pixel_values=batch["pixel_values"].to(device),
-                input_points=batch["input_points"].to(device),
-                input_labels=batch["input_labels"].to(device),
-                text_embeds=torch.stack([text_embeds_by_class[name] for name in batch["class_names"]]),
-            )
-            logits = image_processor.post_process_masks(
-                list(outputs.pred_masks[:, :1, :1].float().cpu()),  # per row: (1, 1, height, width), low resolution
-                batch["original_sizes"],
-                batch["reshaped_input_sizes"],
-                binarize=False,
-            )  # per row: (1, 1, original_height, original_width)
-            logits = [row_logits[0, 0].numpy() for row_logits in logits]
-            references = [to_binary_mask(row["mask"]) for row in rows]
-            for name, metric in metric_modules.items():
-                if name == "mean_iou":
-                    metric.add_batch(
-                        predictions=[row_logits > threshold for row_logits in logits],
-                        references=references,
-                        class_names=batch["class_names"],
-                    )
-                else:
-                    metric.add_batch(
-                        predictions=[1 / (1 + np.exp(-row_logits.astype(np.float64))) for row_logits in logits],
-                        references=references,
-                    )
+            logits = predict_batch(model, batch, text_embeds_by_class, image_processor)
+            score_batch(metric_modules, logits, batch["masks"], batch["class_names"], threshold)
             if progress is not None:
                 progress(start + len(rows), len(dataset))
     finally:
         model.train(was_training)
 
+    results = compute_results(metric_modules, class_counts, dataset_name)
+    if output_dir is not None:
+        write_eval_results(results, output_dir)
+    return results
+
+
+def text_embeddings_by_class(model: Any, class_names: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Class name → text embedding; the frozen text encoder runs once per distinct class name."""
+    names = sorted(set(class_names))
+    return dict(zip(names, model.encode_text(names), strict=True))
+
+
+@torch.no_grad()
+def predict_batch(
+    model: Callable[..., Any],
+    batch: dict[str, Any],
+    text_embeds_by_class: dict[str, torch.Tensor],
+    image_processor: Any,
+) -> list[np.ndarray]:
+    """Mask logits of a batch from `SamPtxDataCollator`, each `(height, width)` at its row's original image size.
+
+    The one prediction step of every held-out evaluation (`evaluate_model`, the training loop's evaluations).
+    """
+    device = next(model.parameters()).device
+    outputs = model(
+        pixel_values=batch["pixel_values"].to(device),
+        input_points=batch["input_points"].to(device),
+        input_labels=batch["input_labels"].to(device),
+        text_embeds=torch.stack([text_embeds_by_class[name] for name in batch["class_names"]]).to(device),
+    )
+    logits = image_processor.post_process_masks(
+        list(outputs.pred_masks[:, :1, :1].float().cpu()),  # per row: (1, 1, height, width), low resolution
+        batch["original_sizes"].cpu(),
+        batch["reshaped_input_sizes"].cpu(),
+        binarize=False,
+    )  # per row: (1, 1, original_height, original_width)
+    return [row_logits[0, 0].numpy() for row_logits in logits]
+
+
+def score_batch(
+    metric_modules: dict[str, Any],
+    logits: Sequence[np.ndarray],
+    references: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    threshold: float = 0.0,
+) -> None:
+    """Add predicted mask logits and boolean references to the metrics (`mean_iou` binarises at `threshold`, the
+    COD metrics take sigmoid probabilities)."""
+    for name, metric in metric_modules.items():
+        if name == "mean_iou":
+            metric.add_batch(
+                predictions=[row_logits > threshold for row_logits in logits],
+                references=list(references),
+                class_names=list(class_names),
+            )
+        else:
+            metric.add_batch(
+                predictions=[1 / (1 + np.exp(-row_logits.astype(np.float64))) for row_logits in logits],
+                references=list(references),
+            )
+
+
+def compute_results(
+    metric_modules: dict[str, Any], class_counts: Mapping[str, int], dataset_name: str | None = None
+) -> dict[str, Any]:
+    """The results dictionary of [`evaluate_model`] from metrics that `score_batch` filled."""
     computed = {name: metric.compute() for name, metric in metric_modules.items()}
     mean_iou = computed.pop("mean_iou")
     results = {
@@ -130,9 +170,36 @@ def evaluate_model(
     }
     for values in computed.values():
         results["metrics"].update({key: value for key, value in values.items() if key != "num_samples"})
-    if output_dir is not None:
-        write_eval_results(results, output_dir)
     return results
+
+
+def score_reference_masks(dataset: datasets.Dataset, strategies: Mapping[str, str]) -> dict[str, float]:
+    """mIoU of fixed answers taken from the dataset itself, e.g. the text-blind strategies of the built-in task.
+
+    Args:
+        dataset: Rows with `mask`, `class_name` and the columns that `strategies` names.
+        strategies: Strategy name → column holding its answer mask for each row (e.g.
+            `samptx_hf.data.TEXT_BLIND_STRATEGIES`).
+
+    Returns:
+        Strategy name → mIoU (mean over classes), scored as `evaluate_model` scores a model.
+
+    Raises:
+        ValueError: When the dataset lacks a column that `strategies` names.
+    """
+    missing = sorted(set(strategies.values()) - set(dataset.column_names))
+    if missing:
+        raise ValueError(f"dataset lacks the columns {missing} named by the strategies {dict(strategies)}")
+    scores = {}
+    for name, column in strategies.items():
+        metric = load_metric("mean_iou", keep_in_memory=True)
+        metric.add_batch(
+            predictions=[to_binary_mask(mask) for mask in dataset[column]],
+            references=[to_binary_mask(mask) for mask in dataset["mask"]],
+            class_names=dataset["class_name"],
+        )
+        scores[name] = metric.compute()["mean_iou"]
+    return scores
 
 
 def format_eval_results(results: dict[str, Any]) -> str:
@@ -157,4 +224,13 @@ def write_eval_results(results: dict[str, Any], output_dir: str | os.PathLike) -
     return json_path
 
 
-__all__ = ["evaluate_model", "format_eval_results", "write_eval_results"]
+__all__ = [
+    "compute_results",
+    "evaluate_model",
+    "format_eval_results",
+    "predict_batch",
+    "score_reference_masks",
+    "score_batch",
+    "text_embeddings_by_class",
+    "write_eval_results",
+]

@@ -15,6 +15,7 @@ from transformers.utils import ModelOutput, logging
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
+from .pretrained import resolve_component
 from .text_cache import TextCacheInfo, TextEmbeddingCache
 from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning, text_conditioning
 
@@ -122,9 +123,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         """Assemble SAM-PTx from separately pretrained SAM and CLIP checkpoints (Hub ids or local directories).
 
         Args:
-            sam_model_name_or_path: A `SamModel` checkpoint, e.g. `"facebook/sam-vit-base"`.
+            sam_model_name_or_path: A `SamModel` checkpoint, e.g. `"facebook/sam-vit-base"`, or the built-in
+                `"samptx_hf:tiny-sam"` (see `samptx_hf.pretrained`).
             text_model_name_or_path: A CLIP checkpoint (full `CLIPModel` or text-only), e.g.
-                `"openai/clip-vit-base-patch32"`; its tokenizer is loaded too when `load_tokenizer`.
+                `"openai/clip-vit-base-patch32"`, or the built-in `"samptx_hf:tiny-clip"`; its tokenizer is loaded
+                too when `load_tokenizer`.
             hub_kwargs: Passed to every `from_pretrained` (`token`, `revision`, `cache_dir`, `local_files_only`).
             config_kwargs: Other [`SamPtxConfig`] fields (`prompt_template`, `text_injection`, ...).
 
@@ -134,9 +137,9 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             OSError: When a checkpoint cannot be found (transformers' message names the path).
         """
         hub_kwargs = dict(hub_kwargs or {})
-        sam = SamModel.from_pretrained(sam_model_name_or_path, use_safetensors=True, **hub_kwargs)
+        sam = SamModel.from_pretrained(resolve_component(sam_model_name_or_path), use_safetensors=True, **hub_kwargs)
         text_encoder = CLIPTextModelWithProjection.from_pretrained(
-            text_model_name_or_path, use_safetensors=True, **hub_kwargs
+            resolve_component(text_model_name_or_path), use_safetensors=True, **hub_kwargs
         )
         # A composite config hands its attention implementation down to its sub-configs, None included, and the
         # mask decoder and CLIP read it at every call: keep the one the components were loaded with.
@@ -150,7 +153,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         model = cls(config, sam=sam, text_encoder=text_encoder)
         if load_tokenizer:
-            model.tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, **hub_kwargs)
+            model.tokenizer = AutoTokenizer.from_pretrained(resolve_component(text_model_name_or_path), **hub_kwargs)
         return model
 
     def train(self, mode: bool = True) -> "SamPtxForTextSegmentation":
@@ -173,7 +176,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     def get_tokenizer(self):
         """The CLIP tokenizer, loaded from `config.text_model_name_or_path` on first use unless already set."""
         if self.tokenizer is None:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.config.text_model_name_or_path)
+            self.tokenizer = AutoTokenizer.from_pretrained(resolve_component(self.config.text_model_name_or_path))
         return self.tokenizer
 
     def format_prompts(self, class_names: Sequence[str]) -> list[str]:

@@ -24,11 +24,17 @@ def tiny_clip_tokenizer() -> CLIPTokenizer:
 
 
 def tiny_sam_config(
-    image_size: int = 64, hidden_size: int = 32, num_hidden_layers: int = 2, initializer_range: float = 0.02
+    image_size: int = 64,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 2,
+    initializer_range: float = 0.02,
+    decoder_hidden_size: int = 16,
 ) -> SamConfig:
     """A SAM with SAM's structure (windowed + global attention, neck, two-way decoder) at toy size.
 
     `initializer_range` defaults to 0.02, not SAM's 1e-10, so that a random model predicts varied masks.
+    `decoder_hidden_size` is the width of the neck, prompt encoder and mask decoder (and twice the number of random
+    Fourier positional features).
     """
     patch_size = 8
     embedding_size = image_size // patch_size
@@ -39,28 +45,37 @@ def tiny_sam_config(
             "num_attention_heads": 2,
             "image_size": image_size,
             "patch_size": patch_size,
-            "output_channels": 16,
+            "output_channels": decoder_hidden_size,
             "window_size": 2,
             "global_attn_indexes": [num_hidden_layers - 1],
             "mlp_dim": 2 * hidden_size,
-            "num_pos_feats": 8,
+            "num_pos_feats": decoder_hidden_size // 2,
             "initializer_range": initializer_range,
         },
         prompt_encoder_config={
-            "hidden_size": 16,
+            "hidden_size": decoder_hidden_size,
             "image_size": image_size,
             "patch_size": patch_size,
             "image_embedding_size": embedding_size,
         },
         mask_decoder_config={
-            "hidden_size": 16,
+            "hidden_size": decoder_hidden_size,
             "num_hidden_layers": 2,
             "num_attention_heads": 2,
-            "mlp_dim": 32,
-            "iou_head_hidden_dim": 16,
+            "mlp_dim": 2 * decoder_hidden_size,
+            "iou_head_hidden_dim": decoder_hidden_size,
         },
         initializer_range=initializer_range,
     )
+
+
+def pretrained_tiny_sam_config() -> SamConfig:
+    """The architecture of the built-in pretrained tiny SAM (`samptx_hf:tiny-sam`, see `samptx_hf.pretrained`).
+
+    128 px, patch 8, a 64-wide 4-block image encoder, and a 64-wide neck, prompt encoder and mask decoder: with the
+    16-wide decoder of `tiny_sam_config` a tiny SAM never learns to use a point prompt (see docs/method.md).
+    """
+    return tiny_sam_config(image_size=128, hidden_size=64, num_hidden_layers=4, decoder_hidden_size=64)
 
 
 def tiny_text_config(projection_dim: int = 12) -> CLIPTextConfig:

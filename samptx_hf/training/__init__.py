@@ -2,14 +2,14 @@
 
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import TrainerState, list_checkpoints, resolve_checkpoint, save_checkpoint
-from .loop import evaluate_low_resolution, train
+from .loop import evaluate_held_out, train
 
 __all__ = [
     "DataArguments",
     "ModelArguments",
     "SamPtxTrainingArguments",
     "TrainerState",
-    "evaluate_low_resolution",
+    "evaluate_held_out",
     "list_checkpoints",
     "resolve_checkpoint",
     "save_checkpoint",

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from ..methods import Method
 
-DATASETS = ("synthetic", "cod10k", "coco", "ade20k", "folder", "hf")
+DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 
@@ -18,15 +18,16 @@ class ModelArguments:
     sam_model_name_or_path: str = field(
         default="tiny",
         metadata={
-            "help": "Frozen SAM checkpoint (Hub id or directory), e.g. facebook/sam-vit-base; 'tiny' builds a tiny "
-            "random SAM (the default run)."
+            "help": "Frozen SAM checkpoint (Hub id or directory), e.g. facebook/sam-vit-base; 'tiny' is the built-in "
+            "pretrained tiny SAM (samptx_hf:tiny-sam, the default run); 'tiny-random' builds a tiny random SAM "
+            "(fast tests)."
         },
     )
     text_model_name_or_path: str = field(
         default="tiny",
         metadata={
-            "help": "Frozen CLIP checkpoint with its tokenizer, e.g. openai/clip-vit-base-patch32; 'tiny' builds a "
-            "tiny random CLIP text encoder."
+            "help": "Frozen CLIP checkpoint with its tokenizer, e.g. openai/clip-vit-base-patch32; 'tiny' is the "
+            "built-in tiny CLIP text encoder (samptx_hf:tiny-clip); 'tiny-random' builds one for the run."
         },
     )
     prompt_template: str = field(default="a photo of a {}", metadata={"help": "Class name → prompt; one '{}'."})
@@ -34,8 +35,8 @@ class ModelArguments:
         default="auto",
         metadata={
             "help": "sam: focal 20 : dice 1 + IoU MSE (the paper's); bce_dice: BCE + dice + IoU MSE; auto: bce_dice "
-            "for the 'tiny' random SAM (SAM's focal-dominated loss does not lift a random decoder out of the "
-            "all-background solution), sam otherwise.",
+            "for the tiny SAMs (the loss the built-in one was pretrained with; SAM's focal-dominated loss does not "
+            "lift a random decoder out of the all-background solution), sam otherwise.",
             "choices": ["auto", "sam", "bce_dice"],
         },
     )
@@ -43,9 +44,27 @@ class ModelArguments:
     adapter_scaling: float = field(default=0.5, metadata={"help": "Scale of the adapter branch output."})
     adapter_dropout: float = field(default=0.0, metadata={"help": "Dropout in the adapter bottleneck."})
     adapter_activation: str = field(default="relu", metadata={"help": "Adapter non-linearity (relu, gelu, ...)."})
-    tiny_image_size: int = field(default=128, metadata={"help": "Input size of the 'tiny' SAM."})
-    tiny_hidden_size: int = field(default=64, metadata={"help": "Width of the 'tiny' SAM image encoder."})
-    tiny_num_layers: int = field(default=4, metadata={"help": "Blocks in the 'tiny' SAM image encoder."})
+    tiny_image_size: int | None = field(default=None, metadata={"help": "Input size of the 'tiny-random' SAM (128)."})
+    tiny_hidden_size: int | None = field(
+        default=None, metadata={"help": "Width of the 'tiny-random' SAM image encoder (64)."}
+    )
+    tiny_num_layers: int | None = field(
+        default=None, metadata={"help": "Blocks in the 'tiny-random' SAM image encoder (4)."}
+    )
+
+    def __post_init__(self) -> None:
+        sizes = {"tiny_image_size": 128, "tiny_hidden_size": 64, "tiny_num_layers": 4}
+        given = [f"--{name}" for name in sizes if getattr(self, name) is not None]
+        if given and self.sam_model_name_or_path != "tiny-random":
+            raise ValueError(
+                f"{', '.join(given)} only shape the 'tiny-random' SAM, but --sam_model_name_or_path is "
+                f"{self.sam_model_name_or_path!r}"
+            )
+        for name, default in sizes.items():
+            value = default if getattr(self, name) is None else getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"--{name} must be positive, got {value}")
+            setattr(self, name, value)
 
 
 @dataclass
@@ -68,8 +87,8 @@ class DataArguments:
         default=1.0, metadata={"help": "Low-data subset of the training images, e.g. 0.001953125 (1/512)."}
     )
     eval_fraction: float = field(default=1.0, metadata={"help": "Subset of the evaluation images."})
-    num_train_samples: int = field(default=2000, metadata={"help": "synthetic: training samples."})
-    num_eval_samples: int = field(default=256, metadata={"help": "synthetic: held-out samples."})
+    num_train_samples: int = field(default=2000, metadata={"help": "synthetic*: training samples."})
+    num_eval_samples: int = field(default=256, metadata={"help": "synthetic*: held-out samples."})
     num_points: int = field(default=1, metadata={"help": "Positive points per training sample."})
     data_seed: int = field(default=0, metadata={"help": "Seed of the synthetic data and the subsets."})
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import datasets
 
 from .. import data
-from .arguments import DataArguments
+from .arguments import DATASETS, DataArguments
 
 
 def _require(value: str | None, flag: str, dataset: str) -> str:
@@ -16,8 +16,9 @@ def _require(value: str | None, flag: str, dataset: str) -> str:
 
 def load_splits(args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset]:
     """`(train, eval)` datasets with `image`, `mask`, `class_name`, `image_id` columns, subsets applied."""
-    if args.dataset == "synthetic":
-        splits = data.make_synthetic_splits(args.num_train_samples, args.num_eval_samples, seed=args.data_seed)
+    if args.dataset in ("synthetic", "synthetic_attributes"):
+        make_splits = data.make_parts_splits if args.dataset == "synthetic" else data.make_synthetic_splits
+        splits = make_splits(args.num_train_samples, args.num_eval_samples, seed=args.data_seed)
         train, evaluation = splits["train"], splits["test"]
     elif args.dataset == "cod10k":
         root = _require(args.data_dir, "--data_dir (the COD10K folder with Train/ and Test/)", args.dataset)
@@ -42,7 +43,7 @@ def load_splits(args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset
         train = data.from_hf_dataset(source, split=args.hf_train_split)
         evaluation = data.from_hf_dataset(source, split=args.hf_eval_split)
     else:
-        raise ValueError(f"--dataset {args.dataset!r} is not one of synthetic, cod10k, coco, ade20k, folder, hf")
+        raise ValueError(f"--dataset {args.dataset!r} is not one of {', '.join(DATASETS)}")
 
     if args.fraction != 1.0:
         train = data.low_data_subset(train, args.fraction, seed=args.data_seed)

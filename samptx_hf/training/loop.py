@@ -1,7 +1,9 @@
 """The training run: data → model → `accelerator.prepare` → loop with evaluation and checkpoints → save."""
 
 import math
+import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +16,24 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
+from ..evaluation import compute_results, predict_batch, text_embeddings_by_class
 from ..hub import save_adapter_repo, upload_adapter_repo
 from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import TrainerState, read_state, resolve_checkpoint, save_checkpoint
 from .datasets import load_splits
-from .modeling import TINY, build_peft_model, save_tiny_components
+from .modeling import (
+    TINY_RANDOM,
+    build_peft_model,
+    frozen_component_paths,
+    save_tiny_random_components,
+    uses_tiny_sam,
+)
 
 logger = get_logger(__name__)
 
 MODEL_INPUTS = ("pixel_values", "input_points", "input_labels", "labels")
-
-
-def _text_table(model, class_names: list[str]) -> dict[str, torch.Tensor]:
-    """Class name → embedding; the frozen text encoder runs once per distinct prompt for the whole run."""
-    names = sorted(set(class_names))
-    return dict(zip(names, model.encode_text(names), strict=True))
 
 
 def _model_inputs(batch: dict[str, Any], text_table: dict[str, torch.Tensor], device) -> dict[str, Any]:
@@ -40,35 +43,33 @@ def _model_inputs(batch: dict[str, Any], text_table: dict[str, torch.Tensor], de
 
 
 @torch.no_grad()
-def evaluate_low_resolution(
-    accelerator: Accelerator, model, dataloader: DataLoader, text_table: dict[str, torch.Tensor], image_size: int
+def evaluate_held_out(
+    accelerator: Accelerator,
+    model,
+    dataloader: DataLoader,
+    text_table: dict[str, torch.Tensor],
+    image_processor,
+    dataset_name: str | None = None,
 ) -> dict[str, Any]:
-    """mIoU on the held-out split, at SAM's low-resolution mask size, over the unpadded region of each image.
+    """Held-out results as `samptx eval` computes them (`evaluate_model`'s predict and score steps): masks at each
+    image's original size, the interior point of each target, mIoU per class.
 
-    Predictions are gathered from every process (`gather_for_metrics` drops the padding samples).
+    Every process predicts its share; the binary masks are gathered (`gather_for_metrics` drops the samples that
+    pad the last batch) and scored on every process.
     """
     model.eval()
-    metric = load_metric("mean_iou")
-    class_names = list(text_table)
+    metrics = {"mean_iou": load_metric("mean_iou", keep_in_memory=True)}
+    class_counts: Counter = Counter()
     for batch in dataloader:
-        inputs = _model_inputs(batch, text_table, accelerator.device)
-        inputs.pop("labels")
-        pred_masks = model(**inputs).pred_masks[:, 0, 0] > 0  # (batch, h, w)
-        class_index = torch.tensor([class_names.index(name) for name in batch["class_names"]], device=pred_masks.device)
-        gathered = accelerator.gather_for_metrics(
-            (pred_masks, batch["labels"] > 0.5, batch["reshaped_input_sizes"], class_index)
-        )
-        predictions, references, reshaped_sizes, classes = (t.cpu() for t in gathered)
-        scale = predictions.shape[-1] / image_size
-        for prediction, reference, size, cls in zip(predictions, references, reshaped_sizes, classes, strict=True):
-            height, width = (math.ceil(int(s) * scale) for s in size)
-            metric.add(
-                prediction=prediction[:height, :width].numpy(),
-                reference=reference[:height, :width].numpy(),
-                class_name=class_names[int(cls)],
-            )
+        logits = predict_batch(model, batch, text_table, image_processor)
+        predictions = [row_logits > 0 for row_logits in logits]
+        samples = list(zip(predictions, batch["masks"], batch["class_names"], strict=True))
+        samples = accelerator.gather_for_metrics(samples, use_gather_object=True)
+        predictions, references, class_names = ([sample[i] for sample in samples] for i in range(3))
+        class_counts.update(class_names)
+        metrics["mean_iou"].add_batch(predictions=predictions, references=references, class_names=class_names)
     model.train()
-    return metric.compute()
+    return compute_results(metrics, class_counts, dataset_name)
 
 
 def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
@@ -86,27 +87,27 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         main_process_only=True,
     )
     accelerator.print(f"Training {model_args.method} with {accelerator.num_processes} process(es)")
+    if uses_tiny_sam(model_args) and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > 1:
+        # A tiny model gains little from a second thread and loses 10-25x when another process takes a core.
+        torch.set_num_threads(1)
+        accelerator.print("Tiny model: 1 torch thread per process (set OMP_NUM_THREADS to choose)")
     set_seed(args.seed)
 
     # 1. Data.
     train_dataset, eval_dataset = load_splits(data_args)
 
     # 2. Model: frozen components, the method's adapter.
-    sam_path, clip_path = model_args.sam_model_name_or_path, model_args.text_model_name_or_path
-    if TINY in (sam_path, clip_path):
-        tiny_dir = output_dir / "frozen_base"
+    if TINY_RANDOM in (model_args.sam_model_name_or_path, model_args.text_model_name_or_path):
         if accelerator.is_main_process:
-            save_tiny_components(model_args, tiny_dir, seed=args.seed)
+            save_tiny_random_components(model_args, output_dir / "frozen_base", seed=args.seed)
         accelerator.wait_for_everyone()
-        tiny_sam, tiny_clip = (tiny_dir / "sam").resolve(), (tiny_dir / "clip").resolve()
-        sam_path = tiny_sam if sam_path == TINY else sam_path
-        clip_path = tiny_clip if clip_path == TINY else clip_path
+    sam_path, clip_path = frozen_component_paths(model_args, output_dir / "frozen_base")
     set_seed(args.seed)
     model = build_peft_model(model_args, sam_path, clip_path)
     base = model.get_base_model()
     if args.gradient_checkpointing:
         base.activation_checkpointing_enable()
-    text_table = _text_table(base, list(train_dataset["class_name"]) + list(eval_dataset["class_name"]))
+    text_table = text_embeddings_by_class(base, list(train_dataset["class_name"]) + list(eval_dataset["class_name"]))
     trainable, total = model.get_nb_trainable_parameters()
     accelerator.print(
         f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
@@ -163,7 +164,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         disable=args.disable_tqdm or not accelerator.is_local_main_process,
         desc=model_args.method,
     )
-    image_size = base.config.sam_config.vision_config.image_size
     model.train()
     history: list[dict[str, float]] = []
     started = time.perf_counter()
@@ -197,9 +197,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
                 accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
                 running_loss, running_batches = 0.0, 0
             if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
-                eval_results = evaluate_low_resolution(accelerator, model, eval_dataloader, text_table, image_size)
-                accelerator.print(f"step {state.global_step}: held-out mIoU {100 * eval_results['mean_iou']:.2f}")
-                accelerator.log({"eval/mean_iou": eval_results["mean_iou"]}, step=state.global_step)
+                eval_results = evaluate_held_out(accelerator, model, eval_dataloader, text_table, image_processor)
+                mean_iou = eval_results["metrics"]["mean_iou"]
+                accelerator.print(f"step {state.global_step}: held-out mIoU {100 * mean_iou:.2f}")
+                accelerator.log({"eval/mean_iou": mean_iou}, step=state.global_step)
             if state.global_step % args.checkpointing_steps == 0 and state.global_step < max_steps:
                 save_checkpoint(accelerator, checkpoints_dir, state, keep=args.checkpoints_total_limit)
             if state.global_step >= max_steps:
@@ -211,21 +212,18 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     train_seconds = time.perf_counter() - started
 
     # 6. Final evaluation and save.
-    eval_results = evaluate_low_resolution(accelerator, model, eval_dataloader, text_table, image_size)
-    accelerator.log({"eval/mean_iou": eval_results["mean_iou"]}, step=state.global_step)
+    eval_results = evaluate_held_out(
+        accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
+    )
+    accelerator.log({"eval/mean_iou": eval_results["metrics"]["mean_iou"]}, step=state.global_step)
     results = {
+        **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
         "method": model_args.method,
-        "mean_iou": eval_results["mean_iou"],
-        "per_class_iou": eval_results["per_class_iou"],
-        "mean_sample_iou": eval_results["mean_sample_iou"],
-        # What the model card reports as metrics; the other numbers describe the run.
-        "metrics": {"mean_iou": eval_results["mean_iou"], "mean_sample_iou": eval_results["mean_sample_iou"]},
-        "num_eval_samples": eval_results["num_samples"],
+        "mean_iou": eval_results["metrics"]["mean_iou"],
         "num_processes": accelerator.num_processes,
         "global_step": state.global_step,
         "trainable_parameters": trainable,
         "train_seconds": train_seconds,
-        "dataset": data_args.dataset,
         "loss_history": history,
     }
     if accelerator.is_main_process:

@@ -8,16 +8,21 @@ from transformers import CLIPTextModelWithProjection, SamModel
 
 from ..methods import peft_config_for, text_injection_for
 from ..modeling_samptx import SamPtxForTextSegmentation
+from ..pretrained import TINY_CLIP, TINY_SAM, is_builtin
 from ..tiny import tiny_clip_tokenizer, tiny_samptx_config
 from .arguments import ModelArguments
 
+# `--sam_model_name_or_path` / `--text_model_name_or_path` shorthands: the built-in pretrained tiny base, or a tiny
+# random one built for the run (fast tests).
 TINY = "tiny"
+TINY_RANDOM = "tiny-random"
+_TINY_NAMES = {"sam": TINY_SAM, "clip": TINY_CLIP}
 
 
-def save_tiny_components(args: ModelArguments, directory: Path, seed: int) -> tuple[Path, Path]:
+def save_tiny_random_components(args: ModelArguments, directory: Path, seed: int) -> tuple[Path, Path]:
     """Write a tiny random SAM and CLIP text encoder (+ tokenizer) to `directory/{sam,clip}`; returns their paths.
 
-    The default run trains on this random frozen base; saving it lets its adapter be loaded like any other.
+    A run on this random frozen base is for fast tests only: its adapter names these local folders.
     """
     config = tiny_samptx_config(
         image_size=args.tiny_image_size, hidden_size=args.tiny_hidden_size, num_hidden_layers=args.tiny_num_layers
@@ -30,11 +35,30 @@ def save_tiny_components(args: ModelArguments, directory: Path, seed: int) -> tu
     return sam_dir.resolve(), clip_dir.resolve()
 
 
+def frozen_component_paths(args: ModelArguments, tiny_random_dir: Path) -> tuple[str, str]:
+    """The names the run's config records for its frozen SAM and CLIP: `tiny` becomes the built-in base's name (it
+    resolves wherever the package is installed), `tiny-random` the folder `save_tiny_random_components` wrote."""
+
+    def resolve(name: str, component: str) -> str:
+        if name == TINY:
+            return _TINY_NAMES[component]
+        if name == TINY_RANDOM:
+            return str((tiny_random_dir / component).resolve())
+        return name
+
+    return resolve(args.sam_model_name_or_path, "sam"), resolve(args.text_model_name_or_path, "clip")
+
+
+def uses_tiny_sam(args: ModelArguments) -> bool:
+    """Whether the frozen SAM is one of the tiny ones (the built-in base or a random one)."""
+    return args.sam_model_name_or_path in (TINY, TINY_RANDOM) or is_builtin(args.sam_model_name_or_path)
+
+
 def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str | Path) -> PeftModel:
     """SAM-PTx from its frozen components, with the adapter of `args.method` (frozen base, trainable adapter)."""
     loss_type = args.loss_type
     if loss_type == "auto":
-        loss_type = "bce_dice" if args.sam_model_name_or_path == TINY else "sam"
+        loss_type = "bce_dice" if uses_tiny_sam(args) else "sam"
     model = SamPtxForTextSegmentation.from_pretrained_components(
         sam_path,
         clip_path,

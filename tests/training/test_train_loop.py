@@ -14,7 +14,14 @@ import samptx_hf.training.loop as loop
 from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, list_checkpoints, train
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_MODEL = {"tiny_image_size": 64, "tiny_hidden_size": 32, "tiny_num_layers": 2, "adapter_r": 4}
+TINY_MODEL = {
+    "sam_model_name_or_path": "tiny-random",
+    "text_model_name_or_path": "tiny-random",
+    "tiny_image_size": 64,
+    "tiny_hidden_size": 32,
+    "tiny_num_layers": 2,
+    "adapter_r": 4,
+}
 TINY_DATA = {"num_train_samples": 24, "num_eval_samples": 8}
 
 
@@ -177,11 +184,22 @@ def test_ablation_trains_each_method_and_writes_the_table(tmp_path):
         import ablation
     finally:
         sys.path.remove(str(REPO / "examples"))
-    rows = ablation.main(["--methods", "parallel_text,decoder_only", *tiny_cli(tmp_path, max_steps=2)])
+    result = ablation.main(
+        ["--methods", "parallel_text,decoder_only", "--seeds", "0,1", *tiny_cli(tmp_path, max_steps=2)]
+    )
+    rows = result["methods"]
     assert [row["method"] for row in rows] == ["parallel_text", "decoder_only"]
     assert rows[0]["trainable_parameters"] > rows[1]["trainable_parameters"]
+    assert all(row["seeds"] == [0, 1] and len(row["mean_iou"]) == 2 for row in rows)
+    assert (tmp_path / "parallel_text" / "seed-1" / "adapter_model.safetensors").is_file()
+    # The text-blind strategies of the built-in task, scored from its own ground truth.
+    assert set(result["text_blind"]) == {"always the whole object", "always the part"}
+    assert all(0.0 < score < 1.0 for score in result["text_blind"].values())
     table = (tmp_path / "ablation.md").read_text()
-    assert "| parallel_text |" in table and "| decoder_only |" in table
-    assert json.loads((tmp_path / "ablation.json").read_text()) == rows
+    assert "| parallel_text |" in table and "| decoder_only |" in table and " ± " in table
+    assert "| *text-blind: always the part* |" in table
+    assert json.loads((tmp_path / "ablation.json").read_text()) == result
     with pytest.raises(ValueError, match="method='lora' is not one of"):
         ablation.main(["--methods", "lora", *tiny_cli(tmp_path)])
+    with pytest.raises(ValueError, match="--seeds 'a,b'"):
+        ablation.main(["--seeds", "a,b", *tiny_cli(tmp_path)])

@@ -1,0 +1,154 @@
+"""Pretrain the built-in tiny SAM (`samptx_hf:tiny-sam`) that the default run, the ablation and the docs build on.
+
+SAM-PTx starts from a SAM that already segments the object under a point and teaches it which object a class name
+means. A randomly initialised tiny SAM cannot stand in for that: it never learns to use a point (docs/method.md).
+This script gives the tiny SAM what real SAM has before SAM-PTx: it trains every weight, class-agnostically, to
+segment the object under a random point, on generated images of plain objects of random colours
+(`samptx_hf.data.synthetic_parts.generate_object_sample`: no class names, no composites of the built-in task).
+
+    OMP_NUM_THREADS=1 python examples/pretrain_tiny_base.py            # about 10 minutes on one CPU core
+
+It writes `tiny-sam/` (SamModel, safetensors), `tiny-clip/` (the tiny random CLIP text encoder and its tokenizer,
+seeded) and `pretraining.json` (settings and held-out IoU) to `--output_dir`, by default the package's
+`samptx_hf/pretrained/`; then update `SHA256` in `samptx_hf/pretrained/__init__.py` with the printed checksums.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import CLIPTextModelWithProjection, HfArgumentParser, SamModel
+from transformers.utils import logging
+
+from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config
+from samptx_hf.data.synthetic_parts import generate_object_sample
+from samptx_hf.losses import LOSS_WEIGHTS, binary_mask_iou, sam_segmentation_loss
+from samptx_hf.pretrained import PRETRAINED_DIR
+from samptx_hf.tiny import pretrained_tiny_sam_config, tiny_clip_tokenizer, tiny_text_config
+
+TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tasks' own splits use other streams
+
+
+@dataclass
+class PretrainingArguments:
+    output_dir: str = field(default=str(PRETRAINED_DIR), metadata={"help": "Where tiny-sam/ and tiny-clip/ go."})
+    max_steps: int = field(default=3000, metadata={"help": "Optimiser steps."})
+    batch_size: int = field(default=8, metadata={"help": "Images per step."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate of the one-cycle schedule."})
+    seed: int = field(default=0, metadata={"help": "Seed of the initialisation and the points."})
+    num_eval_samples: int = field(default=256, metadata={"help": "Held-out images for the reported IoU."})
+    log_steps: int = field(default=100, metadata={"help": "Print the loss every N steps."})
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "learning_rate", "num_eval_samples", "log_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+
+
+def initial_model(seed: int) -> SamModel:
+    """A random tiny SAM whose random Fourier positional features have SAM's scale (std 1).
+
+    transformers draws them with std `hidden_size // 2` (32 here), which turns a point into high-frequency noise
+    that a small decoder cannot learn from; SAM's own random features use std 1.
+    """
+    torch.manual_seed(seed)
+    model = SamModel(pretrained_tiny_sam_config())
+    with torch.no_grad():
+        features = model.shared_image_embedding.positional_embedding
+        features.copy_(torch.randn(features.shape, generator=torch.Generator().manual_seed(seed)))
+    return model
+
+
+def object_rows(indices, seed: int) -> list[dict]:
+    rows = []
+    for index in indices:
+        image, mask = generate_object_sample(int(index), seed)
+        rows.append({"image": Image.fromarray(image), "mask": mask, "class_name": "object", "sample_index": index})
+    return rows
+
+
+@torch.no_grad()
+def held_out_iou(model: SamModel, collator: SamPtxDataCollator, rows: list[dict], batch_size: int = 32) -> float:
+    """Mean IoU of the predicted mask with the target, one interior point per image, at the low-res mask size."""
+    model.eval()
+    ious = []
+    for start in range(0, len(rows), batch_size):
+        batch = collator(rows[start : start + batch_size])
+        outputs = model(
+            pixel_values=batch["pixel_values"],
+            input_points=batch["input_points"],
+            input_labels=batch["input_labels"],
+            multimask_output=False,
+        )
+        ious.append(binary_mask_iou(outputs.pred_masks[:, 0, 0], batch["labels"]))
+    model.train()
+    return float(torch.cat(ious).mean())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.disable_progress_bar()
+    (args,) = HfArgumentParser(PretrainingArguments, description=__doc__).parse_args_into_dataclasses(args=argv)
+    model = initial_model(args.seed)
+    processor = image_processor_for_sam_config(model.config)
+    train_collator = SamPtxDataCollator(processor, train=True, seed=args.seed)
+    eval_collator = SamPtxDataCollator(processor, train=False, seed=args.seed)
+    held_out = object_rows(range(args.num_eval_samples), HELD_OUT_SEED)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.learning_rate, total_steps=args.max_steps)
+    started, running = time.perf_counter(), []
+    model.train()
+    for step in range(args.max_steps):
+        # Every step sees new images: sample `i` of the stream is image `i` of the training seed.
+        batch = train_collator(object_rows(range(step * args.batch_size, (step + 1) * args.batch_size), TRAIN_SEED))
+        outputs = model(
+            pixel_values=batch["pixel_values"],
+            input_points=batch["input_points"],
+            input_labels=batch["input_labels"],
+            multimask_output=False,
+        )
+        loss = sam_segmentation_loss(
+            outputs.pred_masks, outputs.iou_scores, batch["labels"], **LOSS_WEIGHTS["bce_dice"]
+        )
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        running.append(loss.item())
+        if (step + 1) % args.log_steps == 0:
+            print(f"step {step + 1}: loss {np.mean(running):.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+            running = []
+    train_seconds = time.perf_counter() - started
+
+    object_iou = held_out_iou(model, eval_collator, held_out)
+    print(f"held-out object IoU (one interior point, {len(held_out)} images): {object_iou:.4f}")
+
+    output_dir = Path(args.output_dir)
+    model.save_pretrained(output_dir / "tiny-sam")
+    torch.manual_seed(args.seed)
+    CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(output_dir / "tiny-clip")
+    tiny_clip_tokenizer().save_pretrained(output_dir / "tiny-clip")
+    facts = {
+        "arguments": {name: value for name, value in asdict(args).items() if name != "output_dir"},
+        "train_seconds": round(train_seconds, 1),
+        "torch": torch.__version__,
+        "held_out_object_iou": round(object_iou, 4),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+    (output_dir / "pretraining.json").write_text(json.dumps(facts, indent=2) + "\n")
+    for name in ("tiny-sam", "tiny-clip"):
+        print(f"SHA256 {name}/model.safetensors: {sha256(output_dir / name / 'model.safetensors')}")
+    return facts
+
+
+if __name__ == "__main__":
+    main()
