@@ -164,9 +164,9 @@ class FakeHub:
     def create_commit(self, repo_id, operations, commit_message, **kwargs):
         files = {}
         for operation in operations:
-            content = Path(operation.path_or_fileobj).read_bytes()
-            files[operation.path_in_repo] = content
-        self.commits.append({"repo_id": repo_id, "files": files, "message": commit_message})
+            with operation.as_file() as file:
+                files[operation.path_in_repo] = file.read()
+        self.commits.append({"repo_id": repo_id, "files": files, "message": commit_message, **kwargs})
         return CommitInfo(
             commit_url=f"https://huggingface.co/{repo_id}/commit/{'d' * 40}",
             commit_message=commit_message,
