@@ -113,7 +113,8 @@ def save_adapter_repo(
         eval_results: Results of [`evaluate_model`] (or a mapping of metric name to number), written to
             `eval_results.json` and into the model card's `model-index`.
         dataset_name: The training / evaluation dataset, for the card (e.g. `"cod10k"` or a Hub dataset id).
-        repo_id: The Hub id the card's usage examples load from; defaults to the folder name.
+        repo_id: The Hub id the repository is for: the card's usage examples load from it, and `adapter_config.json`
+            names it as `base_model_name_or_path`. The card uses the folder name by default.
         selected_adapters: Named adapters to write (peft's layout: the first at the top level); all by default.
 
     Returns:
@@ -128,6 +129,9 @@ def save_adapter_repo(
 
     # peft's own writer, also when `peft_model` is a `SamPtxPeftModel` (whose `save_pretrained` calls this function).
     PeftModel.save_pretrained(peft_model, save_directory, safe_serialization=True, selected_adapters=selected_adapters)
+    if repo_id is not None:  # what AutoModel.from_pretrained(repo_id) reads (see `_commit_adapter_folder`)
+        adapter_config_file = save_directory / ADAPTER_CONFIG_NAME
+        adapter_config_file.write_text(_adapter_config_naming(adapter_config_file, repo_id))
     config = copy.deepcopy(base.config)
     config.architectures = [type(base).__name__]
     config.save_pretrained(save_directory)
@@ -224,9 +228,7 @@ def _commit_adapter_folder(
             continue
         content: str | bytes = str(path)
         if relative_path.as_posix() == ADAPTER_CONFIG_NAME:
-            adapter_config = json.loads(path.read_text())
-            adapter_config["base_model_name_or_path"] = repo_id
-            content = (json.dumps(adapter_config, indent=2, sort_keys=True) + "\n").encode()
+            content = _adapter_config_naming(path, repo_id).encode()
         operations.append(CommitOperationAdd(path_in_repo=relative_path.as_posix(), path_or_fileobj=content))
     return api.create_commit(
         repo_id=repo_id,
@@ -235,6 +237,13 @@ def _commit_adapter_folder(
         revision=revision,
         create_pr=create_pr,
     )
+
+
+def _adapter_config_naming(adapter_config_file: Path, repo_id: str) -> str:
+    """The text of `adapter_config.json` with `base_model_name_or_path` set to `repo_id`."""
+    adapter_config = json.loads(adapter_config_file.read_text())
+    adapter_config["base_model_name_or_path"] = repo_id
+    return json.dumps(adapter_config, indent=2, sort_keys=True) + "\n"
 
 
 def _is_adapter_repo_file(relative_path: Path) -> bool:
