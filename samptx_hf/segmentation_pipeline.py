@@ -20,10 +20,10 @@ class TextGuidedSegmentationPipeline(Pipeline):
     """Segment what class names name in images, optionally at point and box prompts.
 
     Built by `transformers.pipeline("text-guided-segmentation", model=...)` from an adapter repository or a full
-    saved model (local folder or Hub id), or from a loaded model. The processor is the one saved with the repository
-    (`SamPtxPeftModel.processor`), else [`SamPtxProcessor.from_model`]. The masks are those of [`segment`]: one model
-    call per image for all its class names, and with `batch_size=n` images with inputs of the same shapes (the same
-    class names and number of points) share one call.
+    saved model (local folder or Hub id), or from a loaded model, which is put in eval mode. The processor is the one
+    saved with the repository (`SamPtxPeftModel.processor`), else [`SamPtxProcessor.from_model`]. The masks are those
+    of [`segment`]: one model call per image for all its class names, and with `batch_size=n` images with inputs of
+    the same shapes (the same class names and number of points) share one call.
 
     Example:
 

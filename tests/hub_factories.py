@@ -1,10 +1,13 @@
 """Tiny frozen SAM and CLIP checkpoints on disk, trained-looking SAM-PTx adapters built on them, and a fake Hub."""
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub
 import numpy as np
+import pytest
 import torch
 from huggingface_hub import CommitInfo, HfApi, RepoUrl
 from peft import PeftModel, get_peft_model
@@ -76,6 +79,15 @@ class FakeHub:
 
 
 SAM_ID, CLIP_ID = "tiny-org/sam", "tiny-org/clip"
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """HF_HUB_OFFLINE=1 for huggingface_hub and transformers (which read the constant at import time)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        yield
 
 
 def name_components_by_hub_id(peft_model: PeftModel) -> None:

@@ -9,6 +9,7 @@ from hub_factories import (
     CLIP_ID,
     SAM_ID,
     FakeHub,
+    hub_offline,
     make_image,
     make_peft_model,
     name_components_by_hub_id,
@@ -37,6 +38,12 @@ REPO_FILES = {
     "tokenizer_config.json",
 }
 EVAL_RESULTS = {"dataset": "synthetic", "num_samples": 8, "metrics": {"mean_iou": 0.625, "mean_sample_iou": 0.5}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with hub_offline():  # every route works without the network
+        yield
 
 
 @pytest.fixture
@@ -291,3 +298,11 @@ def test_upload_names_the_repository_as_the_base_model(peft_model, tmp_path, mon
     adapter_config = json.loads(hub.commits[0]["files"]["adapter_config.json"])
     assert adapter_config["base_model_name_or_path"] == "me/sam-ptx-shapes"
     assert adapter_config["peft_type"] == "PARALLEL_TEXT"
+
+
+def test_automodel_on_a_full_model_folder_is_transformers_loading(tmp_path):
+    full = make_model()
+    full.save_pretrained(tmp_path / "full")
+    loaded = AutoModel.from_pretrained(tmp_path / "full")
+    assert type(loaded) is SamPtxForTextSegmentation
+    torch.testing.assert_close(loaded.sam.mask_decoder.iou_token.weight, full.sam.mask_decoder.iou_token.weight)

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hub_factories import make_image, make_peft_model, save_frozen_components
+from hub_factories import hub_offline, make_image, make_peft_model, save_frozen_components
 from PIL import Image
 from transformers import pipeline
 
@@ -8,6 +8,12 @@ from samptx_hf import SamPtxForTextSegmentation, TextGuidedSegmentationPipeline
 from samptx_hf.hub import save_adapter_repo
 
 CLASSES = ["circle", "square"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with hub_offline():  # every route works without the network
+        yield
 
 
 @pytest.fixture(scope="module")
