@@ -1,4 +1,7 @@
-"""Trained SAM-PTx adapters as directories and Hub repositories: save, push, load, and their model card.
+"""Trained SAM-PTx adapters as directories and Hub repositories: the format, save, push, and their model card.
+
+Loading is `SamPtxForTextSegmentation.from_pretrained` (or `AutoModel.from_pretrained`), which builds a
+[`SamPtxPeftModel`] on this module; this module does not import the model.
 
 An adapter repository holds what training changed and what is needed to rebuild the rest, never the frozen SAM or
 CLIP weights:

@@ -480,15 +480,13 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             kwargs.setdefault("use_safetensors", True)
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
+        if model_args:
+            raise TypeError(
+                f"{len(model_args)} positional argument(s) after the path cannot be used when loading the adapter "
+                f"repository {os.fspath(adapter_repo)!r}; accepted keywords: {', '.join(_ADAPTER_REPO_KWARGS)}"
+            )
         kwargs = {key: value for key, value in kwargs.items() if key not in _AUTO_CLASS_INTERNALS}
         kwargs.update(adapter_kwargs)  # the adapter repository's revision when AutoModel resolved it
-        unknown = sorted(set(kwargs) - set(_ADAPTER_REPO_KWARGS))
-        if model_args or unknown:
-            passed = [f"{len(model_args)} positional argument(s)"] if model_args else []
-            raise TypeError(
-                f"{passed + unknown} cannot be used when loading the adapter repository "
-                f"{os.fspath(adapter_repo)!r}; accepted: {', '.join(_ADAPTER_REPO_KWARGS)}"
-            )
         return SamPtxPeftModel.from_adapter_repo(adapter_repo, **kwargs)
 
 
@@ -560,9 +558,8 @@ class SamPtxPeftModel(PeftModel):
         unknown = sorted(set(hub_kwargs) - set(HUB_KWARGS))
         if unknown:
             raise TypeError(
-                f"{unknown} are not accepted when loading the adapter repository "
-                f"{os.fspath(pretrained_model_name_or_path)!r}; accepted: adapter_name, is_trainable, config, dtype, "
-                f"{', '.join(HUB_KWARGS)}"
+                f"{unknown} cannot be used when loading the adapter repository "
+                f"{os.fspath(pretrained_model_name_or_path)!r}; accepted: {', '.join(_ADAPTER_REPO_KWARGS)}"
             )
         if config is not None and not isinstance(config, SamPtxConfig):
             raise TypeError(f"config must be a SamPtxConfig, got {type(config).__name__}")
@@ -594,10 +591,10 @@ class SamPtxPeftModel(PeftModel):
         )
         model.processor = SamPtxProcessor.from_pretrained(model_id, **lookup) if has_processor else None
         model.eval_results, model.dataset_name = read_repository_metadata(model_id, **lookup)
-        model._loaded_from = model_id
-        model._loaded_weights_digest = model._adapter_weights_digest()
         if dtype is not None:
             model = model.to(dtype)
+        model._loaded_from = model_id
+        model._loaded_weights_digest = model._adapter_weights_digest()
         return model if is_trainable else model.eval()
 
     def save_pretrained(
@@ -627,18 +624,19 @@ class SamPtxPeftModel(PeftModel):
             repo_id: The Hub id the card's usage examples load from; defaults to the folder name.
 
         Raises:
-            ValueError: When `safe_serialization` is False, or on other keyword arguments.
+            ValueError: When `safe_serialization` is False.
+            TypeError: On other keyword arguments.
         """
         if not safe_serialization:
             raise ValueError("safe_serialization=False: SAM-PTx adapter repositories hold safetensors weights only")
         if kwargs:
-            raise ValueError(f"unexpected arguments {sorted(kwargs)} to SamPtxPeftModel.save_pretrained")
+            raise TypeError(f"unexpected arguments {sorted(kwargs)} to SamPtxPeftModel.save_pretrained")
         if not is_main_process:
             return
         save_adapter_repo(
             self,
             save_directory,
-            processor=processor or self.processor,
+            processor=processor if processor is not None else self.processor,
             selected_adapters=selected_adapters,
             repo_id=repo_id,
             **self._repository_metadata(eval_results, dataset_name),
@@ -667,7 +665,7 @@ class SamPtxPeftModel(PeftModel):
         return push_adapter_to_hub(
             self,
             repo_id,
-            processor=processor or self.processor,
+            processor=processor if processor is not None else self.processor,
             private=private,
             token=token,
             commit_message=commit_message,
