@@ -17,6 +17,14 @@ from transformers.utils import logging as transformers_logging
 
 from .data.sources import DATASETS
 
+# How `samptx eval` spells the arguments of `samptx_hf.data.load_split`, for its error messages.
+_EVAL_DATA_FLAGS = {
+    "data": "--data",
+    "annotation_file": "--annotation-file",
+    "classes_file": "--classes-file",
+    "num_samples": "--num-samples",
+}
+
 _DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
 
 commands:
@@ -261,14 +269,6 @@ def run_push(args: argparse.Namespace) -> None:
         args.folder, args.repo_id, private=args.private or None, commit_message=args.commit_message
     )
     print(f"pushed {args.folder} to {commit.commit_url}")
-
-
-_EVAL_DATA_FLAGS = {
-    "data": "--data",
-    "annotation_file": "--annotation-file",
-    "classes_file": "--classes-file",
-    "num_samples": "--num-samples",
-}
 
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
