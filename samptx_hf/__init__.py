@@ -1,18 +1,25 @@
 """samptx_hf: SAM-PTx, text-guided parameter-efficient fine-tuning of Segment Anything, for Hugging Face.
 
-Importing the package registers `SamPtxConfig`/`SamPtxForTextSegmentation` with transformers' Auto classes and
-the Parallel-Text adapter with peft.
+Importing the package registers `SamPtxConfig`/`SamPtxForTextSegmentation` with transformers' Auto classes, the
+`"text-guided-segmentation"` pipeline with transformers' `pipeline`, and the Parallel-Text adapter with peft.
 """
 
 from transformers import AutoConfig, AutoModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .hub import push_adapter_to_hub, save_adapter_repo
 from .inference import SegmentationResult, segment
 from .losses import sam_segmentation_loss
 from .methods import Method, peft_config_for, text_injection_for
-from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
+from .modeling_samptx import (
+    SamPtxForTextSegmentation,
+    SamPtxPeftModel,
+    SamPtxPreTrainedModel,
+    SamPtxSegmentationOutput,
+)
 from .processing_samptx import SamPtxProcessor
+from .segmentation_pipeline import TextGuidedSegmentationPipeline
 from .tuners.parallel_text import (
     ParallelTextConfig,
     ParallelTextLayer,
@@ -23,6 +30,9 @@ from .tuners.parallel_text import (
 
 AutoConfig.register(SamPtxConfig.model_type, SamPtxConfig, exist_ok=True)
 AutoModel.register(SamPtxConfig, SamPtxForTextSegmentation, exist_ok=True)
+PIPELINE_REGISTRY.register_pipeline(
+    "text-guided-segmentation", pipeline_class=TextGuidedSegmentationPipeline, pt_model=AutoModel, type="multimodal"
+)
 
 __version__ = "0.1.0"
 
@@ -33,11 +43,13 @@ __all__ = [
     "ParallelTextModel",
     "SamPtxConfig",
     "SamPtxForTextSegmentation",
+    "SamPtxPeftModel",
     "SamPtxPeftType",
     "SamPtxPreTrainedModel",
     "SamPtxProcessor",
     "SamPtxSegmentationOutput",
     "SegmentationResult",
+    "TextGuidedSegmentationPipeline",
     "TextInjection",
     "peft_config_for",
     "push_adapter_to_hub",

@@ -15,8 +15,15 @@ import torch
 from PIL import Image
 from transformers.utils import logging as transformers_logging
 
-DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
-DEFAULT_SPLITS = {"cod10k": "test", "ade20k": "validation", "hf": "test"}
+from .data.sources import DATASETS
+
+# How `samptx eval` spells the arguments of `samptx_hf.data.load_split`, for its error messages.
+_EVAL_DATA_FLAGS = {
+    "data": "--data",
+    "annotation_file": "--annotation-file",
+    "classes_file": "--classes-file",
+    "num_samples": "--num-samples",
+}
 
 _DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
 
@@ -38,7 +45,7 @@ _EVAL_EXAMPLE = """dataset sources (--data):
   cod10k     the folder holding Train/ and Test/ (split: train, test)
   coco       the image folder, with --annotation-file instances.json
   ade20k     ADEChallengeData2016 or its parent (split: training, validation)
-  folder     root/<class>/images + root/<class>/masks, or a flat folder with --classes-file
+  folder     root/<class>/images + root/<class>/masks, or a flat folder with --classes-file (split: a sub-folder)
   hf         a Hub dataset id, a local datasets folder or a save_to_disk folder (split: any)
 
 example:
@@ -220,9 +227,20 @@ def run_segment(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
+    from .data import load_split
     from .evaluation import evaluate_model, format_eval_results, write_eval_results
 
-    dataset = load_dataset_from_args(args)
+    dataset = load_split(
+        args.dataset,
+        args.data,
+        args.split,
+        annotation_file=args.annotation_file,
+        classes_file=args.classes_file,
+        class_name=args.class_name,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        flags=_EVAL_DATA_FLAGS,
+    )
     if args.max_samples is not None:
         if args.max_samples < 1:
             raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
@@ -252,33 +270,6 @@ def run_push(args: argparse.Namespace) -> None:
         args.folder, args.repo_id, private=args.private or None, commit_message=args.commit_message
     )
     print(f"pushed {args.folder} to {commit.commit_url}")
-
-
-def load_dataset_from_args(args: argparse.Namespace) -> Any:
-    """The evaluation dataset that the `eval` arguments name, through the `samptx_hf.data` loaders."""
-    from . import data
-
-    if args.dataset in ("synthetic", "synthetic_attributes"):
-        if args.num_samples < 1:
-            raise ValueError(f"--num-samples {args.num_samples}, expected at least 1")
-        make_dataset = data.make_parts_dataset if args.dataset == "synthetic" else data.make_synthetic_dataset
-        return make_dataset(args.num_samples, seed=args.seed)
-    if args.data is None:
-        raise ValueError(f"--dataset {args.dataset} needs --data (see samptx eval --help)")
-    split = args.split or DEFAULT_SPLITS.get(args.dataset)
-    if args.dataset != "hf" and not os.path.exists(args.data):
-        raise FileNotFoundError(f"--data {args.data!r} does not exist")
-    if args.dataset == "cod10k":
-        return data.load_cod10k(args.data, split=split)
-    if args.dataset == "coco":
-        if args.annotation_file is None:
-            raise ValueError("--dataset coco needs --annotation-file (the instances JSON)")
-        return data.load_coco(args.annotation_file, args.data)
-    if args.dataset == "ade20k":
-        return data.load_ade20k(args.data, split=split)
-    if args.dataset == "folder":
-        return data.load_image_folder(args.data, classes_file=args.classes_file)
-    return data.from_hf_dataset(args.data, split=split, class_name=args.class_name)
 
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:

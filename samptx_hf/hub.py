@@ -1,4 +1,7 @@
-"""Trained SAM-PTx adapters as directories and Hub repositories: save, push, load, and their model card.
+"""Trained SAM-PTx adapters as directories and Hub repositories: the format, save, push, and their model card.
+
+Loading is `SamPtxForTextSegmentation.from_pretrained` (or `AutoModel.from_pretrained`), which builds a
+[`SamPtxPeftModel`] on this module; this module does not import the model.
 
 An adapter repository holds what training changed and what is needed to rebuild the rest, never the frozen SAM or
 CLIP weights:
@@ -56,7 +59,7 @@ MODEL_CARD_TAGS = [
     "image-segmentation",
     "text-guided-segmentation",
 ]
-_HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
+HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "local_files_only", "subfolder")
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -68,77 +71,28 @@ def find_adapter_config(pretrained_model_name_or_path: str | os.PathLike, **hub_
     Looks in a local directory, in the HF cache (enough with `HF_HUB_OFFLINE=1`) or on the Hub; `hub_kwargs` are
     `cache_dir`, `token`, `revision`, `local_files_only`, ... as for `from_pretrained` (others are ignored).
     """
-    lookup = {key: hub_kwargs[key] for key in _HUB_KWARGS if hub_kwargs.get(key) is not None}
+    lookup = {key: hub_kwargs[key] for key in HUB_KWARGS if hub_kwargs.get(key) is not None}
     return find_adapter_config_file(os.fspath(pretrained_model_name_or_path), **lookup)
 
 
-def load_adapter_repo(
-    pretrained_model_name_or_path: str | os.PathLike,
-    adapter_name: str = "default",
-    is_trainable: bool = False,
-    **hub_kwargs: Any,
-) -> PeftModel:
-    """Rebuild a trained SAM-PTx model from an adapter repository: frozen components, then the adapters.
+def read_repository_metadata(
+    pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any
+) -> tuple[dict[str, Any] | None, str | None]:
+    """`(eval_results, dataset_name)` of an adapter repository: its `eval_results.json` and its card's dataset.
 
-    1. Read `config.json` ([`SamPtxConfig`]) from the repository.
-    2. Load the frozen SAM and CLIP from the ids (or directories) it names, with
-       `SamPtxForTextSegmentation.from_pretrained_components`.
-    3. Wrap with `PeftModel.from_pretrained`: the adapters and the trained mask decoder, adapter active.
-
-    Args:
-        pretrained_model_name_or_path: A local directory or a Hub id, e.g. `"user/sam-ptx-cod10k"`.
-        adapter_name: Name given to the loaded adapter.
-        is_trainable: Load the adapter trainable (to continue training) instead of in inference mode.
-        hub_kwargs: `cache_dir`, `token`, `revision`, `local_files_only`, `force_download`, `proxies`, `subfolder`
-            for the adapter repository.
-
-    Returns:
-        The `PeftModel`, in eval mode unless `is_trainable`.
-
-    Raises:
-        OSError: When the repository lacks `config.json` or `adapter_model.safetensors` (only safetensors weights are
-            loaded), or a frozen component cannot be found.
-        TypeError: On a keyword that is not a Hub argument.
+    Either is None when the repository does not have it. `hub_kwargs` as for [`find_adapter_config`].
     """
-    from .modeling_samptx import SamPtxForTextSegmentation
-
-    unknown = sorted(set(hub_kwargs) - set(_HUB_KWARGS) - {"adapter_kwargs"})
-    if unknown:
-        raise TypeError(
-            f"{unknown} are not accepted when loading the adapter repository "
-            f"{os.fspath(pretrained_model_name_or_path)!r}; accepted: adapter_name, is_trainable, "
-            f"{', '.join(_HUB_KWARGS)}"
-        )
-    lookup = {key: hub_kwargs[key] for key in _HUB_KWARGS if hub_kwargs.get(key) is not None}
+    lookup = {key: hub_kwargs[key] for key in HUB_KWARGS if hub_kwargs.get(key) is not None}
     model_id = os.fspath(pretrained_model_name_or_path)
-    weights = cached_file(model_id, ADAPTER_WEIGHTS_NAME, _raise_exceptions_for_missing_entries=False, **lookup)
-    if weights is None:
-        raise OSError(
-            f"{model_id!r} has {ADAPTER_CONFIG_NAME} but no {ADAPTER_WEIGHTS_NAME}: SAM-PTx loads adapter weights only "
-            "from safetensors (re-save the adapter with PeftModel.save_pretrained(..., safe_serialization=True))"
-        )
-
-    # 1. The configuration names the frozen components.
-    config = SamPtxConfig.from_pretrained(model_id, **lookup)
-    # 2. Frozen SAM and CLIP, with this repository's SAM-PTx options (template, text injection, ...).
-    options = {name: getattr(config, name) for name in _samptx_options()}
-    # The revision names this repository's commit; the components' access options carry over.
-    component_kwargs = {k: v for k, v in lookup.items() if k in ("token", "cache_dir", "local_files_only", "proxies")}
-    base = SamPtxForTextSegmentation.from_pretrained_components(
-        config.sam_model_name_or_path, config.text_model_name_or_path, hub_kwargs=component_kwargs, **options
-    )
-    # 3. Adapters and trained decoder.
-    peft_kwargs = {key: value for key, value in lookup.items() if key not in ("proxies",)}
-    model = PeftModel.from_pretrained(
-        base, model_id, adapter_name=adapter_name, is_trainable=is_trainable, **peft_kwargs
-    )
-    return model if is_trainable else model.eval()
-
-
-def _samptx_options() -> list[str]:
-    """The fields of `SamPtxConfig` other than the frozen components' architectures and locations."""
-    components = {"sam_config", "text_config", "sam_model_name_or_path", "text_model_name_or_path"}
-    return [name for name in SamPtxConfig.__annotations__ if name not in components]
+    eval_results, dataset_name = None, None
+    results_file = cached_file(model_id, EVAL_RESULTS_NAME, _raise_exceptions_for_missing_entries=False, **lookup)
+    if results_file is not None:
+        eval_results = json.loads(Path(results_file).read_text())
+    card_file = cached_file(model_id, "README.md", _raise_exceptions_for_missing_entries=False, **lookup)
+    if card_file is not None:
+        datasets = ModelCard.load(card_file).data.datasets
+        dataset_name = datasets[0] if datasets else None
+    return eval_results, dataset_name
 
 
 # ----------------------------------------------------------------------------------------------- saving
@@ -151,17 +105,20 @@ def save_adapter_repo(
     eval_results: Mapping[str, Any] | None = None,
     dataset_name: str | None = None,
     repo_id: str | None = None,
+    selected_adapters: list[str] | None = None,
 ) -> Path:
     """Write a trained SAM-PTx model as an adapter repository (see the module docstring for the files).
 
     Args:
-        peft_model: A `PeftModel` around a [`SamPtxForTextSegmentation`] (from `get_peft_model`).
+        peft_model: A `PeftModel` around a [`SamPtxForTextSegmentation`] (from `get_peft_model` or `from_pretrained`).
         save_directory: The folder to write; created if missing.
         processor: The processor to save; by default [`SamPtxProcessor.from_model`] of the model.
         eval_results: Results of [`evaluate_model`] (or a mapping of metric name to number), written to
             `eval_results.json` and into the model card's `model-index`.
         dataset_name: The training / evaluation dataset, for the card (e.g. `"cod10k"` or a Hub dataset id).
-        repo_id: The Hub id the card's usage examples load from; defaults to the folder name.
+        repo_id: The Hub id the repository is for: the card's usage examples load from it, and `adapter_config.json`
+            names it as `base_model_name_or_path`. The card uses the folder name by default.
+        selected_adapters: Named adapters to write (peft's layout: the first at the top level); all by default.
 
     Returns:
         The folder, as a `Path`.
@@ -173,7 +130,11 @@ def save_adapter_repo(
     save_directory = Path(save_directory)
     save_directory.mkdir(parents=True, exist_ok=True)
 
-    peft_model.save_pretrained(save_directory, safe_serialization=True)
+    # peft's own writer, also when `peft_model` is a `SamPtxPeftModel` (whose `save_pretrained` calls this function).
+    PeftModel.save_pretrained(peft_model, save_directory, safe_serialization=True, selected_adapters=selected_adapters)
+    if repo_id is not None:  # what AutoModel.from_pretrained(repo_id) reads (see `_commit_adapter_folder`)
+        adapter_config_file = save_directory / ADAPTER_CONFIG_NAME
+        adapter_config_file.write_text(_adapter_config_naming(adapter_config_file, repo_id))
     config = copy.deepcopy(base.config)
     config.architectures = [type(base).__name__]
     config.save_pretrained(save_directory)
@@ -201,6 +162,8 @@ def push_adapter_to_hub(
     private: bool | None = None,
     token: str | bool | None = None,
     commit_message: str = "Upload SAM-PTx adapter",
+    revision: str | None = None,
+    create_pr: bool = False,
 ) -> CommitInfo:
     """Save a trained SAM-PTx model as an adapter repository (`save_adapter_repo`) and upload it in one commit.
 
@@ -213,7 +176,7 @@ def push_adapter_to_hub(
     repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
     with tempfile.TemporaryDirectory() as folder:
         save_adapter_repo(peft_model, folder, processor, eval_results, dataset_name, repo_id=repo_id)
-        return _commit_adapter_folder(api, Path(folder), repo_id, commit_message)
+        return _commit_adapter_folder(api, Path(folder), repo_id, commit_message, revision, create_pr)
 
 
 def upload_adapter_repo(
@@ -222,11 +185,15 @@ def upload_adapter_repo(
     private: bool | None = None,
     token: str | bool | None = None,
     commit_message: str = "Upload SAM-PTx adapter",
+    revision: str | None = None,
+    create_pr: bool = False,
 ) -> CommitInfo:
     """Upload a folder written by [`save_adapter_repo`] (e.g. by the training script) in one commit.
 
     Only the files of an adapter repository are uploaded (`ADAPTER_REPO_FILES`, and the same files of further named
-    adapters in sub-folders); checkpoints or weights of frozen components in the folder are left out.
+    adapters in sub-folders); checkpoints or weights of frozen components in the folder are left out. The uploaded
+    `adapter_config.json` names the repository itself as `base_model_name_or_path`, which is what lets
+    `AutoModel.from_pretrained(repo_id)` find the model.
 
     Args:
         folder: The folder.
@@ -234,6 +201,8 @@ def upload_adapter_repo(
         private: Visibility of a newly created repository (the Hub's default if None).
         token: The Hub token; the logged-in user's by default.
         commit_message: The commit's message.
+        revision: The branch to commit to; the default branch if None.
+        create_pr: Open a pull request with the commit instead of committing to the branch.
 
     Raises:
         FileNotFoundError: When the folder lacks `adapter_config.json`, `adapter_model.safetensors` or `config.json`.
@@ -242,17 +211,42 @@ def upload_adapter_repo(
     _check_adapter_folder(folder)
     api = HfApi(token=token)
     repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    return _commit_adapter_folder(api, folder, repo_id, commit_message)
+    return _commit_adapter_folder(api, folder, repo_id, commit_message, revision, create_pr)
 
 
-def _commit_adapter_folder(api: HfApi, folder: Path, repo_id: str, commit_message: str) -> CommitInfo:
+def _commit_adapter_folder(
+    api: HfApi, folder: Path, repo_id: str, commit_message: str, revision: str | None, create_pr: bool
+) -> CommitInfo:
+    """Commit the repository files of `folder`.
+
+    transformers' `AutoModel.from_pretrained` and `pipeline` read a Hub repository with `adapter_config.json` as an
+    adapter on the model named by its `base_model_name_or_path`. The model an adapter repository builds on is the
+    [`SamPtxForTextSegmentation`] its own `config.json` describes, so the uploaded adapter config names `repo_id`.
+    """
     _check_adapter_folder(folder)
-    operations = [
-        CommitOperationAdd(path_in_repo=path.relative_to(folder).as_posix(), path_or_fileobj=str(path))
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and _is_adapter_repo_file(path.relative_to(folder))
-    ]
-    return api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
+    operations = []
+    for path in sorted(folder.rglob("*")):
+        relative_path = path.relative_to(folder)
+        if not (path.is_file() and _is_adapter_repo_file(relative_path)):
+            continue
+        content: str | bytes = str(path)
+        if relative_path.as_posix() == ADAPTER_CONFIG_NAME:
+            content = _adapter_config_naming(path, repo_id).encode()
+        operations.append(CommitOperationAdd(path_in_repo=relative_path.as_posix(), path_or_fileobj=content))
+    return api.create_commit(
+        repo_id=repo_id,
+        operations=operations,
+        commit_message=commit_message,
+        revision=revision,
+        create_pr=create_pr,
+    )
+
+
+def _adapter_config_naming(adapter_config_file: Path, repo_id: str) -> str:
+    """The text of `adapter_config.json` with `base_model_name_or_path` set to `repo_id`."""
+    adapter_config = json.loads(adapter_config_file.read_text())
+    adapter_config["base_model_name_or_path"] = repo_id
+    return json.dumps(adapter_config, indent=2, sort_keys=True) + "\n"
 
 
 def _is_adapter_repo_file(relative_path: Path) -> bool:
@@ -271,10 +265,8 @@ def _check_adapter_folder(folder: Path) -> None:
 
 
 def _samptx_base_model(peft_model: Any) -> PreTrainedModel:
-    from .modeling_samptx import SamPtxForTextSegmentation
-
     base = peft_model.get_base_model() if isinstance(peft_model, PeftModel) else None
-    if not isinstance(base, SamPtxForTextSegmentation):
+    if not isinstance(getattr(base, "config", None), SamPtxConfig):
         raise ValueError(
             f"expected a PeftModel around a SamPtxForTextSegmentation (from peft.get_peft_model), got "
             f"{type(peft_model).__name__}"
@@ -365,6 +357,18 @@ result.mask   # bool array (height, width) at the image's size
 result.score  # SAM's predicted IoU
 ```
 
+With transformers (after `import samptx_hf`, which registers the model and the pipeline):
+
+```python
+import samptx_hf
+from transformers import AutoModel, pipeline
+
+model = AutoModel.from_pretrained("{repo_id}")  # the same model as above
+segmenter = pipeline("text-guided-segmentation", model="{repo_id}")
+segmenter("image.jpg", text=["batfish", "seahorse"], points=[(320, 240)])
+# [{{"label": "batfish", "score": 0.93, "mask": <PIL.Image>}}, {{"label": "seahorse", ...}}]
+```
+
 From the command line:
 
 ```bash
@@ -423,9 +427,10 @@ def _is_hub_id(name: str) -> bool:
 __all__ = [
     "ADAPTER_REPO_FILES",
     "build_model_card",
+    "HUB_KWARGS",
     "find_adapter_config",
-    "load_adapter_repo",
     "push_adapter_to_hub",
+    "read_repository_metadata",
     "save_adapter_repo",
     "upload_adapter_repo",
 ]

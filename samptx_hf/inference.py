@@ -1,13 +1,14 @@
 """One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from transformers import BatchFeature
 
 from .processing_samptx import SamPtxProcessor
 
@@ -100,33 +101,77 @@ def segment(
     """
     pil_image = load_image(image)
     processor = processor if processor is not None else SamPtxProcessor.from_model(model)
-    inputs = processor(
-        pil_image,
+    inputs = prepare_inputs(processor, pil_image, text, points, box, point_labels)
+    original_sizes = inputs.pop("original_sizes")
+    reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
+
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = model(**inputs_on_model(inputs, model), multimask_output=multimask_output)
+    finally:
+        model.train(was_training)
+
+    class_names = [text] if isinstance(text, str) else list(text)
+    results = results_from_outputs(
+        processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold
+    )
+    return results[0] if isinstance(text, str) else results
+
+
+def prepare_inputs(
+    processor: SamPtxProcessor,
+    image: Image.Image,
+    text: str | Sequence[str],
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
+    point_labels: Sequence[int] | None = None,
+) -> BatchFeature:
+    """The processor's inputs for one image and its class names (one sample per name), as [`segment`] builds them.
+
+    Returns:
+        A `BatchFeature` with the model's inputs and `original_sizes`, `reshaped_input_sizes` for post-processing.
+    """
+    return processor(
+        image,
         text,
         input_points=[list(point) for point in points] if points is not None else None,
         input_labels=list(point_labels) if point_labels is not None else None,
         input_boxes=list(box) if box is not None else None,
     )
-    original_sizes = inputs.pop("original_sizes")
-    reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
+
+
+def inputs_on_model(inputs: Mapping[str, torch.Tensor], model: Any) -> dict[str, torch.Tensor]:
+    """`inputs` on the model's device, floating-point tensors in its dtype."""
     parameter = next(model.parameters())
-    inputs = {
+    return {
         key: value.to(device=parameter.device, dtype=parameter.dtype if value.is_floating_point() else value.dtype)
         for key, value in inputs.items()
     }
 
-    was_training = model.training
-    model.eval()
-    try:
-        outputs = model(**inputs, multimask_output=multimask_output)
-    finally:
-        model.train(was_training)
 
+def results_from_outputs(
+    processor: SamPtxProcessor,
+    pred_masks: torch.Tensor,
+    iou_scores: torch.Tensor,
+    original_sizes: torch.Tensor,
+    reshaped_input_sizes: torch.Tensor,
+    class_names: Sequence[str],
+    threshold: float = 0.0,
+) -> list[SegmentationResult]:
+    """One [`SegmentationResult`] per sample: masks upsampled to the image size, the best by predicted IoU first.
+
+    Args:
+        pred_masks (`torch.Tensor` of shape `(samples, 1, num_masks, height, width)`): The model's mask logits.
+        iou_scores (`torch.Tensor` of shape `(samples, 1, num_masks)`): The model's predicted IoUs.
+        original_sizes, reshaped_input_sizes (`torch.Tensor` of shape `(samples, 2)`): From the processor.
+        class_names: The class name of each sample.
+        threshold: Logit above which a pixel is in the mask.
+    """
     masks = processor.post_process_masks(
-        outputs.pred_masks, original_sizes, reshaped_input_sizes, mask_threshold=threshold
+        pred_masks, original_sizes, reshaped_input_sizes, mask_threshold=threshold
     )  # per sample: (point_batch=1, num_masks, height, width)
-    scores = outputs.iou_scores[:, 0].float().cpu().numpy()  # (samples, num_masks)
-    class_names = [text] if isinstance(text, str) else list(text)
+    scores = iou_scores[:, 0].float().cpu().numpy()  # (samples, num_masks)
     results = []
     for sample_masks, sample_scores, class_name in zip(masks, scores, class_names, strict=True):
         sample_masks = sample_masks[0].numpy().astype(bool)  # (num_masks, height, width)
@@ -140,7 +185,7 @@ def segment(
                 scores=sample_scores,
             )
         )
-    return results[0] if isinstance(text, str) else results
+    return results
 
 
 def overlay_mask(

@@ -112,5 +112,5 @@ def test_eval_on_the_synthetic_task_writes_results(model_dir, tmp_path, capsys):
 
 def test_eval_of_a_dataset_without_its_data_is_a_one_line_error(model_dir, capsys):
     assert main(["eval", "--model", str(model_dir), "--dataset", "cod10k"]) == 1
-    expected = "samptx eval: error: --dataset cod10k needs --data (see samptx eval --help)"
+    expected = "samptx eval: error: dataset 'cod10k' needs --data (the COD10K folder with Train/ and Test/)"
     assert capsys.readouterr().err.strip() == expected

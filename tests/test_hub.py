@@ -1,18 +1,29 @@
 import json
-import shutil
 from pathlib import Path
 
-import huggingface_hub
 import numpy as np
 import pytest
 import torch
 from factories import make_model
-from hub_factories import make_image, make_peft_model, save_frozen_components
-from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from hub_factories import (
+    CLIP_ID,
+    SAM_ID,
+    FakeHub,
+    hub_offline,
+    make_image,
+    make_peft_model,
+    name_components_by_hub_id,
+    offline_hub_cache,
+    put_in_hub_cache,
+    save_frozen_components,
+    write_commit,
+)
+from huggingface_hub import ModelCard
 from peft import PeftModel
 from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModel, SamConfig
 
-from samptx_hf import SamPtxForTextSegmentation
+from samptx_hf import SamPtxForTextSegmentation, SamPtxPeftModel
 from samptx_hf.hub import push_adapter_to_hub, save_adapter_repo, upload_adapter_repo
 from samptx_hf.inference import segment
 
@@ -27,6 +38,12 @@ REPO_FILES = {
     "tokenizer_config.json",
 }
 EVAL_RESULTS = {"dataset": "synthetic", "num_samples": 8, "metrics": {"mean_iou": 0.625, "mean_sample_iou": 0.5}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with hub_offline():  # every route works without the network
+        yield
 
 
 @pytest.fixture
@@ -118,61 +135,16 @@ def test_adapter_weights_are_read_only_from_safetensors(peft_model, tmp_path):
         SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo")
 
 
-def _put_in_hub_cache(cache: Path, repo_id: str, folder: Path, revision: str) -> None:
-    """Lay `folder` out as huggingface_hub does for a downloaded snapshot of `repo_id`."""
-    repo_cache = cache / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(folder, repo_cache / "snapshots" / revision)
-    (repo_cache / "refs").mkdir(parents=True)
-    (repo_cache / "refs" / "main").write_text(revision)
-
-
 def test_from_pretrained_a_hub_id_from_the_cache_offline(peft_model, components, tmp_path, monkeypatch):
-    config = peft_model.get_base_model().config
-    config.sam_model_name_or_path, config.text_model_name_or_path = "tiny-org/sam", "tiny-org/clip"
+    name_components_by_hub_id(peft_model)
     save_adapter_repo(peft_model, tmp_path / "repo", repo_id="me/sam-ptx-shapes")
-    cache = tmp_path / "hf_home" / "hub"
-    for repo_id, folder, revision in [
-        ("tiny-org/sam", components[0], "a" * 40),
-        ("tiny-org/clip", components[1], "b" * 40),
-        ("me/sam-ptx-shapes", tmp_path / "repo", "c" * 40),
-    ]:
-        _put_in_hub_cache(cache, repo_id, folder, revision)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read at import time
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    cache = offline_hub_cache(monkeypatch, tmp_path / "hub", components)
+    put_in_hub_cache(cache, "me/sam-ptx-shapes", tmp_path / "repo", "c" * 40)
 
     loaded = SamPtxForTextSegmentation.from_pretrained("me/sam-ptx-shapes")
     assert isinstance(loaded, PeftModel)
-    assert loaded.get_base_model().config.sam_model_name_or_path == "tiny-org/sam"
+    assert loaded.get_base_model().config.sam_model_name_or_path == SAM_ID
     assert outputs_of(loaded).score == outputs_of(peft_model).score
-
-
-class FakeHub:
-    """Records what would be sent to the Hub."""
-
-    def __init__(self, monkeypatch):
-        self.repos, self.commits = [], []
-        monkeypatch.setattr(HfApi, "create_repo", self.create_repo)
-        monkeypatch.setattr(HfApi, "create_commit", self.create_commit)
-
-    def create_repo(self, repo_id, private=None, exist_ok=False, **kwargs):
-        self.repos.append({"repo_id": repo_id, "private": private, "exist_ok": exist_ok})
-        return RepoUrl(f"https://huggingface.co/{repo_id}")
-
-    def create_commit(self, repo_id, operations, commit_message, **kwargs):
-        files = {}
-        for operation in operations:
-            content = Path(operation.path_or_fileobj).read_bytes()
-            files[operation.path_in_repo] = content
-        self.commits.append({"repo_id": repo_id, "files": files, "message": commit_message})
-        return CommitInfo(
-            commit_url=f"https://huggingface.co/{repo_id}/commit/{'d' * 40}",
-            commit_message=commit_message,
-            commit_description="",
-            oid="d" * 40,
-        )
 
 
 def test_push_uploads_the_adapter_repository_in_one_commit(peft_model, components, monkeypatch):
@@ -207,3 +179,130 @@ def test_saving_or_uploading_something_else_is_refused(peft_model, tmp_path, mon
         save_adapter_repo(peft_model.get_base_model(), tmp_path / "repo")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         upload_adapter_repo(tmp_path, "me/sam-ptx-shapes")
+
+
+# ----------------------------------------------------------------------------------------------- loaded models
+
+
+def test_automodel_on_an_adapter_folder_is_from_pretrained(peft_model, tmp_path):
+    save_adapter_repo(peft_model, tmp_path / "repo")
+    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo")
+    auto = AutoModel.from_pretrained(tmp_path / "repo")
+    assert type(auto) is type(loaded) is SamPtxPeftModel and not auto.training
+    expected, got = outputs_of(loaded), outputs_of(auto)
+    assert np.array_equal(expected.masks, got.masks) and expected.score == got.score
+
+
+def test_automodel_passes_hub_arguments_to_the_adapter_and_the_components(
+    peft_model, components, tmp_path, monkeypatch
+):
+    name_components_by_hub_id(peft_model)
+    save_adapter_repo(peft_model, tmp_path / "repo")
+    offline_hub_cache(monkeypatch, tmp_path / "default_cache", components)
+    cache = tmp_path / "cache"  # not the default cache: the adapter is found only through cache_dir
+    put_in_hub_cache(cache, SAM_ID, components[0], "a" * 40)
+    put_in_hub_cache(cache, CLIP_ID, components[1], "b" * 40)
+    put_in_hub_cache(cache, "me/sam-ptx-shapes", tmp_path / "repo", "c" * 40)
+    auto = AutoModel.from_pretrained(
+        "me/sam-ptx-shapes", cache_dir=cache, local_files_only=True, revision="c" * 40, token=False
+    )
+    assert outputs_of(auto).score == outputs_of(peft_model).score
+
+
+def test_automodel_takes_the_config_it_read_and_a_dtype(peft_model, tmp_path):
+    save_adapter_repo(peft_model, tmp_path / "repo")
+    config = AutoConfig.from_pretrained(tmp_path / "repo", prompt_template="an image of a {}")
+    auto = AutoModel.from_pretrained(tmp_path / "repo", config=config, dtype=torch.bfloat16)
+    assert auto.get_base_model().config.prompt_template == "an image of a {}"
+    assert {parameter.dtype for parameter in auto.parameters()} == {torch.bfloat16}
+    assert outputs_of(auto).score >= 0  # runs in bfloat16
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"device_map": "auto"}, r"\['device_map'\] cannot be used when loading the adapter repository"),
+        ({"dtype": "int8"}, "dtype='int8' is not a torch floating-point dtype"),
+        ({"config": SamConfig()}, "config must be a SamPtxConfig, got SamConfig"),
+    ],
+)
+def test_adapter_repository_arguments_are_checked(peft_model, tmp_path, kwargs, message):
+    save_adapter_repo(peft_model, tmp_path / "repo")
+    with pytest.raises((TypeError, ValueError), match=message) as error:
+        SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo", **kwargs)
+    if "device_map" in kwargs:
+        assert "accepted: adapter_name, is_trainable, config, dtype, cache_dir" in str(error.value)
+
+
+def test_save_pretrained_of_a_loaded_model_writes_the_whole_repository(peft_model, tmp_path):
+    save_adapter_repo(peft_model, tmp_path / "repo", eval_results=EVAL_RESULTS, dataset_name="synthetic")
+    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo")
+    loaded.processor.prompt_template = "a {} thing"  # the repository's processor is the one saved again
+    loaded.save_pretrained(tmp_path / "copy")
+    assert {path.name for path in (tmp_path / "copy").iterdir()} == REPO_FILES
+    assert json.loads((tmp_path / "copy" / "eval_results.json").read_text()) == EVAL_RESULTS
+    card = ModelCard.load(tmp_path / "copy" / "README.md")
+    assert card.data.pipeline_tag == "image-segmentation" and card.data.datasets == ["synthetic"]
+    assert 'pipeline("text-guided-segmentation", model="copy")' in card.text
+
+    reloaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "copy")
+    expected, got = outputs_of(peft_model), outputs_of(reloaded)
+    assert np.array_equal(expected.masks, got.masks) and expected.score == got.score
+
+
+def test_results_of_the_loaded_weights_are_not_written_once_the_weights_changed(peft_model, tmp_path, caplog):
+    save_adapter_repo(peft_model, tmp_path / "repo", eval_results=EVAL_RESULTS)
+    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo", is_trainable=True)
+    assert loaded.training and any(parameter.requires_grad for parameter in loaded.parameters())
+    with torch.no_grad():  # a step of further training
+        next(p for n, p in loaded.named_parameters() if "parallel_text" in n and p.requires_grad).add_(0.1)
+    loaded.save_pretrained(tmp_path / "further")
+    assert not (tmp_path / "further" / "eval_results.json").exists()
+    assert ModelCard.load(tmp_path / "further" / "README.md").data.eval_results is None
+    assert "no longer describe this model" in caplog.text
+    loaded.save_pretrained(tmp_path / "evaluated", eval_results={"mean_iou": 0.7})
+    assert json.loads((tmp_path / "evaluated" / "eval_results.json").read_text()) == {"mean_iou": 0.7}
+
+
+def test_push_of_a_loaded_and_further_trained_model_reloads_offline(peft_model, components, tmp_path, monkeypatch):
+    name_components_by_hub_id(peft_model)
+    save_adapter_repo(peft_model, tmp_path / "repo", eval_results=EVAL_RESULTS, repo_id="me/sam-ptx-shapes")
+    cache = offline_hub_cache(monkeypatch, tmp_path / "hub", components)
+    put_in_hub_cache(cache, "me/sam-ptx-shapes", tmp_path / "repo", "c" * 40)
+    hub = FakeHub(monkeypatch)
+
+    loaded = AutoModel.from_pretrained("me/sam-ptx-shapes", is_trainable=True)
+    with torch.no_grad():
+        loaded.base_model.model.sam.mask_decoder.modules_to_save["default"].iou_token.weight.add_(0.5)
+    loaded.eval()
+    commit = loaded.push_to_hub("me/sam-ptx-shapes-v2", private=True, create_pr=True)
+
+    (sent,) = hub.commits
+    assert commit.oid == "d" * 40 and sent["repo_id"] == "me/sam-ptx-shapes-v2" and sent["create_pr"] is True
+    assert set(sent["files"]) == REPO_FILES - {"eval_results.json"}  # the loaded results describe other weights
+    assert json.loads(sent["files"]["adapter_config.json"])["base_model_name_or_path"] == "me/sam-ptx-shapes-v2"
+    assert 'from_pretrained("me/sam-ptx-shapes-v2")' in sent["files"]["README.md"].decode()
+
+    put_in_hub_cache(cache, "me/sam-ptx-shapes-v2", write_commit(sent["files"], tmp_path / "pushed"), "e" * 40)
+    reloaded = AutoModel.from_pretrained("me/sam-ptx-shapes-v2")
+    expected, got = outputs_of(loaded), outputs_of(reloaded)
+    assert np.array_equal(expected.masks, got.masks) and expected.score == got.score
+    assert got.score != outputs_of(peft_model).score  # the further-trained weights were pushed
+
+
+def test_upload_names_the_repository_as_the_base_model(peft_model, tmp_path, monkeypatch):
+    hub = FakeHub(monkeypatch)
+    save_adapter_repo(peft_model, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
+    upload_adapter_repo(tmp_path / "run", "me/sam-ptx-shapes")
+    adapter_config = json.loads(hub.commits[0]["files"]["adapter_config.json"])
+    assert adapter_config["base_model_name_or_path"] == "me/sam-ptx-shapes"
+    assert adapter_config["peft_type"] == "PARALLEL_TEXT"
+
+
+def test_automodel_on_a_full_model_folder_is_transformers_loading(tmp_path):
+    full = make_model()
+    full.save_pretrained(tmp_path / "full")
+    loaded = AutoModel.from_pretrained(tmp_path / "full")
+    assert type(loaded) is SamPtxForTextSegmentation
+    torch.testing.assert_close(loaded.sam.mask_decoder.iou_token.weight, full.sam.mask_decoder.iou_token.weight)

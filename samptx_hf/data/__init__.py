@@ -1,7 +1,8 @@
 """Datasets, prompts and batching for SAM-PTx.
 
 Every loader returns a `datasets.Dataset` with the columns `image` and `mask` (`datasets.Image`, mask non-zero
-= foreground), `class_name` (str) and `image_id` (str), one row per (image, class) sample.
+= foreground), `class_name` (str) and `image_id` (str), one row per (image, class) sample. `load_split` reads one
+split of any source by name, as training and `samptx eval` do.
 """
 
 from .ade20k import ADE20K_CLASS_NAMES, load_ade20k
@@ -10,6 +11,7 @@ from .cod10k import load_cod10k, parse_cod10k_class
 from .collator import SamPtxDataCollator, image_processor_for_sam_config
 from .folder import from_hf_dataset, load_image_folder
 from .prompts import interior_point, sample_positive_points
+from .sources import DATASETS, SPLITS, load_split
 from .subsets import low_data_subset, select_image_ids
 from .synthetic import (
     SYNTHETIC_CLASS_NAMES,
@@ -48,6 +50,8 @@ __all__ = [
     "generate_parts_sample",
     "make_parts_dataset",
     "make_parts_splits",
+    "DATASETS",
+    "SPLITS",
     "SYNTHETIC_CLASS_NAMES",
     "SYNTHETIC_SHAPES",
     "SYNTHETIC_TEXTURES",
@@ -64,6 +68,7 @@ __all__ = [
     "load_coco",
     "load_cod10k",
     "load_image_folder",
+    "load_split",
     "low_data_subset",
     "make_synthetic_dataset",
     "make_synthetic_splits",

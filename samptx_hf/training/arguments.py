@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass, field
 
+from ..data.sources import DATASETS
 from ..methods import Method
 
-DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 

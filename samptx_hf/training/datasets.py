@@ -1,50 +1,20 @@
 """Train and evaluation splits from the command-line data arguments."""
 
-from pathlib import Path
+from typing import Any
 
 import datasets
 
 from .. import data
-from .arguments import DATASETS, DataArguments
-
-
-def _require(value: str | None, flag: str, dataset: str) -> str:
-    if not value:
-        raise ValueError(f"--dataset {dataset} needs {flag}")
-    return value
+from .arguments import DataArguments
 
 
 def load_splits(args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """`(train, eval)` datasets with `image`, `mask`, `class_name`, `image_id` columns, subsets applied."""
-    if args.dataset in ("synthetic", "synthetic_attributes"):
-        make_splits = data.make_parts_splits if args.dataset == "synthetic" else data.make_synthetic_splits
-        splits = make_splits(args.num_train_samples, args.num_eval_samples, seed=args.data_seed)
-        train, evaluation = splits["train"], splits["test"]
-    elif args.dataset == "cod10k":
-        root = _require(args.data_dir, "--data_dir (the COD10K folder with Train/ and Test/)", args.dataset)
-        train, evaluation = data.load_cod10k(root, "train"), data.load_cod10k(root, "test")
-    elif args.dataset == "coco":
-        train = data.load_coco(
-            _require(args.train_annotations, "--train_annotations", args.dataset),
-            _require(args.train_images, "--train_images", args.dataset),
-        )
-        evaluation = data.load_coco(
-            _require(args.eval_annotations, "--eval_annotations", args.dataset),
-            _require(args.eval_images, "--eval_images", args.dataset),
-        )
-    elif args.dataset == "ade20k":
-        root = _require(args.data_dir, "--data_dir (ADEChallengeData2016 or its parent)", args.dataset)
-        train, evaluation = data.load_ade20k(root, "training"), data.load_ade20k(root, "validation")
-    elif args.dataset == "folder":
-        root = Path(_require(args.data_dir, "--data_dir (a folder with train/ and test/)", args.dataset))
-        train, evaluation = data.load_image_folder(root / "train"), data.load_image_folder(root / "test")
-    elif args.dataset == "hf":
-        source = _require(args.data_dir, "--data_dir (a saved dataset directory or Hub id)", args.dataset)
-        train = data.from_hf_dataset(source, split=args.hf_train_split)
-        evaluation = data.from_hf_dataset(source, split=args.hf_eval_split)
-    else:
-        raise ValueError(f"--dataset {args.dataset!r} is not one of {', '.join(DATASETS)}")
+    """`(train, eval)` datasets with `image`, `mask`, `class_name`, `image_id` columns, subsets applied.
 
+    Both are read by [`samptx_hf.data.load_split`] (see `_split_arguments` for what each flag becomes).
+    """
+    train = data.load_split(**_split_arguments(args, train=True))
+    evaluation = data.load_split(**_split_arguments(args, train=False))
     if args.fraction != 1.0:
         train = data.low_data_subset(train, args.fraction, seed=args.data_seed)
     if args.eval_fraction != 1.0:
@@ -52,3 +22,31 @@ def load_splits(args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset
     # Training points are drawn per (seed, epoch, sample_index): the same in one process or many.
     train = train.add_column("sample_index", list(range(len(train))))
     return train, evaluation
+
+
+def _split_arguments(args: DataArguments, train: bool) -> dict[str, Any]:
+    """The `load_split` arguments of the training or the held-out split.
+
+    The source's training / held-out split (`data.SPLITS`, or `--hf_train_split` / `--hf_eval_split`); synthetic
+    samples seeded by `--data_seed` / `--data_seed + 1`; coco's annotation file and image folder of each split.
+    """
+    role = "train" if train else "eval"
+    if args.dataset == "coco":
+        return {
+            "dataset": "coco",
+            "data": getattr(args, f"{role}_images"),
+            "annotation_file": getattr(args, f"{role}_annotations"),
+            "flags": {"data": f"--{role}_images", "annotation_file": f"--{role}_annotations"},
+        }
+    if args.dataset == "hf":
+        split = getattr(args, f"hf_{role}_split")
+    else:
+        split = data.SPLITS[args.dataset][0 if train else 1] if args.dataset in data.SPLITS else None
+    return {
+        "dataset": args.dataset,
+        "data": args.data_dir,
+        "split": split,
+        "num_samples": getattr(args, f"num_{role}_samples"),
+        "seed": args.data_seed if train else args.data_seed + 1,
+        "flags": {"data": "--data_dir", "num_samples": f"--num_{role}_samples"},
+    }

@@ -1,0 +1,108 @@
+"""One split of a named data source: the dispatch shared by training (`examples/train.py`) and `samptx eval`."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import datasets
+
+from .ade20k import load_ade20k
+from .coco import load_coco
+from .cod10k import load_cod10k
+from .folder import from_hf_dataset, load_image_folder
+from .synthetic import make_synthetic_dataset
+from .synthetic_parts import make_parts_dataset
+
+DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
+# (training split, held-out split) of the sources whose splits are named; coco has one annotation file per split.
+SPLITS = {
+    "cod10k": ("train", "test"),
+    "ade20k": ("training", "validation"),
+    "folder": ("train", "test"),
+    "hf": ("train", "test"),
+}
+_DATA = {
+    "cod10k": "the COD10K folder with Train/ and Test/",
+    "coco": "the COCO image folder",
+    "ade20k": "ADEChallengeData2016 or its parent",
+    "folder": "a folder of <class>/images and <class>/masks, or of one such folder per split",
+    "hf": "a Hub dataset id, a local datasets folder or a save_to_disk folder",
+}
+
+
+def load_split(
+    dataset: str,
+    data: str | os.PathLike | None = None,
+    split: str | None = None,
+    *,
+    annotation_file: str | os.PathLike | None = None,
+    classes_file: str | os.PathLike | None = None,
+    class_name: str | None = None,
+    num_samples: int | None = None,
+    seed: int = 0,
+    flags: Mapping[str, str] | None = None,
+) -> datasets.Dataset:
+    """One split of a data source, with the columns `image`, `mask`, `class_name`, `image_id` of `samptx_hf.data`.
+
+    | `dataset` | `data` | `split` |
+    |---|---|---|
+    | `synthetic` | none: `num_samples` samples of the built-in whole-or-part task, generated from `seed` | not used |
+    | `synthetic_attributes` | none: the same, of the earlier shapes-and-textures task | not used |
+    | `cod10k` | the folder holding `Train/` and `Test/` | `train`, `test` (default) |
+    | `coco` | the image folder, with `annotation_file` (the instances JSON of this split) | not used |
+    | `ade20k` | `ADEChallengeData2016` or its parent | `training`, `validation` (default) |
+    | `folder` | `<class>/images` + `<class>/masks` folders (or flat, with `classes_file`) | a sub-folder of `data` |
+    | `hf` | a Hub dataset id, a local `datasets` folder or a `save_to_disk` folder | any (default `test`) |
+
+    Args:
+        dataset: The source, one of `DATASETS`.
+        data: Where the data is (see the table).
+        split: The split; by default the held-out split of `SPLITS`, or all of `data` for `folder`.
+        annotation_file: coco: the instances JSON.
+        classes_file: folder: a JSON or CSV mapping image file stems to class names (flat layout).
+        class_name: hf: one class name for every row, for a dataset without a class column.
+        num_samples: synthetic: the number of samples.
+        seed: synthetic: the seed of the samples (a training run's held-out split is its data seed + 1).
+        flags: How the caller's users spell these arguments (`{"data": "--data_dir"}`), for error messages.
+
+    Raises:
+        ValueError: On an unknown `dataset`, or an argument the source needs that is missing or out of range.
+        FileNotFoundError: When a local `data` or `annotation_file` does not exist.
+    """
+    flags = dict(flags or {})
+
+    def needs(argument: str, what: str) -> ValueError:
+        return ValueError(f"dataset {dataset!r} needs {flags.get(argument, argument)} ({what})")
+
+    def existing(path: str | os.PathLike, argument: str) -> Path:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{flags.get(argument, argument)} {os.fspath(path)!r} does not exist")
+        return Path(path)
+
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset={dataset!r} is not one of {', '.join(DATASETS)}")
+    if dataset in ("synthetic", "synthetic_attributes"):
+        if num_samples is None or num_samples < 1:
+            raise ValueError(f"{flags.get('num_samples', 'num_samples')}={num_samples}, expected at least 1")
+        make_dataset = make_parts_dataset if dataset == "synthetic" else make_synthetic_dataset
+        return make_dataset(num_samples, seed=seed)
+    if data is None:
+        raise needs("data", _DATA[dataset])
+    if split is None and dataset in ("cod10k", "ade20k", "hf"):
+        split = SPLITS[dataset][1]
+    if dataset == "hf":
+        return from_hf_dataset(os.fspath(data), split=split, class_name=class_name)
+    root = existing(data, "data")
+    if dataset == "cod10k":
+        return load_cod10k(root, split=split)
+    if dataset == "ade20k":
+        return load_ade20k(root, split=split)
+    if dataset == "coco":
+        if annotation_file is None:
+            raise needs("annotation_file", "the instances JSON")
+        return load_coco(existing(annotation_file, "annotation_file"), root)
+    folder = existing(root / split, "data") if split is not None else root
+    return load_image_folder(folder, classes_file=classes_file)
+
+
+__all__ = ["DATASETS", "SPLITS", "load_split"]

@@ -1,0 +1,185 @@
+"""`pipeline("text-guided-segmentation")`: SAM-PTx behind transformers' pipeline API, registered on import."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import Pipeline
+
+from .inference import inputs_on_model, load_image, prepare_inputs, results_from_outputs
+from .processing_samptx import SamPtxProcessor
+
+TASK = "text-guided-segmentation"
+_PROMPT_KEYS = ("text", "points", "box", "point_labels")
+_SIZE_KEYS = ("original_sizes", "reshaped_input_sizes")
+
+
+class TextGuidedSegmentationPipeline(Pipeline):
+    """Segment what class names name in images, optionally at point and box prompts.
+
+    Built by `transformers.pipeline("text-guided-segmentation", model=...)` from an adapter repository or a full
+    saved model (local folder or Hub id), or from a loaded model, which is put in eval mode. The processor is the one
+    saved with the repository (`SamPtxPeftModel.processor`), else [`SamPtxProcessor.from_model`]. The masks are those
+    of [`segment`]: one model call per image for all its class names, and with `batch_size=n` images with inputs of
+    the same shapes (the same class names and number of points) share one call.
+
+    Example:
+
+    ```py
+    >>> import samptx_hf  # doctest: +SKIP
+    >>> from transformers import pipeline
+    >>> segmenter = pipeline("text-guided-segmentation", model="your-name/sam-ptx-cod10k")  # doctest: +SKIP
+    >>> segmenter("fish.jpg", text=["batfish", "seahorse"], points=[(320, 240)])  # doctest: +SKIP
+    [{'label': 'batfish', 'score': 0.93, 'mask': <PIL.Image.Image image mode=L size=640x480>}, ...]
+    ```
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, model: Any, processor: SamPtxProcessor | None = None, **kwargs: Any) -> None:
+        if processor is None:
+            processor = getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
+        super().__init__(model=model, processor=processor, **kwargs)
+        self.model.eval()
+
+    def __call__(self, images: Any, **kwargs: Any) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        """Segment each class name in an image, or in each of several images.
+
+        Args:
+            images (`str`, `PIL.Image.Image`, `np.ndarray`, a dict, or a list of them):
+                A path, a PIL image or a `(height, width, 3)` uint8 array; or a dict with `"image"` and any of
+                `"text"`, `"points"`, `"box"`, `"point_labels"` for prompts of its own. A list gives one result each.
+            text (`str` or `list[str]`):
+                The class name(s), for every image without its own.
+            points (`list[tuple[float, float]]`, *optional*):
+                `(x, y)` pixels of the image; foreground unless `point_labels` gives 0.
+            box (`tuple[float, float, float, float]`, *optional*):
+                `(x1, y1, x2, y2)` pixels of the image.
+            point_labels (`list[int]`, *optional*):
+                1 (foreground) or 0 (background) per point.
+            threshold (`float`, defaults to 0.0):
+                Mask logit above which a pixel is in the mask.
+            multimask_output (`bool`, defaults to `False`):
+                Predict SAM's three masks per class and keep the one with the best predicted IoU.
+            batch_size (`int`, *optional*):
+                Images per model call (transformers' pipeline batching).
+
+        Returns:
+            For one image, a list with one dict per class name, in order: `"label"` (the class name), `"score"` (SAM's
+            predicted IoU, a float) and `"mask"` (a mode `"L"` PIL image at the image's size, 255 inside the mask).
+            For a list of images, one such list per image.
+
+        Raises:
+            ValueError: When no class name is given, on an empty class name, a point or box outside the image, or an
+                unreadable image (`FileNotFoundError` when a path does not exist).
+        """
+        return super().__call__(images, **kwargs)
+
+    def _sanitize_parameters(
+        self,
+        text: str | Sequence[str] | None = None,
+        points: Sequence[Sequence[float]] | None = None,
+        box: Sequence[float] | None = None,
+        point_labels: Sequence[int] | None = None,
+        threshold: float | None = None,
+        multimask_output: bool | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        preprocess_params = {
+            key: value
+            for key, value in zip(_PROMPT_KEYS, (text, points, box, point_labels), strict=True)
+            if value is not None
+        }
+        forward_params = {"multimask_output": multimask_output} if multimask_output is not None else {}
+        postprocess_params = {"threshold": threshold} if threshold is not None else {}
+        return preprocess_params, forward_params, postprocess_params
+
+    def preprocess(self, image: Any, **prompts: Any) -> dict[str, Any]:
+        if isinstance(image, dict):
+            unknown = sorted(set(image) - {"image", *_PROMPT_KEYS})
+            if unknown or "image" not in image:
+                raise ValueError(
+                    f"an input dict has keys {sorted(image)}, expected 'image' and any of {', '.join(_PROMPT_KEYS)}"
+                )
+            prompts = {**prompts, **{key: value for key, value in image.items() if key != "image"}}
+            image = image["image"]
+        if prompts.get("text") is None:
+            raise ValueError(f"no class name given: call the {TASK} pipeline with text='batfish' or text=[...]")
+        text = prompts["text"]
+        inputs = prepare_inputs(
+            self.processor,
+            load_image(image),
+            text,
+            prompts.get("points"),
+            prompts.get("box"),
+            prompts.get("point_labels"),
+        )
+        # A non-tensor entry: with batch_size > 1 transformers' collator hands `_forward` a list of them.
+        return {"inputs": inputs, "class_names": [text] if isinstance(text, str) else list(text)}
+
+    def _forward(self, model_inputs: dict[str, Any], multimask_output: bool = False) -> dict[str, Any]:
+        batched = isinstance(model_inputs["inputs"], list)
+        per_image = model_inputs["inputs"] if batched else [model_inputs["inputs"]]
+        pred_masks, iou_scores = self._predict(per_image, multimask_output)
+        class_names = model_inputs["class_names"] if batched else [model_inputs["class_names"]]
+        image_outputs = [
+            {
+                "pred_masks": pred_masks[index],
+                "iou_scores": iou_scores[index],
+                **{key: inputs[key] for key in _SIZE_KEYS},
+                "class_names": class_names[index],
+            }
+            for index, inputs in enumerate(per_image)
+        ]
+        # transformers splits a batch's outputs along lists (and unsqueezes tensors): one dict per image.
+        return {"image_outputs": image_outputs if batched else image_outputs[0]}
+
+    def _predict(
+        self, per_image: list[dict[str, torch.Tensor]], multimask_output: bool
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """`pred_masks` and `iou_scores` of each image; images whose inputs have the same shapes share one call."""
+        groups: dict[tuple, list[int]] = {}
+        for index, inputs in enumerate(per_image):
+            signature = tuple((key, tuple(value.shape[1:])) for key, value in inputs.items() if key not in _SIZE_KEYS)
+            groups.setdefault(signature, []).append(index)
+        pred_masks, iou_scores = [None] * len(per_image), [None] * len(per_image)
+        for indices in groups.values():
+            batch = {
+                key: torch.cat([per_image[index][key] for index in indices])
+                for key in per_image[indices[0]]
+                if key not in _SIZE_KEYS
+            }  # (samples of these images, ...)
+            outputs = self.model(**inputs_on_model(batch, self.model), multimask_output=multimask_output)
+            sizes = [len(per_image[index]["input_ids"]) for index in indices]
+            for index, masks, scores in zip(
+                indices, outputs.pred_masks.split(sizes), outputs.iou_scores.split(sizes), strict=True
+            ):
+                pred_masks[index], iou_scores[index] = masks, scores
+        return pred_masks, iou_scores
+
+    def postprocess(self, model_outputs: dict[str, Any], threshold: float = 0.0) -> list[dict[str, Any]]:
+        model_outputs = model_outputs["image_outputs"]
+        results = results_from_outputs(
+            self.processor,
+            model_outputs["pred_masks"],
+            model_outputs["iou_scores"],
+            model_outputs["original_sizes"],
+            model_outputs["reshaped_input_sizes"],
+            model_outputs["class_names"],
+            threshold,
+        )
+        return [
+            {
+                "label": result.class_name,
+                "score": result.score,
+                "mask": Image.fromarray(result.mask.astype(np.uint8) * 255),  # mode "L"
+            }
+            for result in results
+        ]
+
+
+__all__ = ["TASK", "TextGuidedSegmentationPipeline"]

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+from hub_factories import hub_offline, make_image, make_peft_model, save_frozen_components
+from PIL import Image
+from transformers import pipeline
+
+from samptx_hf import SamPtxForTextSegmentation, TextGuidedSegmentationPipeline
+from samptx_hf.hub import save_adapter_repo
+
+CLASSES = ["circle", "square"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with hub_offline():  # every route works without the network
+        yield
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pipeline")
+    save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "repo")
+    return directory / "repo"
+
+
+@pytest.fixture(scope="module")
+def model(repo):
+    return SamPtxForTextSegmentation.from_pretrained(repo)
+
+
+@pytest.fixture(scope="module")
+def segmenter(repo):
+    return pipeline("text-guided-segmentation", model=str(repo), device="cpu")
+
+
+def as_array(mask: Image.Image) -> np.ndarray:
+    return np.asarray(mask) == 255
+
+
+def test_pipeline_from_a_repository_gives_one_dict_per_class_with_the_masks_of_segment(segmenter, model):
+    assert isinstance(segmenter, TextGuidedSegmentationPipeline)
+    image = make_image(width=80, height=48)
+    results = segmenter(image, text=CLASSES, points=[(20, 20)], box=(5, 5, 60, 40))
+    expected = model.segment(image, CLASSES, points=[(20, 20)], box=(5, 5, 60, 40))
+    assert [result["label"] for result in results] == CLASSES
+    for result, reference in zip(results, expected, strict=True):
+        assert type(result["score"]) is float and result["score"] == reference.score
+        assert result["mask"].mode == "L" and result["mask"].size == (80, 48)
+        assert set(np.unique(np.asarray(result["mask"]))) <= {0, 255}
+        assert np.array_equal(as_array(result["mask"]), reference.mask)
+
+
+def test_pipeline_options_are_those_of_segment(segmenter, model, tmp_path):
+    image = make_image(seed=3)
+    image.save(tmp_path / "image.png")
+    kwargs = {"points": [(20, 20), (70, 40)], "point_labels": [1, 0], "threshold": 0.5, "multimask_output": True}
+    expected = model.segment(image, "circle", **kwargs)
+    for source in (str(tmp_path / "image.png"), np.asarray(image)):  # a path and an array
+        (result,) = segmenter(source, text="circle", **kwargs)
+        assert result["score"] == expected.score and np.array_equal(as_array(result["mask"]), expected.mask)
+
+
+def test_several_images_with_shared_or_own_prompts_batched_or_not(segmenter, model):
+    images = [make_image(seed=seed) for seed in range(3)]
+    inputs = [images[0], images[1], {"image": images[2], "text": "square", "points": [(10, 30)]}]
+    one_by_one = segmenter(inputs, text=CLASSES, points=[(20, 20)])
+    batched = segmenter(inputs, text=CLASSES, points=[(20, 20)], batch_size=2)
+    assert [len(results) for results in one_by_one] == [2, 2, 1]
+    expected = model.segment(images[2], "square", points=[(10, 30)])
+    assert one_by_one[2][0]["label"] == "square" and np.array_equal(as_array(one_by_one[2][0]["mask"]), expected.mask)
+    for image_results, batched_results in zip(one_by_one, batched, strict=True):
+        for result, batched_result in zip(image_results, batched_results, strict=True):
+            assert batched_result["label"] == result["label"]
+            assert batched_result["score"] == pytest.approx(result["score"], rel=1e-5)
+            # Batching changes the floating-point order of the computation: allow a few pixels at the threshold.
+            assert np.mean(as_array(batched_result["mask"]) != as_array(result["mask"])) < 0.01
+
+
+def test_class_names_of_one_image_go_through_one_model_call(segmenter):
+    calls = []
+    base = segmenter.model.get_base_model()
+    handle = base.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["pixel_values"].shape[0]), with_kwargs=True
+    )
+    try:
+        segmenter(make_image(), text=["circle", "square", "star"])
+        segmenter([make_image(seed=1), make_image(seed=2)], text=CLASSES, batch_size=2)
+    finally:
+        handle.remove()
+    assert calls == [3, 4]
+
+
+def test_pipeline_from_a_loaded_model_object(model):
+    segmenter = pipeline("text-guided-segmentation", model=model, device="cpu")
+    (result,) = segmenter(make_image(), text="circle")
+    assert result["score"] == model.segment(make_image(), "circle").score
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s(make_image()), "no class name given"),
+        (lambda s: s(make_image(), text=[""]), "every class name must be a non-empty string"),
+        (lambda s: s({"picture": make_image(), "text": "circle"}), "expected 'image' and any of text, points"),
+        (lambda s: s(make_image(), text="circle", points=[(500, 5)]), r"point \(500, 5\) of image 0 lies outside"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(segmenter, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(segmenter)
