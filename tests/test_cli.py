@@ -58,7 +58,7 @@ def test_segment_overlay_path_and_background_points(model_dir, image_path, tmp_p
         (lambda a, t: [*a, "--box", "0,0,100,20"], "0 <= x1 < x2 <= 80"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "missing.png") for x in a], "does not exist"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "notes.png") for x in a], "cannot read"),
-        (lambda a, t: [x if not x.endswith("adapter") else str(t / "nowhere") for x in a], "is not a folder"),
+        (lambda a, t: [x if not x.endswith("adapter") else str(t / "nowhere") for x in a], "nowhere.: no such folder"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(model_dir, image_path, tmp_path, capsys, change, message):

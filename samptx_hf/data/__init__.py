@@ -22,10 +22,11 @@ from .synthetic import (
     make_synthetic_dataset,
     make_synthetic_splits,
 )
-from .validation import drop_invalid_samples
+from .validation import DroppedSamplesWarning, drop_invalid_samples
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
+    "DroppedSamplesWarning",
     "SYNTHETIC_CLASS_NAMES",
     "SYNTHETIC_SHAPES",
     "SYNTHETIC_TEXTURES",
