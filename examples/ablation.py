@@ -14,11 +14,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
+from accelerate import PartialState
 from transformers.utils import logging
 
 from samptx_hf.methods import Method, parse_method
-from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, train
+from samptx_hf.training import (
+    DataArguments,
+    ModelArguments,
+    SamPtxTrainingArguments,
+    TrainingArgumentParser,
+    train,
+)
 
 
 @dataclass
@@ -37,7 +43,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     logging.disable_progress_bar()
-    parser = HfArgumentParser(
+    parser = TrainingArgumentParser(
         (AblationArguments, ModelArguments, DataArguments, SamPtxTrainingArguments), description=__doc__
     )
     ablation, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
@@ -57,7 +63,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "ablation.md").write_text(table + "\n")
     (output_dir / "ablation.json").write_text(json.dumps(rows, indent=2))
-    print(table)
+    PartialState().print(table)
     return rows
 
 

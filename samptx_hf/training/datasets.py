@@ -36,7 +36,8 @@ def load_splits(args: DataArguments) -> tuple[datasets.Dataset, datasets.Dataset
         train, evaluation = data.load_ade20k(root, "training"), data.load_ade20k(root, "validation")
     elif args.dataset == "folder":
         root = Path(_require(args.data_dir, "--data_dir (a folder with train/ and test/)", args.dataset))
-        train, evaluation = data.load_image_folder(root / "train"), data.load_image_folder(root / "test")
+        train = data.load_image_folder(root / "train", classes_file=args.classes_file)
+        evaluation = data.load_image_folder(root / "test", classes_file=args.classes_file)
     elif args.dataset == "hf":
         source = _require(args.data_dir, "--data_dir (a saved dataset directory or Hub id)", args.dataset)
         train = data.from_hf_dataset(source, split=args.hf_train_split)
