@@ -1,11 +1,11 @@
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import time
 
+import huggingface_hub
 import numpy as np
 import pytest
 import torch
@@ -130,18 +130,18 @@ def one_line_error(capsys, command: str) -> str:
     return err
 
 
-def test_a_cached_hub_id_loads_offline(model_dir, image_path, tmp_path):
+def test_a_cached_hub_id_loads_offline(model_dir, image_path, tmp_path, monkeypatch):
     """`--model org/name` from the Hub cache with HF_HUB_OFFLINE=1, as the Python API loads it."""
-    snapshot = tmp_path / "hub" / "models--your-name--sam-ptx" / "snapshots" / ("0" * 40)
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--your-name--sam-ptx" / "snapshots" / ("0" * 40)
     shutil.copytree(model_dir, snapshot)
     (snapshot.parents[1] / "refs").mkdir()
     (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "samptx_hf.cli", *segment_args("your-name/sam-ptx", image_path, tmp_path / "m.png")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read at import time
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert main(segment_args("your-name/sam-ptx", image_path, tmp_path / "m.png")) == 0
     assert Image.open(tmp_path / "m.png").size == (80, 48)
 
 

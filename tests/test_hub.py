@@ -12,6 +12,7 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
 from peft import PeftModel
 from safetensors.torch import load_file
 
+import samptx_hf.hub
 from samptx_hf import SamPtxForTextSegmentation
 from samptx_hf.hub import push_adapter_to_hub, save_adapter_repo, upload_adapter_repo
 from samptx_hf.inference import segment
@@ -154,6 +155,7 @@ class FakeHub:
 
     def __init__(self, monkeypatch):
         self.repos, self.commits = [], []
+        monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)
         monkeypatch.setattr(HfApi, "create_repo", self.create_repo)
         monkeypatch.setattr(HfApi, "create_commit", self.create_commit)
 
@@ -207,3 +209,13 @@ def test_saving_or_uploading_something_else_is_refused(peft_model, tmp_path, mon
         save_adapter_repo(peft_model.get_base_model(), tmp_path / "repo")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         upload_adapter_repo(tmp_path, "me/sam-ptx-shapes")
+
+
+def test_a_model_location_that_does_not_exist_is_named_at_once(components, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model '.*missing': no such folder \(nor a Hub id"):
+        SamPtxForTextSegmentation.from_pretrained(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match=r"frozen SAM '.*no/sam': no such folder"):
+        SamPtxForTextSegmentation.from_pretrained_components(tmp_path / "no" / "sam", components[1])
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"frozen CLIP '.*weights.bin' is a file, expected a model folder"):
+        SamPtxForTextSegmentation.from_pretrained_components(components[0], tmp_path / "weights.bin")
