@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 
+from ..hub import locate_pretrained
 from ..methods import Method
 
 DATASETS = ("synthetic", "cod10k", "coco", "ade20k", "folder", "hf")
@@ -67,8 +68,6 @@ class ModelArguments:
             "prompt_template",
             f"{self.prompt_template!r} must contain exactly one '{{}}' for the class name",
         )
-        from ..hub import locate_pretrained
-
         for name in ("sam_model_name_or_path", "text_model_name_or_path"):
             if getattr(self, name) != "tiny":
                 try:
