@@ -18,13 +18,19 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser
+from accelerate import PartialState
 from transformers.utils import logging
 
 from samptx_hf.data import TEXT_BLIND_STRATEGIES
 from samptx_hf.evaluation import score_reference_masks
 from samptx_hf.methods import Method, parse_method
-from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, train
+from samptx_hf.training import (
+    DataArguments,
+    ModelArguments,
+    SamPtxTrainingArguments,
+    TrainingArgumentParser,
+    train,
+)
 from samptx_hf.training.datasets import load_splits
 
 
@@ -77,7 +83,7 @@ def markdown_table(rows: list[dict], references: dict[str, float]) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()
-    parser = HfArgumentParser(
+    parser = TrainingArgumentParser(
         (AblationArguments, ModelArguments, DataArguments, SamPtxTrainingArguments), description=__doc__
     )
     ablation, model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     (output_dir / "ablation.md").write_text(table + "\n")
     result = {"methods": rows, "text_blind": references, "num_eval_samples": len(held_out)}
     (output_dir / "ablation.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(table)
+    PartialState().print(table)
     return result
 
 

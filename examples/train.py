@@ -17,20 +17,28 @@ Two CPU processes (note: `accelerate launch --cpu --num_processes 2` starts only
 `python examples/train.py --help` lists every option.
 """
 
-from transformers import HfArgumentParser
+from accelerate import PartialState
 from transformers.utils import logging
 
-from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, train
+from samptx_hf.training import (
+    DataArguments,
+    ModelArguments,
+    SamPtxTrainingArguments,
+    TrainingArgumentParser,
+    train,
+)
 
 
 def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()  # weight-loading bars; the training bar is tqdm's
-    parser = HfArgumentParser((ModelArguments, DataArguments, SamPtxTrainingArguments), description=__doc__)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    results = train(model_args, data_args, training_args)
-    if results is not None:
-        print(f"Adapter saved to {training_args.output_dir}")
-        print(f"Held-out mIoU ({results['method']}): {100 * results['mean_iou']:.2f}")
+    parser = TrainingArgumentParser((ModelArguments, DataArguments, SamPtxTrainingArguments), description=__doc__)
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)  # bad values: one line
+    try:
+        results = train(model_args, data_args, training_args)
+    except (OSError, ValueError) as error:  # missing data, a refused output_dir or resume, ...: one line
+        parser.exit(1, f"{parser.prog}: error: {' '.join(str(error).split())}\n")
+    PartialState().print(f"Adapter saved to {training_args.output_dir}")  # once, not once per process
+    PartialState().print(f"Held-out mIoU ({results['method']}): {100 * results['mean_iou']:.2f}")
     return results
 
 

@@ -2,7 +2,6 @@
 
 import argparse
 import contextlib
-import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -160,14 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("repo_id", help="the Hub repository, e.g. your-name/sam-ptx-cod10k")
     push.add_argument("--private", action="store_true", help="create the repository private")
     push.add_argument("--commit-message", default="Upload SAM-PTx adapter", help="the commit message")
+    push.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
     push.set_defaults(run=run_push)
     return parser
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="adapter repository or full model: local folder or Hub id")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--verbose", action="store_true", help="show the libraries' warnings and progress bars")
+    parser.add_argument(
+        "--device", type=_device, default=None, help="torch device (default: cuda if available, else cpu)"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the libraries' warnings, progress bars and tracebacks"
+    )
 
 
 def _numbers(value: str, count: int, form: str) -> list[float]:
@@ -179,6 +183,28 @@ def _numbers(value: str, count: int, form: str) -> list[float]:
     if len(numbers) != count:
         raise argparse.ArgumentTypeError(f"{value!r} is not {form} (numbers separated by commas)")
     return numbers
+
+
+def _device(value: str) -> str:
+    """A torch device that this machine has, e.g. `cpu`, `cuda`, `cuda:1`, `mps`."""
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a torch device, expected e.g. cpu, cuda, cuda:1 or mps"
+        ) from None
+    if device.type == "cpu":
+        return value
+    backend = getattr(torch, device.type, None)
+    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: this torch ({torch.__version__}) has no {device.type} device; use --device cpu"
+        )
+    if device.index is not None and device.index >= backend.device_count():
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: this machine has {backend.device_count()} {device.type} device(s), numbered from 0"
+        )
+    return value
 
 
 def _point(value: str) -> list[float]:
@@ -197,6 +223,15 @@ def run_segment(args: argparse.Namespace) -> None:
 
     if not args.text.strip():
         raise ValueError("--text is empty, expected a class name such as 'batfish'")
+    output = Path(args.output)
+    overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
+    if output.resolve() == overlay_path.resolve():
+        raise ValueError(f"--overlay {str(overlay_path)!r} is the --output file: the overlay would replace the mask")
+    for flag, path in (("--output", output), ("--overlay", overlay_path)):
+        if path.resolve() == Path(args.image).resolve():
+            raise ValueError(f"{flag} {str(path)!r} is the --image file: it would be overwritten")
+        if path.is_dir():
+            raise ValueError(f"{flag} {str(path)!r} is a folder, expected a PNG file name")
     image = load_image(args.image)  # fails early on a missing or unreadable file
     points = (args.point or []) + (args.background_point or [])
     point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])
@@ -212,8 +247,6 @@ def run_segment(args: argparse.Namespace) -> None:
         multimask_output=args.multimask,
         point_labels=point_labels or None,
     )
-    output = Path(args.output)
-    overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
     for path in (output, overlay_path):
         path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result.mask.astype(np.uint8) * 255).save(output, format="PNG")
@@ -227,20 +260,30 @@ def run_segment(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from .data import load_split
+    from .data import DroppedSamplesWarning, load_split
     from .evaluation import evaluate_model, format_eval_results, write_eval_results
 
-    dataset = load_split(
-        args.dataset,
-        args.data,
-        args.split,
-        annotation_file=args.annotation_file,
-        classes_file=args.classes_file,
-        class_name=args.class_name,
-        num_samples=args.num_samples,
-        seed=args.seed,
-        flags=_EVAL_DATA_FLAGS,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DroppedSamplesWarning)
+        dataset = load_split(
+            args.dataset,
+            args.data,
+            args.split,
+            annotation_file=args.annotation_file,
+            classes_file=args.classes_file,
+            class_name=args.class_name,
+            num_samples=args.num_samples,
+            seed=args.seed,
+            flags=_EVAL_DATA_FLAGS,
+        )
+    dropped: dict[str, int] = {}
+    for warning in caught:
+        if not issubclass(warning.category, DroppedSamplesWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
+        print(f"samptx eval: warning: {warning.message}", file=sys.stderr)  # shown with or without --verbose
+        for reason, count in warning.message.counts.items():
+            dropped[reason] = dropped.get(reason, 0) + count
     if args.max_samples is not None:
         if args.max_samples < 1:
             raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
@@ -258,6 +301,8 @@ def run_eval(args: argparse.Namespace) -> None:
         progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
     )
     print(file=sys.stderr)
+    if dropped:
+        results["dropped_samples"] = dropped
     path = write_eval_results(results, args.output_dir)
     print(format_eval_results(results))
     print(f"wrote {path} and {path.with_suffix('.md')}")
@@ -276,17 +321,17 @@ def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
     """The model (adapter repository or full model) on `device`, and the processor saved with it if any."""
     from transformers.utils import cached_file
 
+    from .hub import locate_pretrained
     from .modeling_samptx import SamPtxForTextSegmentation
     from .processing_samptx import SamPtxProcessor
 
-    if os.path.sep in model_name_or_path and not os.path.isdir(model_name_or_path):
-        raise FileNotFoundError(f"--model {model_name_or_path!r} is not a folder (nor a Hub id)")
+    hub_kwargs = locate_pretrained(model_name_or_path, what="--model")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path).to(device)
+    model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path, **hub_kwargs).to(device)
     has_processor = cached_file(
-        model_name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False
+        model_name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False, **hub_kwargs
     )
-    processor = SamPtxProcessor.from_pretrained(model_name_or_path) if has_processor else None
+    processor = SamPtxProcessor.from_pretrained(model_name_or_path, **hub_kwargs) if has_processor else None
     return model, processor
 
 
@@ -314,14 +359,24 @@ def _quiet_libraries() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `samptx` with `argv` (default: the command line); return the exit status (0, 1 on an error)."""
     args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
     try:
-        with contextlib.nullcontext() if getattr(args, "verbose", False) else _quiet_libraries():
+        with contextlib.nullcontext() if verbose else _quiet_libraries():
             args.run(args)
     except (OSError, ValueError) as error:
-        message = " ".join(str(error).split())  # one line
+        print(f"samptx {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:  # not a bad input we know of: one line, the traceback with --verbose
+        if verbose:
+            raise
+        message = f"{type(error).__name__}: {_one_line(error)} (--verbose shows the traceback)"
         print(f"samptx {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

@@ -14,16 +14,26 @@ CLIP weights:
 - `README.md`: the model card; `eval_results.json` when evaluation results are given.
 """
 
+import contextlib
 import copy
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    EvalResult,
+    HfApi,
+    ModelCard,
+    ModelCardData,
+    is_offline_mode,
+    try_to_load_from_cache,
+)
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, HTTPError
 from huggingface_hub.utils import validate_repo_id
 from peft import PeftModel
 from transformers import PreTrainedModel
@@ -63,6 +73,68 @@ HUB_KWARGS = ("cache_dir", "force_download", "proxies", "token", "revision", "lo
 
 
 # ----------------------------------------------------------------------------------------------- loading
+
+
+def locate_pretrained(
+    name_or_path: str | os.PathLike, hub_kwargs: Mapping[str, Any] | None = None, what: str = "model"
+) -> dict[str, Any]:
+    """Check at once that `name_or_path` is a local folder or a Hub repository, before anything is loaded.
+
+    Without this, a missing folder is reported by the Hub client ("Repo id must be in the form ...") and a name
+    that is not on the Hub is retried for over a minute when the Hub cannot be reached. Here a Hub id is looked up
+    in the local cache when offline (`HF_HUB_OFFLINE=1` or `local_files_only=True`), else with one request.
+
+    Args:
+        name_or_path: A local folder or a Hub id, e.g. `"user/sam-ptx-cod10k"`.
+        hub_kwargs: The Hub arguments the caller will load with (`token`, `cache_dir`, `revision`,
+            `local_files_only`, ...); other keys are passed through.
+        what: How to call the value in error messages, e.g. `"--model"` or `"frozen SAM"`.
+
+    Returns:
+        A copy of `hub_kwargs`, with `local_files_only=True` added when the Hub cannot be reached but the repository
+        is in the cache (so loading does not retry the Hub).
+
+    Raises:
+        FileNotFoundError: When `name_or_path` is neither a folder nor a Hub repository that can be reached or is
+            cached; the message says which.
+    """
+    hub_kwargs = dict(hub_kwargs or {})
+    name = os.fspath(name_or_path)
+    if os.path.isdir(name):
+        return hub_kwargs
+    if os.path.exists(name):
+        raise FileNotFoundError(f"{what} {name!r} is a file, expected a model folder or a Hub id")
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise FileNotFoundError(f"{what} {name!r}: no such folder (nor a Hub id such as 'user/model')") from None
+    config_file = "/".join(filter(None, [hub_kwargs.get("subfolder"), "config.json"]))
+    cached = try_to_load_from_cache(
+        name, config_file, cache_dir=hub_kwargs.get("cache_dir"), revision=hub_kwargs.get("revision")
+    )
+    is_cached = isinstance(cached, str)
+    if is_offline_mode() or hub_kwargs.get("local_files_only"):
+        if not is_cached:
+            raise FileNotFoundError(
+                f"{what} {name!r}: no such folder, and not in the local Hub cache (offline: HF_HUB_OFFLINE or "
+                "local_files_only is set)"
+            )
+        return hub_kwargs
+    try:
+        exists = HfApi(token=hub_kwargs.get("token")).repo_exists(name)
+    except (HTTPError, OSError) as error:  # no connection, proxy or DNS failure: the cache is all there is
+        if not is_cached:
+            raise FileNotFoundError(
+                f"{what} {name!r}: no such folder, not in the local Hub cache, and the Hub cannot be reached "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        return {**hub_kwargs, "local_files_only": True}
+    if not exists:
+        raise FileNotFoundError(
+            f"{what} {name!r}: no such folder, and not found on the Hub (a private or gated repository needs a "
+            "token: `hf auth login`)"
+        )
+    return hub_kwargs
 
 
 def find_adapter_config(pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> str | None:
@@ -173,10 +245,11 @@ def push_adapter_to_hub(
         The `CommitInfo` of the upload.
     """
     api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    with tempfile.TemporaryDirectory() as folder:
-        save_adapter_repo(peft_model, folder, processor, eval_results, dataset_name, repo_id=repo_id)
-        return _commit_adapter_folder(api, Path(folder), repo_id, commit_message, revision, create_pr)
+    with _reaching_the_hub(f"push to {repo_id!r}"):
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as folder:
+            save_adapter_repo(peft_model, folder, processor, eval_results, dataset_name, repo_id=repo_id)
+            return _commit_adapter_folder(api, Path(folder), repo_id, commit_message, revision, create_pr)
 
 
 def upload_adapter_repo(
@@ -206,12 +279,29 @@ def upload_adapter_repo(
 
     Raises:
         FileNotFoundError: When the folder lacks `adapter_config.json`, `adapter_model.safetensors` or `config.json`.
+        OSError: When offline (`HF_HUB_OFFLINE=1`), when the Hub cannot be reached, or when it refuses the upload.
     """
     folder = Path(folder)
     _check_adapter_folder(folder)
     api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    return _commit_adapter_folder(api, folder, repo_id, commit_message, revision, create_pr)
+    with _reaching_the_hub(f"push {folder} to {repo_id!r}"):
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        return _commit_adapter_folder(api, folder, repo_id, commit_message, revision, create_pr)
+
+
+@contextlib.contextmanager
+def _reaching_the_hub(action: str) -> Iterator[None]:
+    """Offline mode and a Hub that cannot be reached as one-line `OSError`s that say what could not be done."""
+    if is_offline_mode():
+        raise OSError(f"cannot {action}: offline mode is on (HF_HUB_OFFLINE is set)")
+    try:
+        yield
+    except HfHubHTTPError:
+        raise  # the Hub answered; its message says why (authentication, permissions, ...)
+    except HTTPError as error:  # no answer: DNS, connection, proxy, timeout
+        raise OSError(
+            f"cannot {action}: the Hugging Face Hub cannot be reached ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _commit_adapter_folder(
@@ -429,6 +519,7 @@ __all__ = [
     "build_model_card",
     "HUB_KWARGS",
     "find_adapter_config",
+    "locate_pretrained",
     "push_adapter_to_hub",
     "read_repository_metadata",
     "save_adapter_repo",

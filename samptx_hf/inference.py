@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
+from .data._utils import to_rgb
 from .processing_samptx import SamPtxProcessor
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
@@ -41,23 +42,39 @@ class SegmentationResult:
 
 
 def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
-    """An RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
+    """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
+
+    16-bit and float grayscale images are scaled to 0..255 (see `samptx_hf.data._utils.to_rgb`), not clipped.
 
     Raises:
         FileNotFoundError: When the path does not exist.
-        ValueError: When the file is not an image PIL can read, or the array has another shape.
+        ValueError: When the path is a folder or a file PIL cannot read, the array is not uint8 or has another shape,
+            or `image` is of another type (a `torch.Tensor`, for instance).
     """
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     if isinstance(image, np.ndarray):
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
             raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(
+                f"an image array must have dtype uint8 (0..255), got {image.dtype}; convert a [0, 1] float image "
+                "with (image * 255).round().astype(np.uint8)"
+            )
         return Image.fromarray(image).convert("RGB")
+    if not isinstance(image, str | os.PathLike):
+        hint = " (for a (3, height, width) tensor: Image.fromarray(tensor.permute(1, 2, 0).numpy()))"
+        raise ValueError(
+            f"image is a {type(image).__module__}.{type(image).__name__}, expected a file path, a PIL image or a "
+            f"(height, width[, 3]) uint8 numpy array" + (hint if type(image).__name__ == "Tensor" else "")
+        )
+    if os.path.isdir(image):
+        raise ValueError(f"image {os.fspath(image)!r} is a folder, expected an image file")
     if not os.path.isfile(image):
         raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
     try:
         with Image.open(image) as opened:
-            return opened.convert("RGB")
+            return to_rgb(opened)
     except (OSError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
 
@@ -100,6 +117,8 @@ def segment(
             do not match the points.
     """
     pil_image = load_image(image)
+    if points is not None and np.asarray(points, dtype=object).ndim != 2:
+        raise ValueError(f"points={points!r} must be a list of (x, y) points, e.g. [(320, 240)] for one point")
     processor = processor if processor is not None else SamPtxProcessor.from_model(model)
     inputs = prepare_inputs(processor, pil_image, text, points, box, point_labels)
     original_sizes = inputs.pop("original_sizes")

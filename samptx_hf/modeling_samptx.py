@@ -23,6 +23,7 @@ from .hub import (
     ADAPTER_WEIGHTS_NAME,
     HUB_KWARGS,
     find_adapter_config,
+    locate_pretrained,
     push_adapter_to_hub,
     read_repository_metadata,
     save_adapter_repo,
@@ -70,6 +71,12 @@ class SamPtxPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["SamVisionLayer", "CLIPEncoderLayer"]
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        # transformers deprecated this name for `is_activation_checkpointing`, but peft's `PeftModel` still reads it:
+        # answer without the deprecation warning every `get_peft_model` / `PeftModel.from_pretrained` would print.
+        return self.is_activation_checkpointing
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -149,13 +156,16 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         Only safetensors weights are loaded (`use_safetensors=True`): no downloaded file is unpickled.
 
         Raises:
-            OSError: When a checkpoint cannot be found (transformers' message names the path).
+            FileNotFoundError: When a checkpoint is neither a folder nor a Hub repository (see
+                [`samptx_hf.hub.locate_pretrained`]).
+            OSError: When a checkpoint cannot be loaded (transformers' message names the path).
         """
         hub_kwargs = dict(hub_kwargs or {})
-        sam = SamModel.from_pretrained(resolve_component(sam_model_name_or_path), use_safetensors=True, **hub_kwargs)
-        text_encoder = CLIPTextModelWithProjection.from_pretrained(
-            resolve_component(text_model_name_or_path), use_safetensors=True, **hub_kwargs
-        )
+        sam_path, text_path = resolve_component(sam_model_name_or_path), resolve_component(text_model_name_or_path)
+        sam_kwargs = locate_pretrained(sam_path, hub_kwargs, what="frozen SAM")
+        text_kwargs = locate_pretrained(text_path, hub_kwargs, what="frozen CLIP")
+        sam = SamModel.from_pretrained(sam_path, use_safetensors=True, **sam_kwargs)
+        text_encoder = CLIPTextModelWithProjection.from_pretrained(text_path, use_safetensors=True, **text_kwargs)
         # A composite config hands its attention implementation down to its sub-configs, None included, and the
         # mask decoder and CLIP read it at every call: keep the one the components were loaded with.
         config_kwargs.setdefault("attn_implementation", sam.config._attn_implementation)
@@ -168,7 +178,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         model = cls(config, sam=sam, text_encoder=text_encoder)
         if load_tokenizer:
-            model.tokenizer = AutoTokenizer.from_pretrained(resolve_component(text_model_name_or_path), **hub_kwargs)
+            model.tokenizer = AutoTokenizer.from_pretrained(text_path, **text_kwargs)
         return model
 
     def train(self, mode: bool = True) -> "SamPtxForTextSegmentation":
@@ -225,15 +235,29 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
 
     def _encode_prompts(self, prompts: list[str]) -> torch.Tensor:
         tokenizer = self.get_tokenizer()
-        max_length = self.config.text_config.max_position_embeddings
         tokens = tokenizer(prompts, padding=True, return_tensors="pt")
-        if tokens["input_ids"].shape[1] > max_length:
-            lengths = tokens["attention_mask"].sum(-1).tolist()
-            too_long = [prompt for prompt, length in zip(prompts, lengths, strict=True) if length > max_length]
-            raise ValueError(f"prompts {too_long} are longer than CLIP's context of {max_length} tokens")
         return self._text_embeds_from_tokens(tokens["input_ids"], tokens["attention_mask"])
 
+    def _check_prompt_lengths(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
+        """A prompt longer than CLIP's position embeddings as a `ValueError` that names it, not an indexing error."""
+        max_length = self.config.text_config.max_position_embeddings
+        if input_ids.shape[1] <= max_length:
+            return
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        lengths = attention_mask.sum(-1)  # (batch,)
+        index = int(lengths.argmax())
+        prompt = ""
+        if self.tokenizer is not None:
+            prompt = self.tokenizer.decode(input_ids[index][: int(lengths[index])], skip_special_tokens=True)
+            prompt = repr(prompt if len(prompt) <= 60 else prompt[:57] + "...") + " "
+        raise ValueError(
+            f"class prompt {prompt}is too long: {int(lengths[index])} tokens, at most {max_length} (the CLIP text "
+            "encoder's context); shorten the class name"
+        )
+
     def _text_embeds_from_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        self._check_prompt_lengths(input_ids, attention_mask)
         input_ids = input_ids.to(self.device)
         attention_mask = attention_mask.to(self.device) if attention_mask is not None else None
         with torch.no_grad():
@@ -475,6 +499,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             OSError: When the adapter repository or a frozen component cannot be found.
         """
         # AutoModel and pipeline look for adapter_config.json themselves and say where they found it.
+        kwargs = locate_pretrained(pretrained_model_name_or_path, kwargs)
         adapter_kwargs = dict(kwargs.get("adapter_kwargs") or {})
         adapter_repo = adapter_kwargs.pop("_adapter_model_path", None)
         if adapter_repo is None and find_adapter_config(pretrained_model_name_or_path, **kwargs) is not None:

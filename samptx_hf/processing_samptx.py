@@ -10,6 +10,7 @@ from transformers import BatchFeature, ProcessorMixin, SamConfig, SamProcessor
 from transformers.utils import is_torchvision_available
 
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
+POINT_PAD_LABEL = -10  # SAM's label of a padding point
 
 
 def image_processor_for_sam_config(sam_config: SamConfig) -> Any:
@@ -140,11 +141,14 @@ class SamPtxProcessor(ProcessorMixin):
         if labels is not None and points is None:
             raise ValueError("input_labels were given without input_points")
         image_sizes = [_image_size(image) for image in images]
+        for i, image_size in enumerate(image_sizes):
+            self._check_image_size(image_size, i)
         if points is not None:
             points = [_check_points(points[i], image_sizes[i], i) for i in range(len(images))]
             if labels is None:
                 labels = [[1] * len(image_points) for image_points in points]
             labels = [_check_labels(labels[i], len(points[i]), i) for i in range(len(images))]
+            points, labels = _pad_points(points, labels)
         if boxes is not None:
             boxes = [_check_box(boxes[i], image_sizes[i], i) for i in range(len(images))]
 
@@ -165,6 +169,7 @@ class SamPtxProcessor(ProcessorMixin):
         if points is not None:
             data["input_points"] = encoding["input_points"][index].to(torch.float32)  # (samples, 1, points, 2)
             data["input_labels"] = encoding["input_labels"][index].to(torch.int64)  # (samples, 1, points)
+            data["input_points"][data["input_labels"] == POINT_PAD_LABEL] = POINT_PAD_LABEL  # SAM's padding point
         if boxes is not None:
             data["input_boxes"] = encoding["input_boxes"][index].to(torch.float32)  # (samples, 1, 4)
 
@@ -205,6 +210,17 @@ class SamPtxProcessor(ProcessorMixin):
     @property
     def model_input_names(self) -> list[str]:
         return ["pixel_values", "input_points", "input_labels", "input_boxes", "input_ids", "attention_mask"]
+
+    def _check_image_size(self, image_size: tuple[int, int], image_index: int) -> None:
+        """Reject an image whose short side would be resized to 0 pixels (SAM resizes the long side to its input)."""
+        longest_edge = self.image_processor.size["longest_edge"]
+        height, width = image_size
+        if min(height, width) * longest_edge / max(height, width) < 0.5:
+            raise ValueError(
+                f"image {image_index} is {width}x{height} pixels: with its long side resized to the model's "
+                f"{longest_edge} px its short side would be 0 px; expected an aspect ratio of at most "
+                f"{2 * longest_edge}:1 (crop the image)"
+            )
 
     @staticmethod
     def _check_class_names(text: Any) -> list[str]:
@@ -272,6 +288,17 @@ def _check_points(points: Any, image_size: tuple[int, int], image_index: int) ->
                 f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
             )
     return array.tolist()
+
+
+def _pad_points(points: list[list[list[float]]], labels: list[list[int]]) -> tuple[list, list]:
+    """Pad every image's points to the largest count with SAM's pad label -10 (the prompt encoder ignores them).
+
+    `SamProcessor` pads too, but adds one label however many points are missing.
+    """
+    most = max(len(image_points) for image_points in points)
+    padded_points = [image_points + [[0.0, 0.0]] * (most - len(image_points)) for image_points in points]
+    padded_labels = [image_labels + [POINT_PAD_LABEL] * (most - len(image_labels)) for image_labels in labels]
+    return padded_points, padded_labels
 
 
 def _check_labels(labels: Any, num_points: int, image_index: int) -> list[int]:

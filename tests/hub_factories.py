@@ -14,6 +14,7 @@ from peft import PeftModel, get_peft_model
 from PIL import Image
 from transformers import CLIPTextModelWithProjection, SamModel
 
+import samptx_hf.hub
 from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
 
@@ -57,6 +58,7 @@ class FakeHub:
 
     def __init__(self, monkeypatch):
         self.repos, self.commits = [], []
+        monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)  # tests run offline; pushes are faked
         monkeypatch.setattr(HfApi, "create_repo", self.create_repo)
         monkeypatch.setattr(HfApi, "create_commit", self.create_commit)
 

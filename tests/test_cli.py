@@ -1,11 +1,16 @@
 import json
 import re
+import shutil
 import subprocess
 import sys
+import time
 
+import huggingface_hub
 import numpy as np
 import pytest
+import torch
 from hub_factories import make_image, make_peft_model, save_frozen_components
+from huggingface_hub.errors import HTTPError
 from PIL import Image
 
 from samptx_hf.cli import main
@@ -58,7 +63,7 @@ def test_segment_overlay_path_and_background_points(model_dir, image_path, tmp_p
         (lambda a, t: [*a, "--box", "0,0,100,20"], "0 <= x1 < x2 <= 80"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "missing.png") for x in a], "does not exist"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "notes.png") for x in a], "cannot read"),
-        (lambda a, t: [x if not x.endswith("adapter") else str(t / "nowhere") for x in a], "is not a folder"),
+        (lambda a, t: [x if not x.endswith("adapter") else str(t / "nowhere") for x in a], "nowhere.: no such folder"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_and_exit_1(model_dir, image_path, tmp_path, capsys, change, message):
@@ -114,3 +119,159 @@ def test_eval_of_a_dataset_without_its_data_is_a_one_line_error(model_dir, capsy
     assert main(["eval", "--model", str(model_dir), "--dataset", "cod10k"]) == 1
     expected = "samptx eval: error: dataset 'cod10k' needs --data (the COD10K folder with Train/ and Test/)"
     assert capsys.readouterr().err.strip() == expected
+
+
+# ----------------------------------------------------------------------------------------------- issue 8: bad input
+
+
+def one_line_error(capsys, command: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"samptx {command}: error:"), err
+    return err
+
+
+def test_a_cached_hub_id_loads_offline(model_dir, image_path, tmp_path, monkeypatch):
+    """`--model org/name` from the Hub cache with HF_HUB_OFFLINE=1, as the Python API loads it."""
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--your-name--sam-ptx" / "snapshots" / ("0" * 40)
+    shutil.copytree(model_dir, snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read at import time
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert main(segment_args("your-name/sam-ptx", image_path, tmp_path / "m.png")) == 0
+    assert Image.open(tmp_path / "m.png").size == (80, 48)
+
+
+@pytest.mark.parametrize(
+    ("hub", "message"),
+    [("offline", "no such folder, and not in the local Hub cache (offline"),
+     ("missing", "no such folder, and not found on the Hub"),
+     ("unreachable", "no such folder, not in the local Hub cache, and the Hub cannot be reached")],
+)  # fmt: skip
+def test_a_model_that_is_nowhere_fails_at_once(image_path, tmp_path, capsys, monkeypatch, hub, message):
+    import samptx_hf.hub
+
+    def repo_exists(self, repo_id, **kwargs):
+        if hub == "unreachable":
+            raise HTTPError("[Errno -2] Name or service not known")
+        return False
+
+    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: hub == "offline")
+    monkeypatch.setattr(samptx_hf.hub.HfApi, "repo_exists", repo_exists)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(samptx_hf.hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    started = time.perf_counter()
+    assert main(segment_args("my_run", image_path, tmp_path / "m.png")) == 1
+    assert time.perf_counter() - started < 5
+    assert f"--model 'my_run': {message}" in one_line_error(capsys, "segment")
+
+
+@pytest.mark.parametrize("overlay", ["same", "image"])
+def test_an_overlay_or_output_path_never_overwrites_the_mask_or_the_image(
+    model_dir, image_path, tmp_path, capsys, overlay
+):
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(b"my earlier mask")
+    image_bytes = image_path.read_bytes()
+    target = mask if overlay == "same" else image_path
+    assert main(segment_args(model_dir, image_path, mask, "--overlay", str(target))) == 1
+    expected = "is the --output file" if overlay == "same" else "is the --image file: it would be overwritten"
+    assert expected in one_line_error(capsys, "segment")
+    assert mask.read_bytes() == b"my earlier mask" and image_path.read_bytes() == image_bytes
+
+
+def test_a_16_bit_png_is_segmented_as_its_picture_not_as_white(model_dir, tmp_path):
+    gradient = (np.arange(48 * 80).reshape(48, 80) * 17).astype(np.uint16)  # up to 65263
+    Image.fromarray(gradient).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    args = segment_args(model_dir, tmp_path / "deep.png", tmp_path / "mask.png", "--point", "20,20")
+    assert main(args) == 0
+    overlay = np.asarray(Image.open(tmp_path / "mask_overlay.png").convert("L"))
+    assert overlay.min() < 100  # the dark corner of the gradient is dark
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a, t: [x if not x.endswith("image.png") else str(t) for x in a], "is a folder, expected an image"),
+        (lambda a, t: [x if not x.endswith("image.png") else str(t / "wide.png") for x in a],
+         r"image 0 is 4000x10 pixels: .* short side would be 0 px"),
+        (lambda a, t: [x if x != "circle" else "x " * 250 for x in a],
+         r"is too long: \d+ tokens, at most 48 \(the CLIP text encoder's context\)"),
+    ],
+)  # fmt: skip
+def test_unclear_inputs_get_clear_messages(model_dir, image_path, tmp_path, capsys, change, message):
+    Image.fromarray(np.zeros((10, 4000, 3), np.uint8)).save(tmp_path / "wide.png")
+    assert main(change(segment_args(model_dir, image_path, tmp_path / "mask.png"), tmp_path)) == 1
+    assert re.search(message, one_line_error(capsys, "segment"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("cuda", r"'cuda': this torch \(.*\) has no cuda device; use --device cpu"),
+     ("gpu0", "'gpu0' is not a torch device, expected e.g. cpu, cuda")],
+)  # fmt: skip
+def test_a_device_this_machine_lacks_is_a_usage_error(model_dir, image_path, tmp_path, capsys, device, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(segment_args(model_dir, image_path, tmp_path / "mask.png", "--device", device))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert re.search(rf"argument --device: {message}", err)
+
+
+def test_eval_always_reports_the_samples_it_dropped(model_dir, tmp_path, capsys):
+    root = tmp_path / "data" / "owl"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for index in range(6):
+        make_image(width=32, height=24, seed=index).save(root / "images" / f"{index}.png")
+        mask = np.zeros((24, 32), np.uint8)
+        mask[4:14, 6:16] = 255 * (index % 2)  # every other mask is empty
+        Image.fromarray(mask).save(root / "masks" / f"{index}.png")
+    args = ["eval", "--model", str(model_dir), "--dataset", "folder", "--data", str(tmp_path / "data"),
+            "--output-dir", str(tmp_path / "eval")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "samptx eval: warning: dropped 3 of 6 samples that cannot be used: 3 empty mask" in err
+    results = json.loads((tmp_path / "eval" / "eval_results.json").read_text())
+    assert results["num_samples"] == 3 and results["dropped_samples"] == {"empty mask": 3}
+
+
+def test_eval_of_an_annotation_file_that_is_not_coco_is_one_line(model_dir, tmp_path, capsys):
+    (tmp_path / "instances.json").write_text("{}")
+    args = ["eval", "--model", str(model_dir), "--dataset", "coco", "--data", str(tmp_path),
+            "--annotation-file", str(tmp_path / "instances.json")]  # fmt: skip
+    assert main(args) == 1
+    assert "instances.json has no 'images', 'annotations', 'categories' list" in one_line_error(capsys, "eval")
+
+
+@pytest.mark.parametrize("hub", ["offline", "unreachable"])
+def test_push_without_the_hub_is_one_line(model_dir, capsys, monkeypatch, hub):
+    import samptx_hf.hub
+
+    def create_repo(self, *args, **kwargs):
+        raise HTTPError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: hub == "offline")
+    monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
+    assert main(["push", str(model_dir), "your-name/sam-ptx"]) == 1
+    expected = "offline mode is on" if hub == "offline" else "the Hugging Face Hub cannot be reached (HTTPError"
+    assert expected in one_line_error(capsys, "push")
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(model_dir, capsys, monkeypatch):
+    import samptx_hf.hub
+
+    def create_repo(self, *args, **kwargs):
+        raise RuntimeError("something new")
+
+    monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)
+    assert main(["push", str(model_dir), "your-name/sam-ptx"]) == 1
+    assert "RuntimeError: something new (--verbose shows the traceback)" in one_line_error(capsys, "push")
+    with pytest.raises(RuntimeError, match="something new"):
+        main(["push", str(model_dir), "your-name/sam-ptx", "--verbose"])

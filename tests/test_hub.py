@@ -306,3 +306,13 @@ def test_automodel_on_a_full_model_folder_is_transformers_loading(tmp_path):
     loaded = AutoModel.from_pretrained(tmp_path / "full")
     assert type(loaded) is SamPtxForTextSegmentation
     torch.testing.assert_close(loaded.sam.mask_decoder.iou_token.weight, full.sam.mask_decoder.iou_token.weight)
+
+
+def test_a_model_location_that_does_not_exist_is_named_at_once(components, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model '.*missing': no such folder \(nor a Hub id"):
+        SamPtxForTextSegmentation.from_pretrained(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match=r"frozen SAM '.*no/sam': no such folder"):
+        SamPtxForTextSegmentation.from_pretrained_components(tmp_path / "no" / "sam", components[1])
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"frozen CLIP '.*weights.bin' is a file, expected a model folder"):
+        SamPtxForTextSegmentation.from_pretrained_components(components[0], tmp_path / "weights.bin")

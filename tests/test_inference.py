@@ -4,6 +4,7 @@ import torch
 from factories import make_model
 from hub_factories import make_image, make_peft_model, save_frozen_components
 from peft import get_peft_model
+from PIL import Image
 
 from samptx_hf import ParallelTextConfig
 from samptx_hf.inference import SegmentationResult, load_image, overlay_mask, segment
@@ -88,6 +89,35 @@ def test_load_image_errors_say_what_is_wrong(tmp_path):
         load_image(tmp_path / "notes.png")
     with pytest.raises(ValueError, match=r"shape \(height, width\[, 3\]\)"):
         load_image(np.zeros((4, 4, 7), np.uint8))
+    with pytest.raises(ValueError, match="is a folder, expected an image file"):
+        load_image(tmp_path)
+    with pytest.raises(ValueError, match=r"dtype uint8 \(0..255\), got float32; convert a \[0, 1\] float image"):
+        load_image(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"image is a torch.Tensor, expected .* \(for a \(3, height, width\) tensor"):
+        load_image(torch.zeros(3, 4, 4))
+
+
+@pytest.mark.parametrize(
+    ("mode", "pixels", "expected"),
+    [("I;16", np.array([[0, 257, 65535]], np.uint16), [0, 1, 255]),
+     ("I", np.array([[0, 1000, 65535]], np.int32), [0, 4, 255]),
+     ("I", np.array([[0, 7, 255]], np.int32), [0, 7, 255]),
+     ("F", np.array([[0.0, 0.5, 1.0]], np.float32), [0, 128, 255])],
+)  # fmt: skip
+def test_deep_grayscale_images_are_scaled_to_8_bits_not_clipped_to_white(tmp_path, mode, pixels, expected):
+    image = Image.fromarray(pixels, mode=mode) if mode != "I;16" else Image.fromarray(pixels)
+    assert image.mode == mode
+    rgb = np.asarray(load_image(image))
+    assert rgb.shape == (1, 3, 3) and rgb[0, :, 0].tolist() == expected
+    if mode == "I;16":  # and read from a 16-bit PNG file the same way
+        image.save(tmp_path / "deep.png")
+        assert np.asarray(load_image(tmp_path / "deep.png"))[0, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize("points", [(32, 32), [32, 32], np.array([32, 32]), [(1, 2), (3,)]])
+def test_segment_names_points_that_are_not_a_list_of_points(peft_model, points):
+    with pytest.raises(ValueError, match=r"must be a list of \(x, y\) points, e.g. \[\(320, 240\)\]"):
+        segment(peft_model, make_image(), "circle", points=points)
 
 
 def test_overlay_tints_the_mask_and_leaves_the_rest_of_the_image():

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from factories import make_batch, make_model
@@ -126,8 +128,22 @@ def test_encode_text_rejects_bad_class_names(model, bad):
         model.encode_text(bad)
 
 
+def test_a_class_name_too_long_for_clip_is_named_in_forward(model, batch):
+    with pytest.raises(ValueError, match=r"is too long: 60 tokens, at most 48 \(the CLIP text encoder's context\)"):
+        model(**{k: v for k, v in batch.items() if k != "labels"}, input_ids=torch.ones(2, 60, dtype=torch.long))
+
+
+def test_wrapping_in_peft_uses_no_deprecated_transformers_api(model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # transformers' `is_gradient_checkpointing` deprecation
+        peft_model = get_peft_model(model, ParallelTextConfig(r=4))
+    assert not peft_model.get_base_model().is_gradient_checkpointing
+    model.gradient_checkpointing_enable()
+    assert model.is_gradient_checkpointing and model.is_activation_checkpointing
+
+
 def test_encode_text_rejects_prompts_longer_than_clip_context(model):
-    with pytest.raises(ValueError, match="longer than CLIP's context"):
+    with pytest.raises(ValueError, match=r"class prompt 'a photo of a xxx.*' is too long: 111 tokens, at most 48"):
         model.encode_text(["x" * 100])
 
 

@@ -48,6 +48,23 @@ def test_a_list_of_images_takes_prompts_per_image_and_pads_points(processor):
     assert inputs["original_sizes"].tolist() == [[48, 80], [64, 40]]
 
 
+def test_points_of_any_count_per_image_are_padded_and_ignored_by_the_model(processor):
+    model = make_model(prompt_template="a {} thing").eval()
+    images = [make_image(80, 48, seed=0), make_image(40, 64, seed=1)]
+    inputs = processor(images, "circle", input_points=[[[8, 8]], [[4, 4], [20, 30], [30, 50]]])
+    assert inputs["input_labels"].tolist() == [[[1, -10, -10]], [[1, 1, 1]]]
+    alone = processor(images[0], "circle", input_points=[[8, 8]])
+    with torch.no_grad():
+        padded_masks, alone_masks = model(**inputs).pred_masks[0], model(**alone).pred_masks[0]
+    torch.testing.assert_close(padded_masks, alone_masks)
+
+
+def test_an_image_too_thin_for_the_model_is_named(processor):
+    with pytest.raises(ValueError, match=r"image 0 is 4000x10 pixels: .* 64 px its short side would be 0 px"):
+        processor(np.zeros((10, 4000, 3), np.uint8), "circle")
+    processor(np.zeros((10, 1200, 3), np.uint8), "circle")  # 10 * 64 / 1200 = 0.53 rounds to 1 px
+
+
 def test_several_images_with_one_name_share_it(processor):
     inputs = processor([make_image(seed=0), make_image(seed=1)], "circle")
     assert inputs["input_ids"].shape[0] == 2

@@ -36,10 +36,11 @@ from .synthetic_parts import (
     make_parts_dataset,
     make_parts_splits,
 )
-from .validation import drop_invalid_samples
+from .validation import DroppedSamplesWarning, drop_invalid_samples
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
+    "DroppedSamplesWarning",
     "BODY_COLOURS",
     "PART_COLOURS",
     "PARTS_CLASS_NAMES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -47,12 +48,16 @@ def load_coco(
         then category id.
 
     Raises:
-        ValueError: if a name in `class_names` is not a category of the file, or no sample is found.
+        FileNotFoundError: if `annotation_file` does not exist.
+        ValueError: if `annotation_file` is not a COCO instances JSON, a name in `class_names` is not a category of
+            the file, or no sample is found.
     """
     from pycocotools.coco import COCO
 
-    with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress to stdout
-        coco = COCO(str(annotation_file))
+    coco = COCO()
+    coco.dataset = _read_instances(Path(annotation_file))
+    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints progress to stdout
+        coco.createIndex()
     categories = {category["id"]: category["name"] for category in coco.loadCats(coco.getCatIds())}
     if class_names is not None:
         unknown = sorted(set(class_names) - set(categories.values()))
@@ -91,3 +96,23 @@ def load_coco(
     if validate:
         dataset = drop_invalid_samples(dataset)
     return dataset
+
+
+def _read_instances(annotation_file: Path) -> dict:
+    """The JSON of a COCO instances file, checked for the lists pycocotools indexes (`images`, `annotations`,
+    `categories`), so a wrong file is reported by name rather than as a `KeyError` inside pycocotools."""
+    if not annotation_file.is_file():
+        raise FileNotFoundError(f"COCO annotation file {str(annotation_file)!r} does not exist")
+    try:
+        instances = json.loads(annotation_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{annotation_file} is not valid JSON: {error}") from None
+    if not isinstance(instances, dict):
+        raise ValueError(f"{annotation_file} holds a JSON {type(instances).__name__}, expected a COCO instances object")
+    missing = [key for key in ("images", "annotations", "categories") if not isinstance(instances.get(key), list)]
+    if missing:
+        raise ValueError(
+            f"{annotation_file} has no {', '.join(repr(key) for key in missing)} list: expected a COCO instances "
+            "file such as annotations/instances_val2017.json"
+        )
+    return instances

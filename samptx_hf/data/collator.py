@@ -11,7 +11,7 @@ from PIL import Image
 from transformers import SamProcessor
 
 from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
-from ._utils import to_binary_mask
+from ._utils import to_binary_mask, to_rgb
 from .prompts import interior_point, sample_positive_points
 
 
@@ -96,7 +96,7 @@ class SamPtxDataCollator:
         images, masks, references, points = [], [], [], []
         for row in rows:
             image = row["image"]
-            image = image.convert("RGB") if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+            image = to_rgb(image) if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
             mask = to_binary_mask(row["mask"])
             if mask.shape != (image.height, image.width):
                 raise ValueError(

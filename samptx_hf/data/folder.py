@@ -17,8 +17,13 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 def _read_classes_file(classes_file: Path) -> dict[str, str]:
     """Reads a file-stem -> class-name mapping from a JSON object or a CSV with `image,class_name` columns."""
+    if not classes_file.is_file():
+        raise FileNotFoundError(f"classes file {str(classes_file)!r} does not exist")
     if classes_file.suffix.lower() == ".json":
-        mapping = json.loads(classes_file.read_text())
+        try:
+            mapping = json.loads(classes_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"classes file {classes_file} is not valid JSON: {error}") from None
         if not isinstance(mapping, dict):
             raise ValueError(f"{classes_file} holds a {type(mapping).__name__}, expected a JSON object stem -> class")
         return {Path(str(key)).stem: str(value) for key, value in mapping.items()}
@@ -40,6 +45,11 @@ def _mask_for(image_path: Path, mask_dir: Path) -> str:
         return str(png)
     others = sorted(mask_dir.glob(f"{image_path.stem}.*"))
     return str(others[0]) if others else str(png)  # a missing mask is reported by validation
+
+
+def _require_mask_dir(mask_dir: Path, layout: str) -> None:
+    if not mask_dir.is_dir():
+        raise ValueError(f"{mask_dir} is not a folder: expected the layout {layout}, masks named like their images")
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -98,6 +108,7 @@ def load_image_folder(
         missing = [p.name for p in image_paths if p.stem not in classes]
         if missing:
             raise ValueError(f"{len(missing)} images have no class in {classes_path}, e.g. {missing[:3]}")
+        _require_mask_dir(root / "masks", "root/images + root/masks")
         for image_path in image_paths:
             add(image_path, root / "masks", classes[image_path.stem], image_path.stem)
     else:
@@ -108,6 +119,7 @@ def load_image_folder(
                 "or pass classes_file for root/images + root/masks"
             )
         for class_dir in class_dirs:
+            _require_mask_dir(class_dir / "masks", "root/<class>/images + root/<class>/masks")
             class_name = class_dir.name.replace("_", " ")
             for image_path in _images_in(class_dir / "images"):
                 add(image_path, class_dir / "masks", class_name, f"{class_dir.name}/{image_path.stem}")

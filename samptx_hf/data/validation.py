@@ -15,6 +15,15 @@ from PIL import Image
 DROP_REASONS = ("unreadable image", "unreadable mask", "size mismatch", "empty mask")
 
 
+class DroppedSamplesWarning(UserWarning):
+    """Samples were dropped by [`drop_invalid_samples`]; `counts` maps each reason to its number of samples."""
+
+    def __init__(self, message: str, counts: dict[str, int], num_samples: int) -> None:
+        super().__init__(message)
+        self.counts = counts
+        self.num_samples = num_samples
+
+
 def _open(value: Any) -> Image.Image:
     """Fully decodes an undecoded `datasets.Image` value (`{"bytes", "path"}`) or a path."""
     if isinstance(value, dict):
@@ -43,7 +52,7 @@ def drop_invalid_samples(
     allow_empty_masks: bool = False,
 ) -> datasets.Dataset:
     """Drops samples whose image or mask cannot be decoded, whose mask differs in size from its image, or
-    whose mask is empty, and emits ONE `UserWarning` that counts the dropped samples per reason.
+    whose mask is empty, and emits ONE [`DroppedSamplesWarning`] that counts the dropped samples per reason.
 
     Every image and mask is decoded once (an image shared by several `(image, class)` samples is decoded
     once).
@@ -115,8 +124,11 @@ def drop_invalid_samples(
         raise ValueError(f"no usable sample among the {len(dataset)} samples of the dataset: {report}")
     if dropped:
         warnings.warn(
-            f"dropped {dropped} of {len(dataset)} samples that cannot be used for training: {report}",
-            UserWarning,
+            DroppedSamplesWarning(
+                f"dropped {dropped} of {len(dataset)} samples that cannot be used: {report}",
+                counts={reason: count for reason, count in counts.items() if count},
+                num_samples=len(dataset),
+            ),
             stacklevel=2,
         )
         return dataset.select(keep)

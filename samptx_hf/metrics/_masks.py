@@ -16,13 +16,13 @@ def to_numpy_2d(value: Any, name: str) -> np.ndarray:
             How to call the value in error messages, e.g. `"predictions[3]"`.
 
     Raises:
-        ValueError: if the value is not 2-D.
+        ValueError: if the value is not 2-D or has no pixel.
     """
     if hasattr(value, "detach"):  # a torch.Tensor; torch itself is not needed to read it
         value = value.detach().cpu().numpy()
     array = np.asarray(value)
-    if array.ndim != 2:
-        raise ValueError(f"{name} has shape {tuple(array.shape)}, expected a 2-D (height, width) map")
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{name} has shape {tuple(array.shape)}, expected a non-empty 2-D (height, width) map")
     return array
 
 

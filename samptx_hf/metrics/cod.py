@@ -127,6 +127,8 @@ class CODMetrics(evaluate.Metric):
         weighted_f_measure: list[float],
         mae: list[float],
     ) -> dict[str, Any]:
+        if not s_measure:  # `add_batch` with empty lists opens the cache without adding an image
+            raise ValueError("no images to compute CODMetrics on: call add, add_batch or compute with inputs first")
         # The same reductions as pysodmetrics' get_results: a float64 mean over images.
         mean_curve = np.mean(np.asarray(e_measure_curve, dtype=np.float64), axis=0)  # (256,)
         return {

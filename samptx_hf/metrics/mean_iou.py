@@ -118,6 +118,8 @@ class MeanIoU(evaluate.Metric):
         return super().compute()
 
     def _compute(self, class_name: list[str], intersection: list[int], union: list[int]) -> dict[str, Any]:
+        if not class_name:  # `add_batch` with empty lists opens the cache without adding a sample
+            raise ValueError("no samples to compute MeanIoU on: call add, add_batch or compute with inputs first")
         intersection = np.asarray(intersection, dtype=np.int64)  # (num_samples,)
         union = np.asarray(union, dtype=np.int64)  # (num_samples,)
         per_sample_iou = _iou(intersection, union)

@@ -1,6 +1,6 @@
 """Training SAM-PTx and its baselines with Accelerate."""
 
-from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
+from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments, TrainingArgumentParser
 from .checkpoints import TrainerState, list_checkpoints, resolve_checkpoint, save_checkpoint
 from .loop import evaluate_held_out, train
 
@@ -9,6 +9,7 @@ __all__ = [
     "ModelArguments",
     "SamPtxTrainingArguments",
     "TrainerState",
+    "TrainingArgumentParser",
     "evaluate_held_out",
     "list_checkpoints",
     "resolve_checkpoint",

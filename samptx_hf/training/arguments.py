@@ -1,9 +1,22 @@
-"""Command-line arguments of `examples/train.py`, as `HfArgumentParser` dataclasses."""
+"""Command-line arguments of `examples/train.py`, as `HfArgumentParser` dataclasses, and their parser.
 
+Each dataclass checks its values in `__post_init__` and raises `ValueError("argument --flag: what was expected")`;
+[`TrainingArgumentParser`] reports those, and every other usage error, as one line, the way `argparse` reports an
+invalid choice.
+"""
+
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from transformers import HfArgumentParser
 
 from ..data.sources import DATASETS
+from ..hub import locate_pretrained
 from ..methods import Method
+from ..pretrained import resolve_component
 
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
@@ -53,18 +66,31 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        sizes = {"tiny_image_size": 128, "tiny_hidden_size": 64, "tiny_num_layers": 4}
-        given = [f"--{name}" for name in sizes if getattr(self, name) is not None]
-        if given and self.sam_model_name_or_path != "tiny-random":
-            raise ValueError(
-                f"{', '.join(given)} only shape the 'tiny-random' SAM, but --sam_model_name_or_path is "
-                f"{self.sam_model_name_or_path!r}"
-            )
-        for name, default in sizes.items():
-            value = default if getattr(self, name) is None else getattr(self, name)
-            if value <= 0:
-                raise ValueError(f"--{name} must be positive, got {value}")
-            setattr(self, name, value)
+        tiny_sizes = {"tiny_image_size": 128, "tiny_hidden_size": 64, "tiny_num_layers": 4}
+        for name, default in tiny_sizes.items():
+            if getattr(self, name) is None:
+                setattr(self, name, default)
+            else:
+                _require(
+                    self.sam_model_name_or_path == "tiny-random",
+                    name,
+                    f"only shapes the 'tiny-random' SAM, but --sam_model_name_or_path is "
+                    f"{self.sam_model_name_or_path!r}",
+                )
+        for name in ("adapter_r", *tiny_sizes):
+            _require(getattr(self, name) >= 1, name, f"expected a positive integer, got {getattr(self, name)}")
+        _require(0 <= self.adapter_dropout < 1, "adapter_dropout", f"expected 0 <= p < 1, got {self.adapter_dropout}")
+        _require(
+            self.prompt_template.count("{}") == 1,
+            "prompt_template",
+            f"{self.prompt_template!r} must contain exactly one '{{}}' for the class name",
+        )
+        for name in ("sam_model_name_or_path", "text_model_name_or_path"):
+            if getattr(self, name) not in ("tiny", "tiny-random"):
+                try:
+                    locate_pretrained(resolve_component(getattr(self, name)), what=f"argument --{name}:")
+                except (FileNotFoundError, ValueError) as error:
+                    raise ValueError(str(error)) from None
 
 
 @dataclass
@@ -74,7 +100,15 @@ class DataArguments:
         default=None,
         metadata={
             "help": "cod10k: the COD10K folder (Train/, Test/); ade20k: ADEChallengeData2016 or its parent; "
-            "folder: a root with <class>/images and <class>/masks; hf: a saved dataset directory or Hub id."
+            "folder: a root with train/ and test/, each a folder of <class>/images + <class>/masks (or images/ + "
+            "masks/ with --classes_file); hf: a saved dataset directory or Hub id."
+        },
+    )
+    classes_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "folder: a JSON {stem: class} or CSV image,class_name file inside train/ and test/, for the flat "
+            "layout images/ + masks/ (e.g. classes.json)."
         },
     )
     train_annotations: str | None = field(default=None, metadata={"help": "coco: instances JSON of the train set."})
@@ -92,10 +126,39 @@ class DataArguments:
     num_points: int = field(default=1, metadata={"help": "Positive points per training sample."})
     data_seed: int = field(default=0, metadata={"help": "Seed of the synthetic data and the subsets."})
 
+    def __post_init__(self) -> None:
+        needs = {
+            "cod10k": ["data_dir"],
+            "ade20k": ["data_dir"],
+            "folder": ["data_dir"],
+            "hf": ["data_dir"],
+            "coco": ["train_annotations", "train_images", "eval_annotations", "eval_images"],
+        }.get(self.dataset, [])
+        for name in needs:
+            _require(getattr(self, name), name, f"--dataset {self.dataset} needs it")
+        local = [name for name in needs if not (self.dataset == "hf" and name == "data_dir")]
+        for name in local:
+            _require(os.path.exists(getattr(self, name)), name, f"{getattr(self, name)!r} does not exist")
+        if self.classes_file is not None:
+            _require(self.dataset == "folder", "classes_file", f"only for --dataset folder, not {self.dataset}")
+        for name in ("fraction", "eval_fraction"):
+            _require(0 < getattr(self, name) <= 1, name, f"expected 0 < fraction <= 1, got {getattr(self, name)}")
+        for name in ("num_train_samples", "num_eval_samples", "num_points"):
+            _require(getattr(self, name) >= 1, name, f"expected a positive integer, got {getattr(self, name)}")
+
 
 @dataclass
 class SamPtxTrainingArguments:
-    output_dir: str = field(default="outputs/sam-ptx-synthetic", metadata={"help": "Where everything is written."})
+    output_dir: str = field(
+        default="outputs/sam-ptx-synthetic",
+        metadata={"help": "Where everything is written; must be empty unless resuming or --overwrite_output_dir."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into a non-empty output_dir: its adapter files are replaced and its checkpoints removed."
+        },
+    )
     learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate of AdamW."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Schedule.", "choices": list(SCHEDULERS)})
@@ -117,6 +180,13 @@ class SamPtxTrainingArguments:
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint directory, or 'latest' for the newest in output_dir."}
     )
+    allow_changed_config_on_resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Resume a checkpoint although the run configuration saved with it differs from these flags "
+            "(the differences are printed)."
+        },
+    )
     report_to: str = field(
         default="none", metadata={"help": "Accelerate tracker for the logs.", "choices": list(TRACKERS)}
     )
@@ -128,16 +198,54 @@ class SamPtxTrainingArguments:
     def __post_init__(self) -> None:
         positive = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size")
         for name in (*positive, "gradient_accumulation_steps", "eval_steps", "logging_steps", "checkpointing_steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise ValueError(
-                f"--max_steps={self.max_steps} and --num_train_epochs={self.num_train_epochs}: one must be positive"
-            )
+            _require(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
+        _require(
+            self.max_steps > 0 or self.num_train_epochs > 0,
+            "max_steps",
+            f"{self.max_steps}, and --num_train_epochs is {self.num_train_epochs}: one must be positive",
+        )
         for name in ("warmup_steps", "weight_decay", "dataloader_num_workers"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
-        if self.checkpoints_total_limit < 1:
-            raise ValueError(f"--checkpoints_total_limit must be at least 1, got {self.checkpoints_total_limit}")
-        if self.push_to_hub and not self.hub_model_id:
-            raise ValueError("--push_to_hub needs --hub_model_id (e.g. your-name/sam-ptx-cod10k)")
+            _require(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        _require(
+            self.checkpoints_total_limit >= 1,
+            "checkpoints_total_limit",
+            f"must be at least 1, got {self.checkpoints_total_limit}",
+        )
+        _require(
+            not self.push_to_hub or self.hub_model_id, "push_to_hub", "needs --hub_model_id (e.g. your-name/sam-ptx)"
+        )
+        _require(not Path(self.output_dir).is_file(), "output_dir", f"{self.output_dir!r} is a file, expected a folder")
+        if self.report_to not in ("none", "all"):
+            from accelerate.tracking import get_available_trackers
+
+            available = sorted(str(getattr(tracker, "value", tracker)) for tracker in get_available_trackers())
+            _require(
+                self.report_to in available,
+                "report_to",
+                f"{self.report_to} is not installed (pip install {self.report_to}); installed trackers: "
+                f"{available or 'none'}",
+            )
+
+
+def _require(condition: Any, flag: str, expected: str) -> None:
+    """`ValueError("argument --flag: expected")` unless `condition`: the form `argparse` gives its own errors."""
+    if not condition:
+        raise ValueError(f"argument --{flag}: {expected}")
+
+
+class TrainingArgumentParser(HfArgumentParser):
+    """`HfArgumentParser` whose errors, including the dataclasses' `ValueError`s, are one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args_into_dataclasses(self, args: Sequence[str] | None = None, **kwargs: Any) -> tuple[Any, ...]:
+        try:
+            *dataclasses, unknown = super().parse_args_into_dataclasses(
+                args=args, return_remaining_strings=True, **kwargs
+            )
+        except ValueError as error:
+            self.error(" ".join(str(error).split()))
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return tuple(dataclasses)

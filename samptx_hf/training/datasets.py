@@ -47,6 +47,7 @@ def _split_arguments(args: DataArguments, train: bool) -> dict[str, Any]:
         "data": args.data_dir,
         "split": split,
         "num_samples": getattr(args, f"num_{role}_samples"),
+        "classes_file": args.classes_file,
         "seed": args.data_seed if train else args.data_seed + 1,
         "flags": {"data": "--data_dir", "num_samples": f"--num_{role}_samples"},
     }

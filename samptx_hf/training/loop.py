@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader
@@ -21,7 +21,7 @@ from ..hub import save_adapter_repo, upload_adapter_repo
 from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
-from .checkpoints import TrainerState, read_state, resolve_checkpoint, save_checkpoint
+from .checkpoints import save_checkpoint, start_run
 from .datasets import load_splits
 from .modeling import (
     TINY_RANDOM,
@@ -75,6 +75,8 @@ def evaluate_held_out(
 def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
     """Train SAM-PTx (or a baseline) and save the adapter to `args.output_dir`; returns the final metrics."""
     output_dir = Path(args.output_dir)
+    if args.mixed_precision == "fp16" and PartialState().device.type == "cpu":  # accelerate would train in fp32
+        raise ValueError("argument --mixed_precision: fp16 needs a GPU and this run is on the CPU; use bf16 or no")
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
@@ -82,6 +84,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         project_dir=str(output_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    checkpoints_dir = output_dir / "checkpoints"
+    state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
     logger.info(
         f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}",
         main_process_only=True,
@@ -149,12 +153,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         accelerator.init_trackers("sam-ptx", config={**vars(model_args), **vars(data_args), **vars(args)})
 
     # 4. Resume.
-    checkpoints_dir = output_dir / "checkpoints"
-    state = TrainerState()
-    if args.resume_from_checkpoint:
-        checkpoint = resolve_checkpoint(args.resume_from_checkpoint, checkpoints_dir)
+    if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
-        state = read_state(checkpoint)
         accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
 
     # 5. Loop.

@@ -77,3 +77,16 @@ def test_load_coco_drops_missing_images_with_a_warning(coco_files):
     with pytest.warns(UserWarning, match="1 unreadable image"):
         dataset = load_coco(annotation_file, image_dir)
     assert set(dataset["image_id"]) == {"1"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{}", r"has no 'images', 'annotations', 'categories' list"), ("[]", "holds a JSON list"),
+     ('{"images": [}', "is not valid JSON")],
+)  # fmt: skip
+def test_a_file_that_is_not_coco_instances_is_named(tmp_path, content, message):
+    (tmp_path / "instances.json").write_text(content)
+    with pytest.raises(ValueError, match=rf"instances.json {message}"):
+        load_coco(tmp_path / "instances.json", tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing.json' does not exist"):
+        load_coco(tmp_path / "missing.json", tmp_path)

@@ -90,3 +90,19 @@ def test_from_hf_dataset_names_missing_columns():
         from_hf_dataset(_source_dataset())
     with pytest.raises(ValueError, match=r"column_mapping names \['picture'\]"):
         from_hf_dataset(_source_dataset(), column_mapping={"picture": "image"})
+
+
+def test_a_classes_file_that_is_not_json_is_named(tmp_path):
+    write_image(tmp_path / "images" / "a.jpg")
+    (tmp_path / "classes.json").write_text('{"a": "owl",}')
+    with pytest.raises(ValueError, match=r"classes file .*classes.json is not valid JSON"):
+        load_image_folder(tmp_path, classes_file="classes.json")
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_missing_masks_folder_is_named(tmp_path, flat):
+    images = tmp_path / "images" if flat else tmp_path / "owl" / "images"
+    write_image(images / "a.jpg")
+    (tmp_path / "classes.json").write_text('{"a": "owl"}')
+    with pytest.raises(ValueError, match=r"masks is not a folder: expected the layout"):
+        load_image_folder(tmp_path, classes_file="classes.json" if flat else None)

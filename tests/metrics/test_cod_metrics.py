@@ -108,8 +108,13 @@ def test_rejects_bad_predictions_and_references(metric: CODMetrics) -> None:
         metric.add(prediction=np.zeros((2, 2), np.uint8), reference=np.array([[0, 7], [0, 0]]))
     with pytest.raises(ValueError, match="got 1 predictions, 2 references"):
         metric.add_batch(predictions=[reference], references=[reference, reference])
+    empty = np.zeros((0, 5), np.float32)
+    with pytest.raises(ValueError, match=r"predictions\[1\] has shape \(0, 5\), expected a non-empty"):
+        metric.add_batch(predictions=[reference, empty], references=[reference, empty])
 
 
 def test_compute_without_samples_raises(metric: CODMetrics) -> None:
     with pytest.raises(ValueError, match="no images"):
         metric.compute()
+    with pytest.raises(ValueError, match="no images"):  # empty lists, not NaNs
+        metric.compute(predictions=[], references=[])

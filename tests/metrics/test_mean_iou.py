@@ -110,7 +110,7 @@ def test_shape_mismatch_names_both_shapes(metric: MeanIoU) -> None:
 def test_rejects_non_binary_and_non_2d_masks(metric: MeanIoU) -> None:
     with pytest.raises(ValueError, match=r"predictions\[0\] holds the value 0.7.*probabilities > 0.5"):
         metric.add(prediction=[[0.7, 0.0], [1.0, 0.0]], reference=REF_2X2, class_name="a")
-    with pytest.raises(ValueError, match=r"references\[0\] has shape \(1, 2, 2\), expected a 2-D"):
+    with pytest.raises(ValueError, match=r"references\[0\] has shape \(1, 2, 2\), expected a non-empty 2-D"):
         metric.add(prediction=PRED_2X2, reference=REF_2X2[None], class_name="a")
 
 
@@ -128,6 +128,8 @@ def test_rejects_inconsistent_inputs(metric: MeanIoU) -> None:
 def test_compute_without_samples_raises(metric: MeanIoU) -> None:
     with pytest.raises(ValueError, match="no samples"):
         metric.compute()
+    with pytest.raises(ValueError, match="no samples"):  # empty lists, not NaNs
+        metric.compute(predictions=[], references=[], class_names=[])
 
 
 def test_compute_consumes_the_samples(metric: MeanIoU) -> None:

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import accelerate.tracking
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -66,8 +68,9 @@ def test_a_run_saves_the_adapter_and_the_metrics(tmp_path, method):
     assert "global_step" not in card and "train_seconds" not in card  # run facts are not metrics
 
 
-def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, caplog):
     run(tmp_path / "whole", checkpointing_steps=3)
+    assert "Removed shared tensor" not in caplog.text  # SAM's tied embedding is saved once, without a warning
     expected = load_file(tmp_path / "whole" / "adapter_model.safetensors")
 
     real_save = loop.save_checkpoint
@@ -104,15 +107,49 @@ def test_resume_from_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"learning_rate": 0}, "--learning_rate must be positive"),
+        ({"learning_rate": 0}, "argument --learning_rate: must be positive"),
         ({"max_steps": 0, "num_train_epochs": 0}, "one must be positive"),
-        ({"push_to_hub": True}, "--push_to_hub needs --hub_model_id"),
-        ({"checkpoints_total_limit": 0}, "--checkpoints_total_limit must be at least 1"),
+        ({"push_to_hub": True}, "argument --push_to_hub: needs --hub_model_id"),
+        ({"checkpoints_total_limit": 0}, "argument --checkpoints_total_limit: must be at least 1"),
     ],
 )
 def test_bad_training_arguments_are_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):
         SamPtxTrainingArguments(**overrides)
+
+
+def test_a_tracker_that_is_not_installed_is_refused_at_once(monkeypatch):
+    monkeypatch.setattr(accelerate.tracking, "get_available_trackers", lambda: [])
+    with pytest.raises(ValueError, match=r"argument --report_to: tensorboard is not installed \(pip install"):
+        SamPtxTrainingArguments(report_to="tensorboard")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on a GPU")
+def test_fp16_on_the_cpu_is_refused_instead_of_ignored(tmp_path):
+    with pytest.raises(ValueError, match="argument --mixed_precision: fp16 needs a GPU and this run is on the CPU"):
+        run(tmp_path, mixed_precision="fp16")
+    assert not tmp_path.joinpath("frozen_base").exists()
+
+
+def test_a_non_empty_output_dir_is_refused_and_left_as_it_was(tmp_path):
+    run(tmp_path, max_steps=2, checkpointing_steps=1)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    with pytest.raises(ValueError, match=r"--output_dir: .* is not empty \(README.md, .*--overwrite_output_dir"):
+        run(tmp_path, max_steps=3, seed=1)
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+    # Overwriting removes the old run's checkpoints: `latest` cannot resume them afterwards.
+    run(tmp_path, max_steps=2, seed=1, overwrite_output_dir=True)
+    assert list_checkpoints(tmp_path / "checkpoints") == []
+
+
+def test_a_checkpoint_of_another_configuration_is_not_resumed_silently(tmp_path, capsys):
+    run(tmp_path, max_steps=4, checkpointing_steps=2)
+    with pytest.raises(ValueError, match=r"another configuration \(learning_rate: 0.001 -> 0.01; max_steps: 4 -> 6\)"):
+        run(tmp_path, max_steps=6, learning_rate=0.01, resume_from_checkpoint="latest")
+    results = run(tmp_path, max_steps=6, resume_from_checkpoint="latest", allow_changed_config_on_resume=True)
+    assert results["global_step"] == 6
+    assert "with a changed configuration: max_steps: 4 -> 6" in capsys.readouterr().out
 
 
 def test_help_documents_every_flag():
@@ -172,13 +209,14 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path):
     two = json.loads((tmp_path / "two" / "eval_results.json").read_text())
     assert one["num_processes"] == 1 and two["num_processes"] == 2
     assert "with 2 process(es)" in double.stdout
+    assert double.stdout.count("Adapter saved to") == 1 and double.stdout.count("Held-out mIoU") == 1
     losses_one = torch.tensor([record["loss"] for record in one["loss_history"]])
     losses_two = torch.tensor([record["loss"] for record in two["loss_history"]])
     torch.testing.assert_close(losses_two, losses_one, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(torch.tensor(two["mean_iou"]), torch.tensor(one["mean_iou"]), rtol=1e-3, atol=1e-3)
 
 
-def test_ablation_trains_each_method_and_writes_the_table(tmp_path):
+def test_ablation_trains_each_method_and_writes_the_table(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "examples"))
     try:
         import ablation
@@ -199,7 +237,75 @@ def test_ablation_trains_each_method_and_writes_the_table(tmp_path):
     assert "| parallel_text |" in table and "| decoder_only |" in table and " ± " in table
     assert "| *text-blind: always the part* |" in table
     assert json.loads((tmp_path / "ablation.json").read_text()) == result
-    with pytest.raises(ValueError, match="method='lora' is not one of"):
-        ablation.main(["--methods", "lora", *tiny_cli(tmp_path)])
-    with pytest.raises(ValueError, match="--seeds 'a,b'"):
-        ablation.main(["--seeds", "a,b", *tiny_cli(tmp_path)])
+    for flags, message in (
+        (["--methods", "lora"], "method='lora' is not one of"),
+        (["--seeds", "a,b"], "--seeds 'a,b'"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            ablation.main([*flags, *tiny_cli(tmp_path / "refused")])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def _train_script():
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import train as script
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    return script
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--per_device_train_batch_size", "0"], "argument --per_device_train_batch_size: must be positive, got 0"),
+        (["--max_steps", "-1", "--num_train_epochs", "0"], "argument --max_steps: -1, and --num_train_epochs is 0"),
+        (["--warmup_steps", "-5"], "argument --warmup_steps: must be >= 0, got -5"),
+        (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag 1"),
+        (["--dataset", "cod10k"], "argument --data_dir: --dataset cod10k needs it"),
+        (["--dataset", "folder", "--data_dir", "nowhere/data"], "argument --data_dir: 'nowhere/data' does not exist"),
+        (["--output_dir", "{file}"], "argument --output_dir: '.*notes.txt' is a file, expected a folder"),
+        (["--sam_model_name_or_path", "./no/such/sam"], "argument --sam_model_name_or_path: './no/such/sam': no such"),
+        (["--method", "lora"], "argument --method: invalid choice: 'lora'"),
+    ],
+)
+def test_train_script_answers_a_bad_flag_with_one_line(tmp_path, capsys, flags, message):
+    (tmp_path / "notes.txt").write_text("mine")
+    flags = [flag.replace("{file}", str(tmp_path / "notes.txt")) for flag in flags]
+    with pytest.raises(SystemExit) as exit_info:
+        _train_script().main(flags)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and re.match(r"\S+: error: ", err)
+    assert re.search(message, err), err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_train_script_answers_a_refused_output_dir_with_one_line(tmp_path, capsys):
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"a previous run")
+    with pytest.raises(SystemExit) as exit_info:
+        _train_script().main(tiny_cli(tmp_path))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 1 and len(err.splitlines()) == 1
+    assert "argument --output_dir:" in err and "is not empty (adapter_model.safetensors)" in err
+    assert (tmp_path / "adapter_model.safetensors").read_bytes() == b"a previous run"
+
+
+def test_the_flat_folder_layout_trains_with_a_classes_file(tmp_path):
+    from PIL import Image
+
+    from samptx_hf.training.datasets import load_splits
+
+    for split, stems in (("train", ["a", "b"]), ("test", ["c"])):
+        for stem in stems:
+            (tmp_path / split / "images").mkdir(parents=True, exist_ok=True)
+            (tmp_path / split / "masks").mkdir(exist_ok=True)
+            Image.new("RGB", (16, 12), "gray").save(tmp_path / split / "images" / f"{stem}.png")
+            mask = Image.new("L", (16, 12))
+            mask.paste(255, (4, 4, 10, 10))
+            mask.save(tmp_path / split / "masks" / f"{stem}.png")
+        (tmp_path / split / "classes.json").write_text(json.dumps(dict.fromkeys(stems, "owl")))
+    train_set, eval_set = load_splits(
+        DataArguments(dataset="folder", data_dir=str(tmp_path), classes_file="classes.json")
+    )
+    assert train_set["image_id"] == ["a", "b"] and eval_set["class_name"] == ["owl"]
