@@ -66,11 +66,9 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        tiny_sizes = {"tiny_image_size": 128, "tiny_hidden_size": 64, "tiny_num_layers": 4}
-        for name, default in tiny_sizes.items():
-            if getattr(self, name) is None:
-                setattr(self, name, default)
-            else:
+        tiny_sizes = ("tiny_image_size", "tiny_hidden_size", "tiny_num_layers")
+        for name in tiny_sizes:
+            if getattr(self, name) is not None:
                 _require(
                     self.sam_model_name_or_path == "tiny-random",
                     name,
@@ -78,7 +76,8 @@ class ModelArguments:
                     f"{self.sam_model_name_or_path!r}",
                 )
         for name in ("adapter_r", *tiny_sizes):
-            _require(getattr(self, name) >= 1, name, f"expected a positive integer, got {getattr(self, name)}")
+            value = getattr(self, name)
+            _require(value is None or value >= 1, name, f"expected a positive integer, got {value}")
         _require(0 <= self.adapter_dropout < 1, "adapter_dropout", f"expected 0 <= p < 1, got {self.adapter_dropout}")
         _require(
             self.prompt_template.count("{}") == 1,

@@ -22,10 +22,13 @@ _TINY_NAMES = {"sam": TINY_SAM, "clip": TINY_CLIP}
 def save_tiny_random_components(args: ModelArguments, directory: Path, seed: int) -> tuple[Path, Path]:
     """Write a tiny random SAM and CLIP text encoder (+ tokenizer) to `directory/{sam,clip}`; returns their paths.
 
-    A run on this random frozen base is for fast tests only: its adapter names these local folders.
+    A run on this random frozen base is for fast tests only: its adapter names these local folders. Sizes left
+    unset in `args` are 128 px, 64 wide, 4 blocks.
     """
     config = tiny_samptx_config(
-        image_size=args.tiny_image_size, hidden_size=args.tiny_hidden_size, num_hidden_layers=args.tiny_num_layers
+        image_size=args.tiny_image_size or 128,
+        hidden_size=args.tiny_hidden_size or 64,
+        num_hidden_layers=args.tiny_num_layers or 4,
     )
     torch.manual_seed(seed)
     sam_dir, clip_dir = directory / "sam", directory / "clip"
