@@ -41,6 +41,7 @@ from transformers.utils import cached_file
 from transformers.utils.peft_utils import find_adapter_config_file
 
 from .configuration_samptx import SamPtxConfig
+from .pretrained import is_builtin
 from .processing_samptx import SamPtxProcessor
 
 ADAPTER_CONFIG_NAME = "adapter_config.json"
@@ -244,6 +245,7 @@ def push_adapter_to_hub(
     Returns:
         The `CommitInfo` of the upload.
     """
+    _check_components_shareable(_samptx_base_model(peft_model).config)
     api = HfApi(token=token)
     with _reaching_the_hub(f"push to {repo_id!r}"):
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
@@ -279,10 +281,12 @@ def upload_adapter_repo(
 
     Raises:
         FileNotFoundError: When the folder lacks `adapter_config.json`, `adapter_model.safetensors` or `config.json`.
+        ValueError: When `config.json` names a frozen SAM or CLIP by a local folder: nobody else could load it.
         OSError: When offline (`HF_HUB_OFFLINE=1`), when the Hub cannot be reached, or when it refuses the upload.
     """
     folder = Path(folder)
     _check_adapter_folder(folder)
+    _check_components_shareable(SamPtxConfig.from_pretrained(folder))
     api = HfApi(token=token)
     with _reaching_the_hub(f"push {folder} to {repo_id!r}"):
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
@@ -344,6 +348,18 @@ def _is_adapter_repo_file(relative_path: Path) -> bool:
     if len(relative_path.parts) == 1:
         return relative_path.name in ADAPTER_REPO_FILES
     return len(relative_path.parts) == 2 and relative_path.name in (ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME)
+
+
+def _check_components_shareable(config: SamPtxConfig) -> None:
+    """A pushed repository must load elsewhere: its frozen components must be Hub ids or built-in (`samptx_hf:`)."""
+    for what, field in (("SAM", "sam_model_name_or_path"), ("CLIP", "text_model_name_or_path")):
+        name = os.fspath(getattr(config, field))
+        if not (is_builtin(name) or _is_hub_id(name)):
+            raise ValueError(
+                f"the adapter's config.json names its frozen {what} by the local folder {name!r}, which nobody else "
+                f"can load: train on a Hub id or a built-in component ('samptx_hf:tiny-sam', 'samptx_hf:tiny-clip'), "
+                f"or upload that folder to the Hub and set {field} in config.json to its id"
+            )
 
 
 def _check_adapter_folder(folder: Path) -> None:

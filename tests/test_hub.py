@@ -165,6 +165,7 @@ def test_push_uploads_the_adapter_repository_in_one_commit(peft_model, component
 
 def test_upload_of_a_training_folder_sends_only_repository_files(peft_model, tmp_path, monkeypatch):
     hub = FakeHub(monkeypatch)
+    name_components_by_hub_id(peft_model)
     save_adapter_repo(peft_model, tmp_path / "run")
     (tmp_path / "run" / "model.safetensors").write_bytes(b"full weights")  # e.g. left by a checkpoint
     (tmp_path / "run" / "checkpoint-100").mkdir()
@@ -179,6 +180,29 @@ def test_saving_or_uploading_something_else_is_refused(peft_model, tmp_path, mon
         save_adapter_repo(peft_model.get_base_model(), tmp_path / "repo")
     with pytest.raises(FileNotFoundError, match="has no adapter_config.json"):
         upload_adapter_repo(tmp_path, "me/sam-ptx-shapes")
+
+
+def test_an_adapter_on_local_frozen_components_is_not_pushed(peft_model, tmp_path, monkeypatch):
+    # The test model's frozen SAM and CLIP are local folders: a pushed copy could not be loaded by anyone else.
+    hub = FakeHub(monkeypatch)
+    save_adapter_repo(peft_model, tmp_path / "run")
+    sam_folder = peft_model.get_base_model().config.sam_model_name_or_path
+    for push in (
+        lambda: upload_adapter_repo(tmp_path / "run", "me/sam-ptx-shapes"),
+        lambda: push_adapter_to_hub(peft_model, "me/sam-ptx-shapes"),
+    ):
+        with pytest.raises(ValueError, match=f"names its frozen SAM by the local folder '{sam_folder}'.*upload that"):
+            push()
+    assert hub.repos == [] and hub.commits == []
+
+
+def test_an_adapter_on_the_builtin_base_is_pushed(peft_model, tmp_path, monkeypatch):
+    hub = FakeHub(monkeypatch)
+    config = peft_model.get_base_model().config
+    config.sam_model_name_or_path, config.text_model_name_or_path = "samptx_hf:tiny-sam", "samptx_hf:tiny-clip"
+    save_adapter_repo(peft_model, tmp_path / "run")
+    upload_adapter_repo(tmp_path / "run", "me/sam-ptx-shapes")
+    assert json.loads(hub.commits[0]["files"]["config.json"])["sam_model_name_or_path"] == "samptx_hf:tiny-sam"
 
 
 # ----------------------------------------------------------------------------------------------- loaded models
@@ -292,6 +316,7 @@ def test_push_of_a_loaded_and_further_trained_model_reloads_offline(peft_model, 
 
 def test_upload_names_the_repository_as_the_base_model(peft_model, tmp_path, monkeypatch):
     hub = FakeHub(monkeypatch)
+    name_components_by_hub_id(peft_model)
     save_adapter_repo(peft_model, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
     upload_adapter_repo(tmp_path / "run", "me/sam-ptx-shapes")

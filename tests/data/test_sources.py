@@ -1,7 +1,7 @@
 import pytest
 from data_helpers import box_mask, write_image, write_mask
 
-from samptx_hf.data import load_split, make_synthetic_splits
+from samptx_hf.data import load_split, make_parts_splits, make_synthetic_splits
 from samptx_hf.training import DataArguments
 from samptx_hf.training.datasets import load_splits
 
@@ -12,9 +12,12 @@ def write_class_folder(root, class_name, count):
         write_mask(root / class_name / "masks" / f"{class_name}{index}.png", box_mask())
 
 
-def test_synthetic_samples_are_those_of_a_training_run():
-    reference = make_synthetic_splits(4, 3, seed=0)
-    held_out = load_split("synthetic", num_samples=3, seed=1)
+@pytest.mark.parametrize(
+    ("dataset", "make_splits"), [("synthetic", make_parts_splits), ("synthetic_attributes", make_synthetic_splits)]
+)
+def test_synthetic_samples_are_those_of_a_training_run(dataset, make_splits):
+    reference = make_splits(4, 3, seed=0)
+    held_out = load_split(dataset, num_samples=3, seed=1)
     assert held_out["image_id"] == reference["test"]["image_id"]
     assert held_out["class_name"] == reference["test"]["class_name"]
 
@@ -38,13 +41,17 @@ def test_training_reads_both_splits_through_load_split(tmp_path):
     assert train["class_name"] == ["cat", "cat"] and train["sample_index"] == [0, 1]
     assert evaluation["class_name"] == ["dog"]
     train, evaluation = load_splits(DataArguments(num_train_samples=4, num_eval_samples=3, data_seed=0))
-    assert evaluation["image_id"] == make_synthetic_splits(4, 3, seed=0)["test"]["image_id"]
+    assert evaluation["image_id"] == make_parts_splits(4, 3, seed=0)["test"]["image_id"]
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda t: load_split("kitti", t), ValueError, "dataset='kitti' is not one of synthetic, cod10k"),
+        (
+            lambda t: load_split("kitti", t),
+            ValueError,
+            "dataset='kitti' is not one of synthetic, synthetic_attributes, cod10k",
+        ),
         (lambda t: load_split("synthetic", num_samples=0), ValueError, "num_samples=0, expected at least 1"),
         (lambda t: load_split("cod10k", flags={"data": "--data"}), ValueError, "'cod10k' needs --data \\(the COD10K"),
         (lambda t: load_split("ade20k", t / "missing"), FileNotFoundError, "data '.*missing' does not exist"),
