@@ -5,6 +5,7 @@ without a browser. Bad input raises [`DemoInputError`], whose message the page s
 """
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -146,11 +147,13 @@ def parse_class_names(text: str | None) -> list[str]:
     return names
 
 
-def prepare_image(image: Any) -> tuple[np.ndarray, str]:
+def prepare_image(image: Any, name: str | None = None) -> tuple[np.ndarray, str]:
     """An uploaded image as a `(height, width, 3)` uint8 array, downscaled to `MAX_IMAGE_SIDE` if larger.
 
     Args:
         image: A path, a PIL image or an array, as [`samptx_hf.inference.load_image`] takes.
+        name: The name the user knows the file by (an upload's original name), used in messages instead of the
+            path where the server keeps it.
 
     Returns:
         The array and a message for the page (what was loaded, and whether it was downscaled).
@@ -163,7 +166,10 @@ def prepare_image(image: Any) -> tuple[np.ndarray, str]:
     try:
         pil_image = load_image(image)
     except (OSError, ValueError) as error:
-        raise DemoInputError(f"Cannot use this image: {error}") from error
+        message = str(error)
+        if name and isinstance(image, str | os.PathLike):
+            message = message.replace(os.fspath(image), name)
+        raise DemoInputError(f"Cannot use this image: {message}") from error
     width, height = pil_image.size
     message = f"Image of {width}×{height} px."
     if max(width, height) > MAX_IMAGE_SIDE:

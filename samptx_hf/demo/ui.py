@@ -1,7 +1,9 @@
 """The demo page: a Gradio app that wires [`session`]'s functions to an image you click on and a text box."""
 
 import os
+import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from .session import (
     write_examples,
 )
 
+CACHE_LIFETIME_S = 3600  # how long answers' files are kept on the server
 IMAGE_HEIGHT = 420  # px on the page, for the input image and the masks alike
 
 GRADIO_MISSING = "the demo needs gradio, which is not installed: pip install 'samptx_hf[demo]'"
@@ -58,28 +61,41 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         ImportError: When gradio is not installed.
     """
     gr = import_gradio()
-    work_dir = Path(tempfile.mkdtemp(prefix="samptx-demo-"))
-    examples = write_examples(work_dir / "examples")
+    # Removed when the app is garbage-collected or Python exits.
+    work_dir = tempfile.TemporaryDirectory(prefix="samptx-demo-")
+    examples = write_examples(Path(work_dir.name) / "examples")
+
+    def new_masks_folder() -> Path:
+        """A folder for one answer's mask files; older ones go (Gradio copies answers to its cache at once)."""
+        masks_dir = Path(work_dir.name) / "masks"
+        if masks_dir.is_dir():
+            for old in masks_dir.iterdir():
+                if time.time() - old.stat().st_mtime > CACHE_LIFETIME_S:
+                    shutil.rmtree(old, ignore_errors=True)
+        return masks_dir / uuid.uuid4().hex
 
     def show_segmentation(image: np.ndarray, class_text: str, prompts: Prompts) -> tuple[Any, Any, str]:
         try:
             segmentation = segment_classes(model, image, class_text, prompts, processor=processor)
         except DemoInputError as error:
             return None, None, str(error)
-        files = segmentation.save_masks(work_dir / "masks" / uuid.uuid4().hex)
+        files = segmentation.save_masks(new_masks_folder())
         annotated = gr.AnnotatedImage(value=segmentation.annotations(), color_map=segmentation.color_map)
         return annotated, [str(path) for path in files], segmentation.message
 
-    def on_image(image_path: str | None) -> tuple[Any, ...]:
+    def on_image(image_path: str | None, name: str | None = None) -> tuple[Any, ...]:
         """A new image (upload or example): keep it, clear prompts and masks."""
         prompts = Prompts().to_json()
         if image_path is None:
             return None, None, prompts, None, None, "Upload an image or pick one of the examples."
         try:
-            image, message = prepare_image(image_path)
+            image, message = prepare_image(image_path, name)
         except DemoInputError as error:
             return None, None, prompts, None, None, str(error)
         return image, image, prompts, None, None, f"{message} Type class names, then click on the object."
+
+    def on_upload(payload: dict[str, Any] | None) -> tuple[Any, ...]:
+        return on_image(payload.get("path"), payload.get("orig_name")) if payload else on_image(None)
 
     def on_click(
         image: np.ndarray | None, prompts_json: dict, mode: str, class_text: str, event: gr.SelectData
@@ -110,7 +126,8 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         return (draw_prompts(image, Prompts()) if image is not None else None), Prompts().to_json(), None, None, ""
 
     title = f"SAM-PTx · {model_name}"
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    cache_lifetime = (CACHE_LIFETIME_S, CACHE_LIFETIME_S)  # Gradio's own copies: checked and deleted hourly
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=cache_lifetime) as demo:
         gr.Markdown(f"# {title}\nSegment Anything guided by a class name. {_INSTRUCTIONS}")
         source_image = gr.Image(label="image", type="numpy", format="png", visible=False)  # without the prompts drawn
         prompts_json = gr.JSON(label="prompts", value=Prompts().to_json(), visible=False)
@@ -136,7 +153,8 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
                 mask_files = gr.File(label="mask files", file_count="multiple")
 
         on_image_outputs = [source_image, image_input, prompts_json, masks, mask_files, status]
-        image_input.upload(on_image, image_input, on_image_outputs, api_visibility="private")
+        # Unprocessed, so that prepare_image reads the file and answers an unreadable one with a message.
+        image_input.upload(on_upload, image_input, on_image_outputs, api_visibility="private", preprocess=False)
         image_input.clear(on_image, image_input, on_image_outputs, api_visibility="private")
         image_input.select(
             on_click,

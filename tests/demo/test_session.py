@@ -107,6 +107,9 @@ def test_no_image_or_an_unreadable_file_is_a_message(tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(DemoInputError, match="Cannot use this image: cannot read .*notes.png"):
         prepare_image(str(tmp_path / "notes.png"))
+    with pytest.raises(DemoInputError) as error_info:  # named as the user knows it, not by the server's path
+        prepare_image(str(tmp_path / "notes.png"), name="holiday.png")
+    assert "'holiday.png'" in str(error_info.value) and str(tmp_path) not in str(error_info.value)
 
 
 def test_prompts_are_drawn_on_a_copy_of_the_image():
@@ -164,6 +167,9 @@ def test_without_prompts_the_class_name_alone_is_used_and_the_message_says_so(de
     segmentation = segment_classes(demo_model, image, "circle", Prompts())
     assert np.array_equal(segmentation.results[0].mask, segment(demo_model, image, "circle").mask)
     assert "No point or box" in segmentation.message
+    prompted = segment_classes(demo_model, image, "circle", Prompts(box=[5, 5, 60, 40]))
+    assert not np.array_equal(prompted.results[0].mask, segmentation.results[0].mask)  # the box reached SAM
+    assert "No point or box" not in prompted.message
 
 
 @pytest.mark.parametrize(
