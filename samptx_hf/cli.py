@@ -300,7 +300,13 @@ def _run_demo(args: argparse.Namespace) -> None:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
     model, processor = _load_model(args.model, args.device)
     demo = build_demo(model, processor, model_name=args.model)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    except OSError as error:
+        if "empty port" in str(error):  # Gradio's message names its launch() parameter, not the flag
+            port = args.port or os.environ.get("GRADIO_SERVER_PORT", 7860)
+            raise OSError(f"port {port} is in use; choose another with --port") from error
+        raise
 
 
 def load_dataset_from_args(args: argparse.Namespace) -> Any:

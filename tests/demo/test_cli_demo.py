@@ -1,6 +1,7 @@
 """`samptx demo` and the repository's `app.py`: the page they build and how they launch it (no server started)."""
 
 import runpy
+import socket
 import sys
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def test_app_py_serves_the_model_named_by_samptx_model_as_the_cli_does(demo_mode
     assert exit_info.value.code == 0
     (demo, kwargs), = launches  # fmt: skip
     assert demo.title == f"SAM-PTx · {demo_model_dir}" and kwargs["server_port"] == 7998
+
+
+def test_a_port_in_use_is_a_one_line_error(demo_model_dir, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["demo", "--model", str(demo_model_dir), "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"samptx demo: error: port {port} is in use; choose another with --port"
