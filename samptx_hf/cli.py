@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ commands:
   segment  segment what a class name names in one image (mask PNG + overlay PNG)
   eval     evaluate a model on a dataset (mIoU per class; COD metrics for COD10K)
   push     upload an adapter folder written by training to the Hugging Face Hub
+  demo     serve a demo page: click on an image, type class names, see the masks (needs samptx_hf[demo])
 
 A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
 first) or a full saved SamPtxForTextSegmentation. Run `samptx COMMAND --help` for each command's options."""
@@ -161,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--commit-message", default="Upload SAM-PTx adapter", help="the commit message")
     push.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
     push.set_defaults(run=run_push)
+
+    _add_demo_parser(commands)
     return parser
 
 
@@ -315,6 +319,59 @@ def run_push(args: argparse.Namespace) -> None:
         args.folder, args.repo_id, private=args.private or None, commit_message=args.commit_message
     )
     print(f"pushed {args.folder} to {commit.commit_url}")
+
+
+def _add_demo_parser(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="serve a demo page in the browser",
+        description="Serve a web page (a Gradio app) where you upload an image, type class names and click on the "
+        "object; it shows each class's mask with SAM's predicted IoU and lets you download the masks as PNG. The "
+        "page's 'Segment' button is also an API endpoint, /segment (see 'Use via API' at the bottom of the page). "
+        "Needs gradio: pip install 'samptx_hf[demo]'.",
+        epilog="example:\n  samptx demo --model outputs/sam-ptx-synthetic --port 7860   (then open http://127.0.0.1:7860)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(demo)
+    demo.add_argument(
+        "--port", type=_port, default=None, help="the port to serve on (default: $GRADIO_SERVER_PORT or 7860)"
+    )
+    demo.add_argument(
+        "--host",
+        default=None,
+        help="the address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)",
+    )
+    demo.add_argument(
+        "--share",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also serve the page through a temporary public gradio.live link (needs the internet; default: no)",
+    )
+    demo.set_defaults(run=_run_demo)
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1 to 65535)")
+    return int(value)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from .demo import build_demo, import_gradio
+
+    try:
+        import_gradio()  # before the model loads: say at once that gradio is missing
+    except ImportError as error:
+        raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
+    model, processor = _load_model(args.model, args.device)
+    demo = build_demo(model, processor, model_name=args.model)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    except OSError as error:
+        if "empty port" in str(error):  # Gradio's message names its launch() parameter, not the flag
+            port = args.port or os.environ.get("GRADIO_SERVER_PORT", 7860)
+            raise OSError(f"port {port} is in use; choose another with --port") from error
+        raise
 
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:

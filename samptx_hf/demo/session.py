@@ -1,0 +1,325 @@
+"""What the demo page does, as plain Python: prompts from clicks, class names from text, masks from the model.
+
+The Gradio page ([`build_demo`]) only wires these functions to its components, so everything here is tested
+without a browser. Bad input raises [`DemoInputError`], whose message the page shows as it is.
+"""
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..data.prompts import interior_point
+from ..data.synthetic_parts import generate_parts_sample
+from ..inference import SegmentationResult, load_image, overlay_mask, segment
+
+MAX_IMAGE_SIDE = 2048  # px; larger images are downscaled on upload (SAM itself works at 1024 px)
+MAX_CLASS_NAMES = 8  # each class name is one pass of the image encoder
+PROMPT_MODES = ("foreground point", "background point", "box corner")
+EXAMPLE_MIN_SIDE = 384  # px
+EXAMPLES_SEED = 1  # the held-out seed of the default training run: examples it did not train on
+MASK_COLORS = ("#1e90ff", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#bcbd22", "#17becf")
+
+
+class DemoInputError(ValueError):
+    """Input the demo cannot use (no class name, an unreadable image, ...); the page shows the message."""
+
+
+@dataclass
+class Prompts:
+    """The point and box prompts clicked on one image, in its pixels.
+
+    Args:
+        points (`list[list[float]]`): `(x, y)` of every point, in click order.
+        point_labels (`list[int]`): 1 (foreground) or 0 (background) per point.
+        box (`list[float]`, *optional*): `(x1, y1, x2, y2)` with `x1 <= x2` and `y1 <= y2`.
+        box_corner (`list[float]`, *optional*): The first corner of a box whose second corner is not clicked yet.
+    """
+
+    points: list[list[float]] = field(default_factory=list)
+    point_labels: list[int] = field(default_factory=list)
+    box: list[float] | None = None
+    box_corner: list[float] | None = None
+
+    def add_click(self, x: float, y: float, mode: str) -> "Prompts":
+        """These prompts with a click at `(x, y)` added as `mode`, one of `PROMPT_MODES`.
+
+        Two clicks in `"box corner"` mode give a box (the second replaces any previous box).
+        """
+        if mode not in PROMPT_MODES:
+            raise DemoInputError(f"click mode {mode!r} is unknown, expected one of {PROMPT_MODES}")
+        point = [float(x), float(y)]
+        if mode != "box corner":
+            return Prompts(
+                [*self.points, point], [*self.point_labels, int(mode == "foreground point")], self.box, self.box_corner
+            )
+        if self.box_corner is None:
+            return Prompts(list(self.points), list(self.point_labels), self.box, point)
+        (x1, y1), (x2, y2) = self.box_corner, point
+        box = [min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)]
+        return Prompts(list(self.points), list(self.point_labels), box, None)
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether there is neither a point nor a complete box."""
+        return not self.points and self.box is None
+
+    def describe(self) -> str:
+        """A short human summary, e.g. `"2 foreground points, 1 background point, a box"`."""
+        foreground = sum(self.point_labels)
+        background = len(self.point_labels) - foreground
+        parts = [
+            f"{count} {kind} point{'s' if count != 1 else ''}"
+            for count, kind in ((foreground, "foreground"), (background, "background"))
+            if count
+        ]
+        if self.box is not None:
+            parts.append("a box")
+        if self.box_corner is not None:
+            parts.append("a box corner (click the opposite corner)")
+        return ", ".join(parts) if parts else "no prompt"
+
+    def to_json(self) -> dict[str, Any]:
+        """The prompts as the JSON the page's `segment` API takes (see [`from_json`])."""
+        return {
+            "points": self.points,
+            "point_labels": self.point_labels,
+            "box": self.box,
+            "box_corner": self.box_corner,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> "Prompts":
+        """Prompts from `{"points": [[x, y], ...], "point_labels": [1, 0, ...], "box": [x1, y1, x2, y2]}`.
+
+        Every key is optional; `point_labels` defaults to 1 for every point.
+
+        Raises:
+            DemoInputError: On a value of another form.
+        """
+        if value is None:
+            return cls()
+        if not isinstance(value, dict):
+            raise DemoInputError(f"prompts must be a JSON object with points, point_labels and box, got {value!r}")
+        unknown = sorted(set(value) - {"points", "point_labels", "box", "box_corner"})
+        if unknown:
+            raise DemoInputError(f"unknown prompt keys {unknown}, expected points, point_labels, box")
+        points = [_numbers(point, 2, "a point [x, y]") for point in value.get("points") or []]
+        labels = value.get("point_labels")
+        labels = [1] * len(points) if labels is None else list(labels)
+        if len(labels) != len(points) or any(label not in (0, 1) for label in labels):
+            raise DemoInputError(f"point_labels {labels!r} must give 0 or 1 for each of the {len(points)} points")
+        box = value.get("box")
+        box = _numbers(box, 4, "a box [x1, y1, x2, y2]") if box is not None else None
+        corner = value.get("box_corner")
+        corner = _numbers(corner, 2, "a box corner [x, y]") if corner is not None else None
+        return cls(points, [int(label) for label in labels], box, corner)
+
+
+def _numbers(value: Any, count: int, form: str) -> list[float]:
+    if (
+        not isinstance(value, Sequence | np.ndarray)
+        or isinstance(value, str)
+        or len(value) != count
+        or not all(isinstance(number, int | float) and math.isfinite(number) for number in value)
+    ):
+        raise DemoInputError(f"{value!r} is not {form} of {count} numbers")
+    return [float(number) for number in value]
+
+
+def parse_class_names(text: str | None) -> list[str]:
+    """The class names in `text`, separated by commas or new lines, stripped, without repeats, in order.
+
+    Raises:
+        DemoInputError: When there is no class name, or more than `MAX_CLASS_NAMES`.
+    """
+    names = list(dict.fromkeys(name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()))
+    if not names:
+        raise DemoInputError("Type a class name (or several, separated by commas), e.g. 'circle, striped'.")
+    if len(names) > MAX_CLASS_NAMES:
+        raise DemoInputError(f"{len(names)} class names given, at most {MAX_CLASS_NAMES} at once.")
+    return names
+
+
+def prepare_image(image: Any, name: str | None = None) -> tuple[np.ndarray, str]:
+    """An uploaded image as a `(height, width, 3)` uint8 array, downscaled to `MAX_IMAGE_SIDE` if larger.
+
+    Args:
+        image: A path, a PIL image or an array, as [`samptx_hf.inference.load_image`] takes.
+        name: The name the user knows the file by (an upload's original name), used in messages instead of the
+            path where the server keeps it.
+
+    Returns:
+        The array and a message for the page (what was loaded, and whether it was downscaled).
+
+    Raises:
+        DemoInputError: When there is no image, or it cannot be read.
+    """
+    if image is None:
+        raise DemoInputError("Upload an image or pick one of the examples first.")
+    try:
+        pil_image = load_image(image)
+    except (OSError, ValueError) as error:
+        message = str(error)
+        if name and isinstance(image, str | os.PathLike):
+            message = message.replace(os.fspath(image), name)
+        raise DemoInputError(f"Cannot use this image: {message}") from error
+    width, height = pil_image.size
+    message = f"Image of {width}×{height} px."
+    if max(width, height) > MAX_IMAGE_SIDE:
+        scale = MAX_IMAGE_SIDE / max(width, height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pil_image = pil_image.resize(size, Image.Resampling.LANCZOS)
+        message = f"Image of {width}×{height} px, downscaled to {size[0]}×{size[1]} px (at most {MAX_IMAGE_SIDE})."
+    return np.asarray(pil_image), message
+
+
+def draw_prompts(image: np.ndarray, prompts: Prompts) -> np.ndarray:
+    """The image with its prompts drawn: foreground points green, background red, the box and a pending corner."""
+    no_mask = np.zeros(image.shape[:2], dtype=bool)
+    drawn = overlay_mask(Image.fromarray(image), no_mask, prompts.points, prompts.box, prompts.point_labels)
+    if prompts.box_corner is not None:
+        x, y = prompts.box_corner
+        arm = max(4, round(0.03 * max(drawn.size)))
+        draw = ImageDraw.Draw(drawn)
+        for line in ([x - arm, y, x + arm, y], [x, y - arm, x, y + arm]):
+            draw.line(line, fill=(255, 215, 0), width=max(1, arm // 4))
+    return np.asarray(drawn)
+
+
+@dataclass
+class DemoSegmentation:
+    """The masks of several class names on one image, and how the page shows them.
+
+    Args:
+        image (`np.ndarray` of shape `(height, width, 3)`): The image that was segmented.
+        results (`list[SegmentationResult]`): One per class name, in the order typed.
+        message (`str`): What the page says about this segmentation.
+    """
+
+    image: np.ndarray
+    results: list[SegmentationResult]
+    message: str
+
+    @property
+    def labels(self) -> list[str]:
+        """The legend entry of each mask: its class name and SAM's predicted IoU."""
+        return [f"{result.class_name} (IoU {result.score:.2f})" for result in self.results]
+
+    @property
+    def color_map(self) -> dict[str, str]:
+        """A distinct colour for each legend entry."""
+        return {label: MASK_COLORS[i % len(MASK_COLORS)] for i, label in enumerate(self.labels)}
+
+    def annotations(self) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
+        """`(image, [(mask, label), ...])`, the value of a Gradio `AnnotatedImage`."""
+        return self.image, [
+            (result.mask.astype(np.float32), label) for result, label in zip(self.results, self.labels, strict=True)
+        ]
+
+    def save_masks(self, directory: str | Path) -> list[Path]:
+        """Writes each mask as a 0/255 PNG at the image's size, `mask_<n>_<class name>.png`; returns the paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for number, result in enumerate(self.results, start=1):
+            slug = re.sub(r"[^A-Za-z0-9-]+", "_", result.class_name).strip("_")[:40] or "class"
+            path = directory / f"mask_{number}_{slug}.png"
+            Image.fromarray(result.mask.astype(np.uint8) * 255).save(path, format="PNG")
+            paths.append(path)
+        return paths
+
+
+@dataclass
+class DemoExample:
+    """A bundled example: an image file, the class names it shows, and a point that both names concern."""
+
+    image_path: Path
+    class_names: tuple[str, ...]
+    point: tuple[float, float]
+
+    @property
+    def class_text(self) -> str:
+        """The class names as the page's text box takes them."""
+        return ", ".join(self.class_names)
+
+
+def write_examples(directory: str | Path, count: int = 3) -> list[DemoExample]:
+    """Writes `count` images of the built-in task as PNGs into `directory`, for the page's examples.
+
+    Each example names both colours of one composite, with a point on its part: the whole object and its part from
+    one click, told apart by the name (see `samptx_hf.data.synthetic_parts`).
+
+    Small images are enlarged by a whole factor (nearest neighbour) to at least `EXAMPLE_MIN_SIDE` pixels, so that
+    the page shows them large enough to click on; SAM resizes its input anyway.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    examples = []
+    for index in range(count):
+        sample = generate_parts_sample(index, seed=EXAMPLES_SEED)
+        image = Image.fromarray(sample.image)
+        factor = max(1, math.ceil(EXAMPLE_MIN_SIDE / max(image.size)))
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+        path = directory / f"whole_or_part_{index}.png"
+        image.save(path, format="PNG")
+        x, y = interior_point(sample.part_mask)
+        point = (float(x * factor + factor // 2), float(y * factor + factor // 2))  # the centre of the enlarged pixel
+        examples.append(DemoExample(path, (sample.body_colour, sample.part_colour), point))
+    return examples
+
+
+def segment_classes(
+    model: Any, image: np.ndarray | None, class_text: str | None, prompts: Prompts, processor: Any = None
+) -> DemoSegmentation:
+    """Segments every class name of `class_text` in `image` at `prompts` (one call of `segment`).
+
+    With neither a point nor a box the class name alone prompts SAM, and the message says so.
+
+    Raises:
+        DemoInputError: On a missing image, no class name, too many, or prompts the model rejects (a point outside
+            the image, ...).
+    """
+    if image is None:
+        raise DemoInputError("Upload an image or pick one of the examples first.")
+    class_names = parse_class_names(class_text)
+    try:
+        results = segment(
+            model,
+            image,
+            class_names,
+            points=prompts.points or None,
+            box=prompts.box,
+            processor=processor,
+            point_labels=prompts.point_labels or None,
+        )
+    except ValueError as error:
+        raise DemoInputError(f"Cannot segment: {error}") from error
+    found = "; ".join(
+        f"{result.class_name}: {result.mask.mean():.1%} of the image, predicted IoU {result.score:.2f}"
+        for result in results
+    )
+    hint = " No point or box: the class name alone was the prompt; click on the object to guide SAM."
+    return DemoSegmentation(image, results, f"{found}.{hint if prompts.is_empty else ''}")
+
+
+__all__ = [
+    "MAX_CLASS_NAMES",
+    "MAX_IMAGE_SIDE",
+    "PROMPT_MODES",
+    "DemoExample",
+    "DemoInputError",
+    "DemoSegmentation",
+    "Prompts",
+    "draw_prompts",
+    "parse_class_names",
+    "prepare_image",
+    "segment_classes",
+    "write_examples",
+]

@@ -1,0 +1,183 @@
+"""The demo page: a Gradio app that wires [`session`]'s functions to an image you click on and a text box."""
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .session import (
+    PROMPT_MODES,
+    DemoInputError,
+    Prompts,
+    draw_prompts,
+    prepare_image,
+    segment_classes,
+    write_examples,
+)
+
+CACHE_LIFETIME_S = 3600  # how long answers' files are kept on the server
+IMAGE_HEIGHT = 420  # px on the page, for the input image and the masks alike
+
+GRADIO_MISSING = "the demo needs gradio, which is not installed: pip install 'samptx_hf[demo]'"
+
+_INSTRUCTIONS = """Upload an image (or pick an example below), type one or several class names separated by commas,
+and click on the object: each click adds a point and segments again. Switch "A click adds" to add background
+points, or to draw a box with two clicks on opposite corners. The legend gives each class's colour and SAM's
+predicted IoU; the mask files are PNGs at the image's size (0 background, 255 mask)."""
+
+
+def import_gradio() -> Any:
+    """The `gradio` module, with its usage analytics off unless the environment asks for them.
+
+    Raises:
+        ImportError: With the install command, when gradio is missing.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio
+    except ImportError as error:
+        raise ImportError(GRADIO_MISSING) from error
+    return gradio
+
+
+def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx model") -> Any:
+    """The demo page for `model`, a Gradio `Blocks` app; start it with its `launch()`.
+
+    The page's "Segment" button is also its API endpoint `/segment`, taking the image, the class names (one text,
+    comma-separated) and the prompts as JSON (`{"points": [[x, y]], "point_labels": [1], "box": [x1, y1, x2, y2]}`)
+    and returning the masks as an annotated image, the mask PNG files and a message.
+
+    Args:
+        model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one, as `segment` takes.
+        processor: The processor saved with the model, if any (default: built from the model).
+        model_name: What the title calls the model: its folder or Hub id.
+
+    Raises:
+        ImportError: When gradio is not installed.
+    """
+    gr = import_gradio()
+    # Removed when the app is garbage-collected or Python exits.
+    work_dir = tempfile.TemporaryDirectory(prefix="samptx-demo-")
+    examples = write_examples(Path(work_dir.name) / "examples")
+
+    def new_masks_folder() -> Path:
+        """A folder for one answer's mask files; older ones go (Gradio copies answers to its cache at once)."""
+        masks_dir = Path(work_dir.name) / "masks"
+        if masks_dir.is_dir():
+            for old in masks_dir.iterdir():
+                if time.time() - old.stat().st_mtime > CACHE_LIFETIME_S:
+                    shutil.rmtree(old, ignore_errors=True)
+        return masks_dir / uuid.uuid4().hex
+
+    def show_segmentation(image: np.ndarray, class_text: str, prompts: Prompts) -> tuple[Any, Any, str]:
+        try:
+            segmentation = segment_classes(model, image, class_text, prompts, processor=processor)
+        except DemoInputError as error:
+            return None, None, str(error)
+        files = segmentation.save_masks(new_masks_folder())
+        annotated = gr.AnnotatedImage(value=segmentation.annotations(), color_map=segmentation.color_map)
+        return annotated, [str(path) for path in files], segmentation.message
+
+    def on_image(image_path: str | None, name: str | None = None) -> tuple[Any, ...]:
+        """A new image (upload or example): keep it, clear prompts and masks."""
+        prompts = Prompts().to_json()
+        if image_path is None:
+            return None, None, prompts, None, None, "Upload an image or pick one of the examples."
+        try:
+            image, message = prepare_image(image_path, name)
+        except DemoInputError as error:
+            return None, None, prompts, None, None, str(error)
+        return image, image, prompts, None, None, f"{message} Type class names, then click on the object."
+
+    def on_upload(payload: dict[str, Any] | None) -> tuple[Any, ...]:
+        return on_image(payload.get("path"), payload.get("orig_name")) if payload else on_image(None)
+
+    def on_click(
+        image: np.ndarray | None, prompts_json: dict, mode: str, class_text: str, event: gr.SelectData
+    ) -> tuple[Any, ...]:
+        """A click on the image: add the prompt, draw it, and segment again when class names are typed."""
+        if image is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Upload an image or pick one of the examples first."
+        try:
+            prompts = Prompts.from_json(prompts_json).add_click(*event.index[:2], mode)
+        except DemoInputError as error:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(error)
+        drawn = draw_prompts(image, prompts)
+        if prompts.box_corner is not None:
+            return drawn, prompts.to_json(), gr.skip(), gr.skip(), "Box started: click the opposite corner."
+        if not (class_text or "").strip():
+            return drawn, prompts.to_json(), gr.skip(), gr.skip(), f"Prompts: {prompts.describe()}. Type a class name."
+        return drawn, prompts.to_json(), *show_segmentation(image, class_text, prompts)
+
+    def on_segment(image: np.ndarray | None, class_text: str, prompts_json: dict | None) -> tuple[Any, Any, str]:
+        """Segment every class name at the current prompts (the page's button and its `/segment` API)."""
+        try:
+            prompts = Prompts.from_json(prompts_json)
+        except DemoInputError as error:
+            return None, None, str(error)
+        return show_segmentation(image, class_text, prompts)
+
+    def on_clear_prompts(image: np.ndarray | None) -> tuple[Any, ...]:
+        return (draw_prompts(image, Prompts()) if image is not None else None), Prompts().to_json(), None, None, ""
+
+    title = f"SAM-PTx · {model_name}"
+    cache_lifetime = (CACHE_LIFETIME_S, CACHE_LIFETIME_S)  # Gradio's own copies: checked and deleted hourly
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=cache_lifetime) as demo:
+        gr.Markdown(f"# {title}\nSegment Anything guided by a class name. {_INSTRUCTIONS}")
+        source_image = gr.Image(label="image", type="numpy", format="png", visible=False)  # without the prompts drawn
+        prompts_json = gr.JSON(label="prompts", value=Prompts().to_json(), visible=False)
+        with gr.Row():
+            with gr.Column():
+                image_input = gr.Image(
+                    label="Image: click to add prompts",
+                    type="filepath",
+                    image_mode=None,  # keep the file as uploaded: prepare_image reads it
+                    sources=["upload", "clipboard"],
+                    format="png",
+                    height=IMAGE_HEIGHT,
+                    elem_id="samptx-image",
+                )
+                class_text = gr.Textbox(label="Class names", placeholder="circle, striped", elem_id="samptx-classes")
+                mode = gr.Radio(list(PROMPT_MODES), value=PROMPT_MODES[0], label="A click adds")
+                with gr.Row():
+                    segment_button = gr.Button("Segment", variant="primary", elem_id="samptx-segment")
+                    clear_button = gr.Button("Clear prompts")
+            with gr.Column():
+                masks = gr.AnnotatedImage(label="masks", format="png", height=IMAGE_HEIGHT, elem_id="samptx-masks")
+                status = gr.Markdown(label="message", elem_id="samptx-status")
+                mask_files = gr.File(label="mask files", file_count="multiple")
+
+        on_image_outputs = [source_image, image_input, prompts_json, masks, mask_files, status]
+        # Unprocessed, so that prepare_image reads the file and answers an unreadable one with a message.
+        image_input.upload(on_upload, image_input, on_image_outputs, api_visibility="private", preprocess=False)
+        image_input.clear(on_image, image_input, on_image_outputs, api_visibility="private")
+        image_input.select(
+            on_click,
+            [source_image, prompts_json, mode, class_text],
+            [image_input, prompts_json, masks, mask_files, status],
+            api_visibility="private",
+        )
+        segment_inputs = [source_image, class_text, prompts_json]
+        segment_button.click(on_segment, segment_inputs, [masks, mask_files, status], api_name="segment")
+        class_text.submit(on_segment, segment_inputs, [masks, mask_files, status], api_visibility="private")
+        clear_button.click(
+            on_clear_prompts,
+            source_image,
+            [image_input, prompts_json, masks, mask_files, status],
+            api_visibility="private",
+        )
+        gr.Examples(
+            examples=[[str(example.image_path), example.class_text] for example in examples],
+            inputs=[image_input, class_text],
+            outputs=on_image_outputs,
+            fn=lambda image_path, _class_text: on_image(image_path),
+            run_on_click=True,
+            cache_examples=False,
+            label="Examples (the built-in task: a body colour names the whole object, a part colour its part)",
+        )
+    return demo

@@ -1,0 +1,81 @@
+"""`samptx demo` and the repository's `app.py`: the page they build and how they launch it (no server started)."""
+
+import runpy
+import socket
+import sys
+from pathlib import Path
+
+import gradio
+import pytest
+
+from samptx_hf.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Every `launch` of a Gradio app, as (the app, its keyword arguments), instead of serving it."""
+    calls = []
+    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kwargs: calls.append((self, kwargs)))
+    return calls
+
+
+def test_demo_builds_the_page_of_the_model_and_serves_it_where_asked(demo_model_dir, launches):
+    args = ["demo", "--model", str(demo_model_dir), "--port", "7999", "--host", "0.0.0.0", "--no-share"]
+    assert main(args) == 0
+    (demo, kwargs), = launches  # fmt: skip
+    assert demo.title == f"SAM-PTx · {demo_model_dir}"
+    assert kwargs == {"server_name": "0.0.0.0", "server_port": 7999, "share": False, "show_error": True}
+
+
+def test_demo_defaults_leave_host_and_port_to_gradio_and_do_not_share(demo_model_dir, launches):
+    assert main(["demo", "--model", str(demo_model_dir)]) == 0
+    assert launches[0][1] == {"server_name": None, "server_port": None, "share": False, "show_error": True}
+    assert main(["demo", "--model", str(demo_model_dir), "--share"]) == 0
+    assert launches[1][1]["share"] is True
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_a_bad_port_is_a_one_line_usage_error(port, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--model", "anything", "--port", port])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{port!r} is not a port number (1 to 65535)" in err
+
+
+def test_without_gradio_the_demo_says_how_to_install_it_before_loading_the_model(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio then raises ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--model", str(tmp_path / "not-loaded")])
+    message = str(exit_info.value.code)
+    assert (
+        message.startswith("samptx demo: error: the demo needs gradio") and "pip install 'samptx_hf[demo]'" in message
+    )
+    assert len(message.splitlines()) == 1
+
+
+def test_a_missing_model_is_a_one_line_error(tmp_path, launches, capsys):
+    assert main(["demo", "--model", str(tmp_path / "nowhere")]) == 1
+    assert capsys.readouterr().err.startswith("samptx demo: error:") and not launches
+
+
+def test_app_py_serves_the_model_named_by_samptx_model_as_the_cli_does(demo_model_dir, launches, monkeypatch):
+    monkeypatch.setenv("SAMPTX_MODEL", str(demo_model_dir))
+    monkeypatch.setattr(sys, "argv", ["app.py", "--port", "7998"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    (demo, kwargs), = launches  # fmt: skip
+    assert demo.title == f"SAM-PTx · {demo_model_dir}" and kwargs["server_port"] == 7998
+
+
+def test_a_port_in_use_is_a_one_line_error(demo_model_dir, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["demo", "--model", str(demo_model_dir), "--port", str(port)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"samptx demo: error: port {port} is in use; choose another with --port"

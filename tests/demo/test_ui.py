@@ -1,0 +1,88 @@
+"""The demo page served in-process, driven through its API with `gradio_client` (no browser)."""
+
+import re
+import socket
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from hub_factories import make_image
+from PIL import Image
+
+from samptx_hf.demo import build_demo
+from samptx_hf.inference import segment
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(demo_model):
+    demo = build_demo(demo_model, model_name="tiny/run")
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    yield demo
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    return Client(demo.local_url, verbose=False)
+
+
+@pytest.fixture
+def image_path(tmp_path):
+    make_image(width=80, height=48).save(tmp_path / "image.png")
+    return tmp_path / "image.png"
+
+
+def test_the_title_names_sam_ptx_and_the_model(demo):
+    assert demo.title == "SAM-PTx · tiny/run"
+    assert not demo.analytics_enabled
+
+
+def test_segment_is_the_one_public_api_endpoint(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/segment"]
+    assert [parameter["label"] for parameter in endpoints["/segment"]["parameters"]] == [
+        "image",
+        "Class names",
+        "prompts",
+    ]
+
+
+def test_the_api_answers_a_segmentation_request_with_the_masks_of_segment(client, demo_model, image_path):
+    prompts = {"points": [[20, 20], [70, 40]], "point_labels": [1, 0]}
+    annotated, files, message = client.predict(
+        handle_file(str(image_path)), "circle, striped", prompts, api_name="/segment"
+    )
+    expected = segment(demo_model, Image.open(image_path), ["circle", "striped"], points=prompts["points"],
+                       point_labels=prompts["point_labels"])  # fmt: skip
+    labels = [f"{result.class_name} (IoU {result.score:.2f})" for result in expected]
+    assert [annotation["label"] for annotation in annotated["value"]["annotations"]] == labels
+    assert list(annotated["color_map"]) == labels
+    assert Image.open(annotated["value"]["image"]).size == (80, 48)
+    assert [path.rsplit("/", 1)[-1] for path in files] == ["mask_1_circle.png", "mask_2_striped.png"]
+    for path, result in zip(files, expected, strict=True):
+        assert np.array_equal(np.asarray(Image.open(path)) == 255, result.mask)
+    assert message.startswith("circle: ")
+
+
+@pytest.mark.parametrize(
+    ("class_text", "prompts", "message"),
+    [
+        ("  ", {"points": [[20, 20]]}, "Type a class name"),
+        ("circle", {"points": [[500, 20]]}, r"Cannot segment: point \(500, 20\) of image 0 lies outside"),
+        ("circle", {"points": [[20]]}, r"\[20\] is not a point"),
+    ],
+)
+def test_bad_input_is_answered_with_a_message_and_the_page_keeps_working(
+    client, image_path, class_text, prompts, message
+):
+    annotated, files, answer = client.predict(handle_file(str(image_path)), class_text, prompts, api_name="/segment")
+    assert annotated is None and files is None
+    assert re.search(message, answer)
+    _, files, _ = client.predict(handle_file(str(image_path)), "circle", {"points": [[1, 1]]}, api_name="/segment")
+    assert len(files) == 1
