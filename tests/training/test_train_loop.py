@@ -309,3 +309,19 @@ def test_the_flat_folder_layout_trains_with_a_classes_file(tmp_path):
         DataArguments(dataset="folder", data_dir=str(tmp_path), classes_file="classes.json")
     )
     assert train_set["image_id"] == ["a", "b"] and eval_set["class_name"] == ["owl"]
+
+
+def test_training_reports_the_number_that_samptx_eval_computes(tmp_path):
+    # One held-out number: training scores with evaluate_model's predict and score steps, at the original size.
+    from samptx_hf import SamPtxForTextSegmentation
+    from samptx_hf.data import make_parts_dataset
+    from samptx_hf.evaluation import evaluate_model
+
+    results = run(tmp_path, max_steps=2)
+    model = SamPtxForTextSegmentation.from_pretrained(tmp_path)
+    held_out = make_parts_dataset(TINY_DATA["num_eval_samples"], seed=1)  # data seed 0 + 1
+    evaluated = evaluate_model(model, held_out, batch_size=3)
+    assert results["num_samples"] == evaluated["num_samples"] == TINY_DATA["num_eval_samples"]
+    assert results["metrics"]["mean_iou"] == pytest.approx(evaluated["metrics"]["mean_iou"], abs=1e-6)
+    for name, values in evaluated["per_class"].items():
+        assert results["per_class"][name]["iou"] == pytest.approx(values["iou"], abs=1e-6)
