@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import datasets
 import numpy as np
@@ -305,12 +307,22 @@ def make_synthetic_splits(
     Raises:
         ValueError: if `test_seed == seed` (the held-out split would repeat the training samples).
     """
+    return seeded_splits(make_synthetic_dataset, num_train, num_test, seed, test_seed, config)
+
+
+def seeded_splits(
+    make_dataset: Callable[..., datasets.Dataset],
+    num_train: int,
+    num_test: int,
+    seed: int,
+    test_seed: int | None,
+    config: Any,
+) -> datasets.DatasetDict:
+    """`"train"` from `make_dataset(num_train, seed, config)` and `"test"` from seed `test_seed` (default
+    `seed + 1`): the splits of a generated task. Raises `ValueError` if the two seeds are equal."""
     test_seed = seed + 1 if test_seed is None else test_seed
     if test_seed == seed:
         raise ValueError(f"test_seed={test_seed} equals seed: the held-out split needs its own seed")
     return datasets.DatasetDict(
-        {
-            "train": make_synthetic_dataset(num_train, seed, config),
-            "test": make_synthetic_dataset(num_test, test_seed, config),
-        }
+        {"train": make_dataset(num_train, seed, config), "test": make_dataset(num_test, test_seed, config)}
     )

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._utils import encode_mask_png, segmentation_features
-from .synthetic import SYNTHETIC_SHAPES, SYNTHETIC_TEXTURES, _encode_png, _shape_mask, _texture
+from .synthetic import SYNTHETIC_SHAPES, SYNTHETIC_TEXTURES, _encode_png, _shape_mask, _texture, seeded_splits
 
 # RGB, 0-255. Bodies and parts never share a colour: the name alone says "whole" or "part".
 BODY_COLOURS = {"red": (205, 45, 40), "blue": (40, 75, 215), "white": (235, 235, 235)}
@@ -304,12 +304,4 @@ def make_parts_splits(
     Raises:
         ValueError: if `test_seed == seed` (the held-out split would repeat the training samples).
     """
-    test_seed = seed + 1 if test_seed is None else test_seed
-    if test_seed == seed:
-        raise ValueError(f"test_seed={test_seed} equals seed: the held-out split needs its own seed")
-    return datasets.DatasetDict(
-        {
-            "train": make_parts_dataset(num_train, seed, config),
-            "test": make_parts_dataset(num_test, test_seed, config),
-        }
-    )
+    return seeded_splits(make_parts_dataset, num_train, num_test, seed, test_seed, config)
