@@ -1,7 +1,7 @@
 """Fine-tune SAM-PTx (or a baseline) with Accelerate.
 
-With no arguments, trains SAM-PTx on the built-in synthetic task with a tiny random frozen SAM and CLIP, in a few
-minutes on a CPU:
+With no arguments, trains SAM-PTx on the built-in task (the class name decides whether a point means a whole object
+or its part) with the pretrained tiny SAM and tiny CLIP shipped with the package, in a minute or two on a CPU:
 
     python examples/train.py
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
-from ..evaluation import compute_results, predict_batch, text_embeddings_by_class
+from ..evaluation import compute_results, predict_batch, score_batch, text_embeddings_by_class
 from ..hub import save_adapter_repo, upload_adapter_repo
 from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
@@ -54,7 +54,7 @@ def evaluate_held_out(
     """Held-out results as `samptx eval` computes them (`evaluate_model`'s predict and score steps): masks at each
     image's original size, the interior point of each target, mIoU per class.
 
-    Every process predicts its share; the binary masks are gathered (`gather_for_metrics` drops the samples that
+    Every process predicts its share; the predictions are gathered (`gather_for_metrics` drops the samples that
     pad the last batch) and scored on every process.
     """
     model.eval()
@@ -62,12 +62,11 @@ def evaluate_held_out(
     class_counts: Counter = Counter()
     for batch in dataloader:
         logits = predict_batch(model, batch, text_table, image_processor)
-        predictions = [row_logits > 0 for row_logits in logits]
-        samples = list(zip(predictions, batch["masks"], batch["class_names"], strict=True))
+        samples = list(zip(logits, batch["masks"], batch["class_names"], strict=True))
         samples = accelerator.gather_for_metrics(samples, use_gather_object=True)
-        predictions, references, class_names = ([sample[i] for sample in samples] for i in range(3))
+        logits, references, class_names = ([sample[i] for sample in samples] for i in range(3))
         class_counts.update(class_names)
-        metrics["mean_iou"].add_batch(predictions=predictions, references=references, class_names=class_names)
+        score_batch(metrics, logits, references, class_names)
     model.train()
     return compute_results(metrics, class_counts, dataset_name)
 
