@@ -9,7 +9,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
-from hub_factories import make_image, make_peft_model, save_frozen_components
+from hub_factories import make_image, make_peft_model, name_components_by_hub_id, save_frozen_components
 from huggingface_hub.errors import HTTPError
 from PIL import Image
 
@@ -21,6 +21,16 @@ from samptx_hf.hub import save_adapter_repo
 def model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("run")
     save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "adapter")
+    return directory / "adapter"
+
+
+@pytest.fixture(scope="module")
+def shareable_model_dir(tmp_path_factory):
+    """An adapter folder whose frozen components are named by Hub id, as one that may be pushed."""
+    directory = tmp_path_factory.mktemp("shareable")
+    peft_model = make_peft_model(*save_frozen_components(directory))
+    name_components_by_hub_id(peft_model)
+    save_adapter_repo(peft_model, directory / "adapter")
     return directory / "adapter"
 
 
@@ -250,7 +260,7 @@ def test_eval_of_an_annotation_file_that_is_not_coco_is_one_line(model_dir, tmp_
 
 
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
-def test_push_without_the_hub_is_one_line(model_dir, capsys, monkeypatch, hub):
+def test_push_without_the_hub_is_one_line(shareable_model_dir, capsys, monkeypatch, hub):
     import samptx_hf.hub
 
     def create_repo(self, *args, **kwargs):
@@ -258,12 +268,18 @@ def test_push_without_the_hub_is_one_line(model_dir, capsys, monkeypatch, hub):
 
     monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: hub == "offline")
     monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
-    assert main(["push", str(model_dir), "your-name/sam-ptx"]) == 1
+    assert main(["push", str(shareable_model_dir), "your-name/sam-ptx"]) == 1
     expected = "offline mode is on" if hub == "offline" else "the Hugging Face Hub cannot be reached (HTTPError"
     assert expected in one_line_error(capsys, "push")
 
 
-def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(model_dir, capsys, monkeypatch):
+def test_push_of_an_adapter_on_local_frozen_folders_is_refused_with_the_fix(model_dir, capsys):
+    assert main(["push", str(model_dir), "your-name/sam-ptx"]) == 1
+    error = one_line_error(capsys, "push")
+    assert "names its frozen SAM by the local folder" in error and "upload that folder to the Hub" in error
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(shareable_model_dir, capsys, monkeypatch):
     import samptx_hf.hub
 
     def create_repo(self, *args, **kwargs):
@@ -271,7 +287,7 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(mod
 
     monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
     monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)
-    assert main(["push", str(model_dir), "your-name/sam-ptx"]) == 1
+    assert main(["push", str(shareable_model_dir), "your-name/sam-ptx"]) == 1
     assert "RuntimeError: something new (--verbose shows the traceback)" in one_line_error(capsys, "push")
     with pytest.raises(RuntimeError, match="something new"):
-        main(["push", str(model_dir), "your-name/sam-ptx", "--verbose"])
+        main(["push", str(shareable_model_dir), "your-name/sam-ptx", "--verbose"])

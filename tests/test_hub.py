@@ -149,6 +149,7 @@ def test_from_pretrained_a_hub_id_from_the_cache_offline(peft_model, components,
 
 def test_push_uploads_the_adapter_repository_in_one_commit(peft_model, components, monkeypatch):
     hub = FakeHub(monkeypatch)
+    name_components_by_hub_id(peft_model)
     commit = push_adapter_to_hub(peft_model, "me/sam-ptx-shapes", eval_results=EVAL_RESULTS, private=True)
     assert commit.oid == "d" * 40
     assert hub.repos == [{"repo_id": "me/sam-ptx-shapes", "private": True, "exist_ok": True}]
