@@ -5,6 +5,7 @@ is shared by the tests of this module.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -37,12 +38,18 @@ def test_the_default_run_builds_on_the_builtin_base_and_records_its_portable_nam
     assert config["sam_model_name_or_path"] == TINY_SAM and config["text_model_name_or_path"] == TINY_CLIP
     assert not (output_dir / "frozen_base").exists()
     assert results["dataset"] == "synthetic" and results["num_samples"] == 256
-    assert results["metrics"]["mean_iou"] > 0.75
+    assert results["metrics"]["mean_iou"] > 0.7  # 76.93 here (docs/ablation.md); text-blind methods reach 50
 
 
-def test_same_image_and_point_another_class_gives_another_mask(default_run):
+def test_same_image_and_point_another_class_gives_another_mask(default_run, tmp_path):
     output_dir, _ = default_run
-    model = SamPtxForTextSegmentation.from_pretrained(output_dir)
+    # Moved elsewhere, with the run's own folder gone, the adapter still loads: it names its base, not a path.
+    moved = shutil.copytree(output_dir, tmp_path / "moved", ignore=shutil.ignore_patterns("checkpoints"))
+    hidden = output_dir.rename(output_dir.with_name("hidden"))
+    try:
+        model = SamPtxForTextSegmentation.from_pretrained(moved)
+    finally:
+        hidden.rename(output_dir)
     follows_name = 0
     for index in range(16):
         sample = generate_parts_sample(index, seed=HELD_OUT_SEED)
