@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from ..methods import Method
+from ..methods import Method, parse_adapter_layers
 
 DATASETS = ("synthetic", "cod10k", "coco", "ade20k", "folder", "hf")
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
@@ -43,9 +43,22 @@ class ModelArguments:
     adapter_scaling: float = field(default=0.5, metadata={"help": "Scale of the adapter branch output."})
     adapter_dropout: float = field(default=0.0, metadata={"help": "Dropout in the adapter bottleneck."})
     adapter_activation: str = field(default="relu", metadata={"help": "Adapter non-linearity (relu, gelu, ...)."})
+    adapter_layers: str = field(
+        default="all",
+        metadata={
+            "help": "Image-encoder blocks that get adapters: 'all', 'last:K' (the last K blocks; several classes of "
+            "one image then share the blocks before them), or indices such as '8,9,10,11'."
+        },
+    )
     tiny_image_size: int = field(default=128, metadata={"help": "Input size of the 'tiny' SAM."})
     tiny_hidden_size: int = field(default=64, metadata={"help": "Width of the 'tiny' SAM image encoder."})
     tiny_num_layers: int = field(default=4, metadata={"help": "Blocks in the 'tiny' SAM image encoder."})
+
+    def __post_init__(self) -> None:
+        try:
+            parse_adapter_layers(self.adapter_layers)
+        except ValueError as error:
+            raise ValueError(f"--{error}") from None
 
 
 @dataclass
