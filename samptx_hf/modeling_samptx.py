@@ -262,6 +262,10 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             multimask_output (`bool`, defaults to `False`):
                 Predict SAM's three masks per prompt instead of one.
 
+        Rows of `pixel_values` that hold the same image (one image with several class prompts) share the
+        image-encoder blocks before the first adapter that reads the text: those run once per image
+        ([`samptx_hf.image_encoding.encode_images`]); the outputs are those of one row at a time.
+
         Raises:
             ValueError: On inputs of the wrong rank, shape or batch size, points without labels, both or neither
                 of `input_ids`/`text_embeds` when the text is used.
