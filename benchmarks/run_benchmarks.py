@@ -22,6 +22,9 @@ Sections:
     text        encoding the class prompts once (cached `encode_text`) vs once per sample over an epoch
     multiclass  N class prompts on one image: adapters in the last blocks (shared trunk) vs N full passes, the
                 masks of the shared trunk against one class at a time, and the single-class overhead over SamModel
+    placement   time of each image-encoder part (patch embedding, every block, neck) in one forward, and from it the
+                image-encoder cost of N = 1, 4, 16 classes of one image with adapters in all, the last half, the
+                last quarter and the last 2 blocks
 
 Memory: on CUDA, `torch.cuda.max_memory_allocated` minus the memory allocated before the step; on CPU, the peak
 resident set size of the process during the step minus its size before (Linux `VmHWM`, reset through
@@ -61,7 +64,8 @@ from samptx_hf import (
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
 
 SIZES = ("tiny", "vit-b")
-SECTIONS = ("inference", "params", "training", "text", "multiclass")
+SECTIONS = ("inference", "params", "training", "text", "multiclass", "placement")
+PLACEMENT_CLASS_COUNTS = (1, 4, 16)
 LORA = "lora"
 METHODS = tuple(method.value for method in Method) + (LORA,)
 # LoRA on the same MLPs as the Parallel-Text adapters: both linear layers of every image-encoder MLP.
@@ -465,6 +469,72 @@ def bench_multiclass(
     }
 
 
+def bench_placement(models: Models, repeats: int, device: torch.device) -> dict[str, Any]:
+    """Seconds of each image-encoder part at batch 1, and the encoder cost of N classes per adapter placement.
+
+    With adapters in the last K of B blocks, N classes of one image cost the patch embedding and the first B - K
+    blocks once, and the last K blocks and the neck N times (batch N costs N times batch 1 on a CPU: the multiclass
+    rows measure it); without sharing, N full passes.
+    """
+    model = models.peft_model(Method.PARALLEL_TEXT.value, init_weights=False).to(device).eval()
+    encoder = model.base_model.model.sam.vision_encoder
+    parts = {"patch_embed": encoder.patch_embed, **{f"block {i}": b for i, b in enumerate(encoder.layers)}}
+    parts["neck"] = encoder.neck
+    seconds: dict[str, list[float]] = {name: [] for name in parts}
+    started: dict[str, float] = {}
+
+    def before(name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            synchronize(device)
+            started[name] = time.perf_counter()
+
+        return hook
+
+    def after(name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            synchronize(device)
+            seconds[name].append(time.perf_counter() - started[name])
+
+        return hook
+
+    inputs = make_inputs(models.sam_config, models.text_config.projection_dim)
+    prompts = {key: inputs[key].to(device) for key in ("pixel_values", "input_points", "input_labels")}
+    text_embeds = inputs["text_embeds"].to(device)
+    with torch.inference_mode():
+        model(**prompts, text_embeds=text_embeds)  # warm-up, not recorded
+        handles = [m.register_forward_pre_hook(before(n)) for n, m in parts.items()]
+        handles += [m.register_forward_hook(after(n)) for n, m in parts.items()]
+        for _ in range(repeats):
+            model(**prompts, text_embeds=text_embeds)
+        for handle in handles:
+            handle.remove()
+    part_seconds = {name: statistics.median(values) for name, values in seconds.items()}
+    blocks = [part_seconds[f"block {i}"] for i in range(len(encoder.layers))]
+    num_blocks = len(blocks)
+    placements = {
+        "all": num_blocks,
+        "last half": num_blocks // 2,
+        "last quarter": max(1, num_blocks // 4),
+        "last 2": min(2, num_blocks),
+    }
+    full_pass = part_seconds["patch_embed"] + sum(blocks) + part_seconds["neck"]
+    estimates = {}
+    for placement, adapted in placements.items():
+        shared = part_seconds["patch_embed"] + sum(blocks[: num_blocks - adapted])
+        per_class = sum(blocks[num_blocks - adapted :]) + part_seconds["neck"]
+        estimates[placement] = {
+            "adapted_blocks": adapted,
+            "classes": {
+                str(n): {
+                    "seconds": shared + n * per_class,
+                    "ratio_to_full_passes": (shared + n * per_class) / (n * full_pass),
+                }
+                for n in PLACEMENT_CLASS_COUNTS
+            },
+        }
+    return {"part_seconds": part_seconds, "full_pass_s": full_pass, "estimates": estimates, "n": repeats}
+
+
 # ----------------------------------------------------------------------------------------------- report
 
 
@@ -601,6 +671,27 @@ def markdown_report(results: dict[str, Any]) -> str:
                 f"`SamModel`: {single['median_ratio']:.3f}× (median of {single['n']} interleaved pairs: "
                 f"{', '.join(f'{ratio:.3f}' for ratio in single['ratios'])}).",
             ]
+        if "placement" in sections:
+            section = sections["placement"]
+            parts = section["part_seconds"]
+            block_times = [value for name, value in parts.items() if name.startswith("block ")]
+            counts = list(_first(section["estimates"])["classes"])
+            lines += [
+                f"\n### Image-encoder cost of N classes of one image, by adapter placement (parts timed in one "
+                f"forward, median of {section['n']}; load {section['load']})\n",
+                f"One full pass {_ms(section['full_pass_s'])}: patch embedding {_ms(parts['patch_embed'])}, "
+                f"blocks {_ms(min(block_times))}–{_ms(max(block_times))} (global attention the slowest), "
+                f"neck {_ms(parts['neck'])}.\n",
+                "| adapters in | " + " | ".join(f"N = {n}" for n in counts) + " |",
+                "|---|" + "---|" * len(counts),
+            ]
+            for placement, row in section["estimates"].items():
+                cells = [
+                    f"{_ms(row['classes'][n]['seconds'])} ({row['classes'][n]['ratio_to_full_passes']:.2f}×)"
+                    for n in counts
+                ]
+                blocks_label = f"{row['adapted_blocks']} block" + ("s" if row["adapted_blocks"] > 1 else "")
+                lines.append(f"| {placement} ({blocks_label}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -727,6 +818,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
             elif section == "text":
                 result = bench_text(models, args.text_classes, args.epoch_samples, max(1, repeats // 2))
+            elif section == "placement":
+                result = bench_placement(models, repeats, device)
             else:
                 num_classes = args.num_classes or DEFAULT_NUM_CLASSES[size]
                 shared_layers = args.shared_layers or DEFAULT_SHARED_LAYERS[size]
