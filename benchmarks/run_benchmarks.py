@@ -22,6 +22,8 @@ Sections:
     text        encoding the class prompts once (cached `encode_text`) vs once per sample over an epoch
     multiclass  N class prompts on one image: adapters in the last blocks (shared trunk) vs N full passes, the
                 masks of the shared trunk against one class at a time, and the single-class overhead over SamModel
+    overhead    one class, batch 1: SAM-PTx (adapters in every block, and in `--shared_layers`) over plain
+                `SamModel`, as the median of interleaved pairs (`--pairs`)
     placement   time of each image-encoder part (patch embedding, every block, neck) in one forward, and from it the
                 image-encoder cost of N = 1, 4, 16 classes of one image with adapters in all, the last half, the
                 last quarter and the last 2 blocks
@@ -64,7 +66,7 @@ from samptx_hf import (
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
 
 SIZES = ("tiny", "vit-b")
-SECTIONS = ("inference", "params", "training", "text", "multiclass", "placement")
+SECTIONS = ("inference", "params", "training", "text", "multiclass", "placement", "overhead")
 PLACEMENT_CLASS_COUNTS = (1, 4, 16)
 LORA = "lora"
 METHODS = tuple(method.value for method in Method) + (LORA,)
@@ -477,6 +479,31 @@ def bench_multiclass(
     }
 
 
+def bench_overhead(models: Models, shared_layers: str, pairs: int, device: torch.device) -> dict[str, Any]:
+    """Single-class inference time of SAM-PTx over plain `SamModel`: median of `pairs` interleaved pairs each."""
+    inputs = make_inputs(models.sam_config, models.text_config.projection_dim)
+    prompts = {key: inputs[key].to(device) for key in ("pixel_values", "input_points", "input_labels")}
+    text_embeds = inputs["text_embeds"].to(device)
+    sam = models.sam.to(device)
+    candidates = {
+        "every block": models.peft_model(Method.PARALLEL_TEXT.value, init_weights=False).to(device).eval(),
+        shared_layers: models.peft_model(Method.PARALLEL_TEXT.value, adapter_layers=shared_layers, init_weights=False)
+        .to(device)
+        .eval(),
+    }
+    with torch.inference_mode():
+        ratios = {
+            placement: _median_of_pair_ratios(
+                lambda: sam(**prompts, multimask_output=False),
+                lambda model=model: model(**prompts, text_embeds=text_embeds),
+                pairs,
+                device,
+            )
+            for placement, model in candidates.items()
+        }
+    return {"ratios_to_sam": ratios}
+
+
 def bench_placement(models: Models, repeats: int, device: torch.device) -> dict[str, Any]:
     """Seconds of each image-encoder part at batch 1, and the encoder cost of N classes per adapter placement.
 
@@ -708,6 +735,17 @@ def markdown_report(results: dict[str, Any]) -> str:
                 ]
                 blocks_label = f"{row['adapted_blocks']} block" + ("s" if row["adapted_blocks"] > 1 else "")
                 lines.append(f"| {placement} ({blocks_label}) | " + " | ".join(cells) + " |")
+        if "overhead" in sections:
+            section = sections["overhead"]
+            lines += [
+                f"\n### One class, batch 1: SAM-PTx over `SamModel` (median of interleaved pairs; load "
+                f"{section['load']})\n",
+                "| adapters in | × SamModel (median) | pairs |",
+                "|---|---|---|",
+            ]
+            for placement, row in section["ratios_to_sam"].items():
+                pairs = ", ".join(f"{ratio:.3f}" for ratio in row["ratios"])
+                lines.append(f"| {placement} | {row['median_ratio']:.3f} | {pairs} |")
     return "\n".join(lines)
 
 
@@ -741,7 +779,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"(default {DEFAULT_SHARED_LAYERS})",
     )
     parser.add_argument(
-        "--pairs", type=int, default=None, help="multiclass: interleaved single-class pairs (default: repeats + 1)"
+        "--pairs",
+        type=int,
+        default=None,
+        help="multiclass, overhead: interleaved single-class pairs (default repeats + 1, 2 x repeats + 1)",
     )
     parser.add_argument(
         "--encoder_blocks",
@@ -839,6 +880,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 result = bench_text(models, args.text_classes, args.epoch_samples, max(1, repeats // 2))
             elif section == "placement":
                 result = bench_placement(models, repeats, device)
+            elif section == "overhead":
+                shared_layers = args.shared_layers or DEFAULT_SHARED_LAYERS[size]
+                result = bench_overhead(models, shared_layers, args.pairs or 2 * repeats + 1, device)
             else:
                 num_classes = args.num_classes or DEFAULT_NUM_CLASSES[size]
                 shared_layers = args.shared_layers or DEFAULT_SHARED_LAYERS[size]
