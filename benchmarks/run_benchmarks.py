@@ -453,8 +453,9 @@ def bench_multiclass(
         shared, alone = last_blocks(**batched, text_embeds=texts), separate(last_blocks)
         alone_masks = torch.cat([output.pred_masks for output in alone])
         alone_scores = torch.cat([output.iou_scores for output in alone])
+        sam = models.sam.to(device)
         single_class = _median_of_pair_ratios(
-            lambda: models.sam.to(device)(**prompts, multimask_output=False),
+            lambda: sam(**prompts, multimask_output=False),
             lambda: every_block(**prompts, text_embeds=texts[:1]),
             pairs or repeats + 1,
             device,
@@ -711,8 +712,8 @@ def markdown_report(results: dict[str, Any]) -> str:
                 "",
                 f"{masks} (largest logit difference {section['max_abs_logit_difference']:.1e}, score "
                 f"{section['max_abs_score_difference']:.1e}). One class, adapters in every block, against "
-                f"`SamModel`: {single['median_ratio']:.3f}× (median of {single['n']} interleaved pairs: "
-                f"{', '.join(f'{ratio:.3f}' for ratio in single['ratios'])}).",
+                f"`SamModel`: {single['median_ratio']:.3f}× (median of {single['n']} interleaved pairs, "
+                f"{min(single['ratios']):.3f}–{max(single['ratios']):.3f}).",
             ]
         if "placement" in sections:
             section = sections["placement"]
@@ -740,12 +741,12 @@ def markdown_report(results: dict[str, Any]) -> str:
             lines += [
                 f"\n### One class, batch 1: SAM-PTx over `SamModel` (median of interleaved pairs; load "
                 f"{section['load']})\n",
-                "| adapters in | × SamModel (median) | pairs |",
-                "|---|---|---|",
+                "| adapters in | × SamModel (median) | pairs | range |",
+                "|---|---|---|---|",
             ]
             for placement, row in section["ratios_to_sam"].items():
-                pairs = ", ".join(f"{ratio:.3f}" for ratio in row["ratios"])
-                lines.append(f"| {placement} | {row['median_ratio']:.3f} | {pairs} |")
+                spread = f"{min(row['ratios']):.3f}–{max(row['ratios']):.3f}"
+                lines.append(f"| {placement} | {row['median_ratio']:.3f} | {row['n']} | {spread} |")
     return "\n".join(lines)
 
 
