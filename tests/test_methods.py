@@ -7,6 +7,7 @@ from peft.utils.constants import DUMMY_TARGET_MODULES
 
 from samptx_hf import ParallelTextLayer, parse_adapter_layers, peft_config_for
 from samptx_hf.training import ModelArguments
+from samptx_hf.training.modeling import build_peft_model, save_tiny_components
 
 
 @pytest.mark.parametrize(
@@ -36,3 +37,13 @@ def test_adapter_layers_flag_is_checked_when_parsed():
     assert ModelArguments(adapter_layers="last:2").adapter_layers == "last:2"
     with pytest.raises(ValueError, match=r"--adapter_layers='last:two' is not understood"):
         ModelArguments(adapter_layers="last:two")
+
+
+def test_training_builds_the_adapters_in_the_blocks_of_the_flag(tmp_path):
+    args = ModelArguments(adapter_layers="last:1", adapter_r=4, tiny_image_size=64, tiny_hidden_size=32)
+    sam_path, clip_path = save_tiny_components(args, tmp_path, seed=0)
+    peft_model = build_peft_model(args, sam_path, clip_path)
+    wrapped = [name for name, module in peft_model.named_modules() if isinstance(module, ParallelTextLayer)]
+    last = args.tiny_num_layers - 1
+    assert wrapped == [f"base_model.model.sam.vision_encoder.layers.{last}.mlp"]
+    assert peft_model.peft_config["default"].layers_to_transform == [last]
