@@ -20,7 +20,13 @@ Sections:
     training    step time (forward, backward, AdamW) and peak memory per method, batch 1, with and without
                 gradient checkpointing; each configuration in a fresh process so that peak memory is its own
     text        encoding the class prompts once (cached `encode_text`) vs once per sample over an epoch
-    multiclass  N class prompts on one image: one batched forward vs N forwards
+    multiclass  N class prompts on one image: adapters in the last blocks (shared trunk) vs N full passes, the
+                masks of the shared trunk against one class at a time, and the single-class overhead over SamModel
+    overhead    one class, batch 1: SAM-PTx (adapters in every block, and in `--shared_layers`) over plain
+                `SamModel`, as the median of interleaved pairs (`--pairs`)
+    placement   time of each image-encoder part (patch embedding, every block, neck) in one forward, and from it the
+                image-encoder cost of N = 1, 4, 16 classes of one image with adapters in all, the last half, the
+                last quarter and the last 2 blocks
 
 Memory: on CUDA, `torch.cuda.max_memory_allocated` minus the memory allocated before the step; on CPU, the peak
 resident set size of the process during the step minus its size before (Linux `VmHWM`, reset through
@@ -49,11 +55,19 @@ from peft import LoraConfig, get_peft_model
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, SamConfig, SamModel
 from transformers.utils import logging
 
-from samptx_hf import Method, SamPtxConfig, SamPtxForTextSegmentation, peft_config_for, text_injection_for
+from samptx_hf import (
+    Method,
+    SamPtxConfig,
+    SamPtxForTextSegmentation,
+    parse_adapter_layers,
+    peft_config_for,
+    text_injection_for,
+)
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
 
 SIZES = ("tiny", "vit-b")
-SECTIONS = ("inference", "params", "training", "text", "multiclass")
+SECTIONS = ("inference", "params", "training", "text", "multiclass", "placement", "overhead")
+PLACEMENT_CLASS_COUNTS = (1, 4, 16)
 LORA = "lora"
 METHODS = tuple(method.value for method in Method) + (LORA,)
 # LoRA on the same MLPs as the Parallel-Text adapters: both linear layers of every image-encoder MLP.
@@ -62,7 +76,9 @@ ADAPTER_R = 32
 # Defaults per size: ViT-B on a CPU takes tens of seconds per forward, so its repeats are few.
 DEFAULT_REPEATS = {"tiny": 20, "vit-b": 2}
 DEFAULT_TRAIN_REPEATS = {"tiny": 10, "vit-b": 1}
-DEFAULT_NUM_CLASSES = {"tiny": 4, "vit-b": 2}
+DEFAULT_NUM_CLASSES = {"tiny": 8, "vit-b": 4}
+# The tiny SAM has 2 blocks: adapters in the last one leave one block to share.
+DEFAULT_SHARED_LAYERS = {"tiny": "last:1", "vit-b": "last:2"}
 DEFAULT_TRAIN_METHODS = {"tiny": METHODS, "vit-b": ("parallel_text", "decoder_only")}
 DEFAULT_TRAIN_CHECKPOINTING = {"tiny": (False, True), "vit-b": (False, True)}
 
@@ -70,16 +86,22 @@ DEFAULT_TRAIN_CHECKPOINTING = {"tiny": (False, True), "vit-b": (False, True)}
 # ----------------------------------------------------------------------------------------------- models and inputs
 
 
-def sam_and_text_configs(size: str) -> tuple[SamConfig, CLIPTextConfig]:
-    """SAM and CLIP text configurations of `size`.
+def sam_and_text_configs(size: str, encoder_blocks: int | None = None) -> tuple[SamConfig, CLIPTextConfig]:
+    """SAM and CLIP text configurations of `size`, with `encoder_blocks` image-encoder blocks if given.
 
     ViT-B: SAM's and CLIP ViT-B/32's default shapes. SAM's default `initializer_range` of 1e-10 is replaced by
-    0.02 so that random activations have realistic magnitudes (tiny values could turn into slow denormals).
+    0.02 so that random activations have realistic magnitudes (tiny values could turn into slow denormals). With
+    another depth, global attention stays in every third block (SAM ViT-B: blocks 2, 5, 8, 11).
     """
     if size == "tiny":
-        return tiny_sam_config(), tiny_text_config()
+        if encoder_blocks is None:
+            return tiny_sam_config(), tiny_text_config()
+        return tiny_sam_config(num_hidden_layers=encoder_blocks), tiny_text_config()
     if size == "vit-b":
-        sam_config = SamConfig(initializer_range=0.02, vision_config={"initializer_range": 0.02})
+        vision = {"initializer_range": 0.02}
+        if encoder_blocks is not None:
+            vision |= {"num_hidden_layers": encoder_blocks, "global_attn_indexes": list(range(2, encoder_blocks, 3))}
+        sam_config = SamConfig(initializer_range=0.02, vision_config=vision)
         return sam_config, CLIPTextConfig()
     raise ValueError(f"size={size!r} is not one of {SIZES}")
 
@@ -87,9 +109,9 @@ def sam_and_text_configs(size: str) -> tuple[SamConfig, CLIPTextConfig]:
 class Models:
     """Builds the models of one size from one random SAM and one random text encoder (built once, then copied)."""
 
-    def __init__(self, size: str, seed: int = 0) -> None:
+    def __init__(self, size: str, seed: int = 0, encoder_blocks: int | None = None) -> None:
         self.size = size
-        self.sam_config, self.text_config = sam_and_text_configs(size)
+        self.sam_config, self.text_config = sam_and_text_configs(size, encoder_blocks)
         torch.manual_seed(seed)
         self.sam = SamModel(self.sam_config).eval()
         self.text_encoder = CLIPTextModelWithProjection(self.text_config).eval()
@@ -109,8 +131,14 @@ class Models:
         lora_per_rank = 2 * (hidden + mlp_dim)  # lin1: hidden -> mlp_dim, lin2: mlp_dim -> hidden
         return max(1, round(parallel_text_per_block / lora_per_rank))
 
-    def peft_model(self, method: str, train_decoder: bool = True) -> torch.nn.Module:
-        """SAM-PTx with the adapter of `method` (a `Method` value or `"lora"`), as training builds it."""
+    def peft_model(
+        self, method: str, train_decoder: bool = True, adapter_layers: str = "all", init_weights: bool = True
+    ) -> torch.nn.Module:
+        """SAM-PTx with the adapter of `method` (a `Method` value or `"lora"`), as training builds it.
+
+        `adapter_layers` places Parallel-Text adapters (`"last:2"`, ...); `init_weights=False` gives them random,
+        non-zero weights (the outputs then depend on the text, as after training).
+        """
         if method == LORA:
             model = self.samptx("none")
             config = LoraConfig(
@@ -121,7 +149,9 @@ class Models:
             )
             return get_peft_model(model, config)
         model = self.samptx(text_injection_for(method).value)
-        return get_peft_model(model, peft_config_for(method, r=ADAPTER_R))
+        config = peft_config_for(method, r=ADAPTER_R, adapter_layers=adapter_layers)
+        config.init_weights = init_weights
+        return get_peft_model(model, config)
 
 
 def make_inputs(sam_config: SamConfig, text_dim: int, batch_size: int = 1, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -359,31 +389,186 @@ def bench_text(models: Models, num_classes: int, epoch_samples: int, repeats: in
     }
 
 
-def bench_multiclass(models: Models, num_classes: int, repeats: int, device: torch.device) -> dict[str, Any]:
-    """N class prompts on one image with Parallel-Text: one forward of batch N vs N forwards of batch 1."""
-    model = models.peft_model(Method.PARALLEL_TEXT.value).to(device).eval()
-    one = make_inputs(models.sam_config, models.text_config.projection_dim)
-    texts = torch.randn(num_classes, models.text_config.projection_dim)
-    single = [
-        {
-            "pixel_values": one["pixel_values"].to(device),
-            "input_points": one["input_points"].to(device),
-            "input_labels": one["input_labels"].to(device),
-            "text_embeds": texts[index : index + 1].to(device),
-        }
-        for index in range(num_classes)
-    ]
-    batched = {key: torch.cat([inputs[key] for inputs in single]) for key in single[0]}
+def _median_of_pair_ratios(
+    baseline: Callable[[], Any], candidate: Callable[[], Any], pairs: int, device: torch.device
+) -> dict[str, float]:
+    """Median of `candidate / baseline` over `pairs` interleaved pairs (who goes first alternates), after a warm-up."""
+    baseline(), candidate()
+    ratios = []
+    for pair in range(pairs):
+        seconds = {}
+        for name in ("baseline", "candidate") if pair % 2 == 0 else ("candidate", "baseline"):
+            function = baseline if name == "baseline" else candidate
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            seconds[name] = time.perf_counter() - start
+        ratios.append(seconds["candidate"] / seconds["baseline"])
+    return {"median_ratio": statistics.median(ratios), "ratios": ratios, "n": pairs}
 
-    def separate() -> None:
-        for inputs in single:
-            model(**inputs)
 
+def bench_multiclass(
+    models: Models, num_classes: int, shared_layers: str, repeats: int, device: torch.device, pairs: int | None = None
+) -> dict[str, Any]:
+    """N class prompts on one image: shared trunk (adapters in `shared_layers`) against N full passes.
+
+    Variants, timed in rotation: adapters in every block as N forwards of batch 1 (N full image-encoder passes) and,
+    at the tiny size or on a GPU, as one forward of batch N (still N full passes: every block reads the text; at
+    ViT-B on a CPU its global-attention weights, N x 12 x 4096^2 floats per block, do not fit beside other work),
+    and adapters in `shared_layers` only as one forward of batch N (the blocks before them run once). Then the
+    masks of the shared forward are compared with the same model's one-class-at-a-time masks, and the single-class
+    overhead of SAM-PTx (adapters in every block, batch 1) over plain `SamModel` is measured as the median of
+    interleaved pairs (`pairs`, by default `repeats + 1`).
+
+    Batch N and batch 1 round differently in the matrix products (the CPU kernels block by batch size), so the
+    logits agree to about 1e-6, not bit for bit; the result counts the mask pixels that differ and the largest
+    logit at such a pixel (a pixel can only flip where its logit is that close to the threshold).
+    """
+    text_dim = models.text_config.projection_dim
+    one = make_inputs(models.sam_config, text_dim)
+    prompts = {key: one[key].to(device) for key in ("pixel_values", "input_points", "input_labels")}
+    texts = torch.randn(num_classes, text_dim, generator=torch.Generator().manual_seed(1)).to(device)
+    batched = {key: value.expand(num_classes, *value.shape[1:]) for key, value in prompts.items()}
+    every_block = models.peft_model(Method.PARALLEL_TEXT.value, init_weights=False).to(device).eval()
+    last_blocks = models.peft_model(Method.PARALLEL_TEXT.value, adapter_layers=shared_layers, init_weights=False)
+    last_blocks = last_blocks.to(device).eval()
+    num_blocks = models.sam_config.vision_config.num_hidden_layers
+    adapted = last_blocks.peft_config["default"].layers_to_transform
+
+    def separate(model: torch.nn.Module) -> list[torch.Tensor]:
+        return [model(**prompts, text_embeds=texts[i : i + 1]) for i in range(num_classes)]
+
+    variants = {
+        "separate_all": lambda: separate(every_block),
+        "batched_all": lambda: every_block(**batched, text_embeds=texts),
+        "batched_shared": lambda: last_blocks(**batched, text_embeds=texts),
+    }
+    if models.size != "tiny" and device.type != "cuda":
+        del variants["batched_all"]
     with torch.inference_mode():
-        timings = time_in_rotation({"batched": lambda: model(**batched), "separate": separate}, repeats, device)
-    timings["batched"]["ratio_to_separate"] = timings["batched"]["median_s"] / timings["separate"]["median_s"]
-    timings["batched"]["min_ratio_to_separate"] = timings["batched"]["min_s"] / timings["separate"]["min_s"]
-    return {"timings": timings, "num_classes": num_classes}
+        # One single-class forward of each model warms it up; a full round of every variant would double a ViT-B run.
+        every_block(**prompts, text_embeds=texts[:1]), last_blocks(**prompts, text_embeds=texts[:1])
+        timings = time_in_rotation(variants, repeats, device, warmup=0)
+        shared, alone = last_blocks(**batched, text_embeds=texts), separate(last_blocks)
+        alone_masks = torch.cat([output.pred_masks for output in alone])
+        alone_scores = torch.cat([output.iou_scores for output in alone])
+        sam = models.sam.to(device)
+        single_class = _median_of_pair_ratios(
+            lambda: sam(**prompts, multimask_output=False),
+            lambda: every_block(**prompts, text_embeds=texts[:1]),
+            pairs or repeats + 1,
+            device,
+        )
+    differing = (shared.pred_masks > 0) != (alone_masks > 0)
+    for timing in timings.values():
+        timing["ratio_to_separate_all"] = timing["median_s"] / timings["separate_all"]["median_s"]
+        timing["min_ratio_to_separate_all"] = timing["min_s"] / timings["separate_all"]["min_s"]
+    return {
+        "timings": timings,
+        "num_classes": num_classes,
+        "num_blocks": num_blocks,
+        "shared_layers": shared_layers,
+        "adapted_blocks": adapted,
+        "masks_equal_one_class_at_a_time": bool(torch.equal(shared.pred_masks > 0, alone_masks > 0)),
+        "max_abs_logit_difference": float((shared.pred_masks - alone_masks).abs().max()),
+        "mask_pixels_differing": int(differing.sum()),
+        "mask_pixels": differing.numel(),
+        "max_abs_logit_at_differing_pixel": float(alone_masks[differing].abs().max()) if differing.any() else 0.0,
+        "max_abs_score_difference": float((shared.iou_scores - alone_scores).abs().max()),
+        "single_class_ratio_to_sam": single_class,
+    }
+
+
+def bench_overhead(models: Models, shared_layers: str, pairs: int, device: torch.device) -> dict[str, Any]:
+    """Single-class inference time of SAM-PTx over plain `SamModel`: median of `pairs` interleaved pairs each."""
+    inputs = make_inputs(models.sam_config, models.text_config.projection_dim)
+    prompts = {key: inputs[key].to(device) for key in ("pixel_values", "input_points", "input_labels")}
+    text_embeds = inputs["text_embeds"].to(device)
+    sam = models.sam.to(device)
+    candidates = {
+        "every block": models.peft_model(Method.PARALLEL_TEXT.value, init_weights=False).to(device).eval(),
+        shared_layers: models.peft_model(Method.PARALLEL_TEXT.value, adapter_layers=shared_layers, init_weights=False)
+        .to(device)
+        .eval(),
+    }
+    with torch.inference_mode():
+        ratios = {
+            placement: _median_of_pair_ratios(
+                lambda: sam(**prompts, multimask_output=False),
+                lambda model=model: model(**prompts, text_embeds=text_embeds),
+                pairs,
+                device,
+            )
+            for placement, model in candidates.items()
+        }
+    return {"ratios_to_sam": ratios}
+
+
+def bench_placement(models: Models, repeats: int, device: torch.device) -> dict[str, Any]:
+    """Seconds of each image-encoder part at batch 1, and the encoder cost of N classes per adapter placement.
+
+    With adapters in the last K of B blocks, N classes of one image cost the patch embedding and the first B - K
+    blocks once, and the last K blocks and the neck N times (batch N costs N times batch 1 on a CPU: the multiclass
+    rows measure it); without sharing, N full passes.
+    """
+    model = models.peft_model(Method.PARALLEL_TEXT.value, init_weights=False).to(device).eval()
+    encoder = model.base_model.model.sam.vision_encoder
+    parts = {"patch_embed": encoder.patch_embed, **{f"block {i}": b for i, b in enumerate(encoder.layers)}}
+    parts["neck"] = encoder.neck
+    seconds: dict[str, list[float]] = {name: [] for name in parts}
+    started: dict[str, float] = {}
+
+    def before(name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            synchronize(device)
+            started[name] = time.perf_counter()
+
+        return hook
+
+    def after(name: str) -> Callable[..., None]:
+        def hook(*_: Any) -> None:
+            synchronize(device)
+            seconds[name].append(time.perf_counter() - started[name])
+
+        return hook
+
+    inputs = make_inputs(models.sam_config, models.text_config.projection_dim)
+    prompts = {key: inputs[key].to(device) for key in ("pixel_values", "input_points", "input_labels")}
+    text_embeds = inputs["text_embeds"].to(device)
+    with torch.inference_mode():
+        model(**prompts, text_embeds=text_embeds)  # warm-up, not recorded
+        handles = [m.register_forward_pre_hook(before(n)) for n, m in parts.items()]
+        handles += [m.register_forward_hook(after(n)) for n, m in parts.items()]
+        for _ in range(repeats):
+            model(**prompts, text_embeds=text_embeds)
+        for handle in handles:
+            handle.remove()
+    part_seconds = {name: statistics.median(values) for name, values in seconds.items()}
+    blocks = [part_seconds[f"block {i}"] for i in range(len(encoder.layers))]
+    num_blocks = len(blocks)
+    placements = {
+        "all": num_blocks,
+        "last half": num_blocks // 2,
+        "last quarter": max(1, num_blocks // 4),
+        "last 2": min(2, num_blocks),
+    }
+    full_pass = part_seconds["patch_embed"] + sum(blocks) + part_seconds["neck"]
+    estimates = {}
+    for placement, adapted in placements.items():
+        shared = part_seconds["patch_embed"] + sum(blocks[: num_blocks - adapted])
+        per_class = sum(blocks[num_blocks - adapted :]) + part_seconds["neck"]
+        estimates[placement] = {
+            "adapted_blocks": adapted,
+            "classes": {
+                str(n): {
+                    "seconds": shared + n * per_class,
+                    "ratio_to_full_passes": (shared + n * per_class) / (n * full_pass),
+                }
+                for n in PLACEMENT_CLASS_COUNTS
+            },
+        }
+    return {"part_seconds": part_seconds, "full_pass_s": full_pass, "estimates": estimates, "n": repeats}
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -493,17 +678,75 @@ def markdown_report(results: dict[str, Any]) -> str:
         if "multiclass" in sections:
             section = sections["multiclass"]
             timings = section["timings"]
-            n = section["num_classes"]
+            n, blocks, adapted = section["num_classes"], section["num_blocks"], section["adapted_blocks"]
+            names = {
+                "separate_all": f"adapters in all {blocks} blocks, {n} forwards of batch 1",
+                "batched_all": f"adapters in all {blocks} blocks, one forward of batch {n}",
+                "batched_shared": f"adapters in blocks {adapted} only, one forward of batch {n} (shared trunk)",
+            }
+            single = section["single_class_ratio_to_sam"]
             lines += [
-                f"\n### {n} classes in one image, SAM-PTx (median of {timings['batched']['n']}; "
-                f"load {section['load']})\n",
-                "| how | total | per class | × separate |",
-                "|---|---|---|---|",
-                f"| one forward of batch {n} | {_ms(timings['batched']['median_s'])} "
-                f"| {_ms(timings['batched']['median_s'] / n)} | {timings['batched']['ratio_to_separate']:.3f} |",
-                f"| {n} forwards of batch 1 | {_ms(timings['separate']['median_s'])} "
-                f"| {_ms(timings['separate']['median_s'] / n)} | 1.000 |",
+                f"\n### {n} classes of one image, {blocks} image-encoder blocks (median of "
+                f"{timings['separate_all']['n']}; load {section['load']})\n",
+                "| how | total | per class | min | × N full passes (median, min) |",
+                "|---|---|---|---|---|",
             ]
+            for name, label in names.items():
+                if name not in timings:
+                    continue
+                row = timings[name]
+                lines.append(
+                    f"| {label} | {_ms(row['median_s'])} | {_ms(row['median_s'] / n)} | {_ms(row['min_s'])} "
+                    f"| {row['ratio_to_separate_all']:.3f}, {row['min_ratio_to_separate_all']:.3f} |"
+                )
+            if "mask_pixels_differing" in section:
+                masks = (
+                    f"{section['mask_pixels_differing']:,} of {section['mask_pixels']:,} low-resolution mask pixels "
+                    "differ between the shared forward and one class at a time"
+                )
+                if section["mask_pixels_differing"]:
+                    masks += f", each with |logit| ≤ {section['max_abs_logit_at_differing_pixel']:.1e}"
+            else:
+                masks = f"Shared-trunk masks equal one class at a time: {section['masks_equal_one_class_at_a_time']}"
+            lines += [
+                "",
+                f"{masks} (largest logit difference {section['max_abs_logit_difference']:.1e}, score "
+                f"{section['max_abs_score_difference']:.1e}). One class, adapters in every block, against "
+                f"`SamModel`: {single['median_ratio']:.3f}× (median of {single['n']} interleaved pairs, "
+                f"{min(single['ratios']):.3f}–{max(single['ratios']):.3f}).",
+            ]
+        if "placement" in sections:
+            section = sections["placement"]
+            parts = section["part_seconds"]
+            block_times = [value for name, value in parts.items() if name.startswith("block ")]
+            counts = list(_first(section["estimates"])["classes"])
+            lines += [
+                f"\n### Image-encoder cost of N classes of one image, by adapter placement (parts timed in one "
+                f"forward, median of {section['n']}; load {section['load']})\n",
+                f"One full pass {_ms(section['full_pass_s'])}: patch embedding {_ms(parts['patch_embed'])}, "
+                f"blocks {_ms(min(block_times))}–{_ms(max(block_times))} (global attention the slowest), "
+                f"neck {_ms(parts['neck'])}.\n",
+                "| adapters in | " + " | ".join(f"N = {n}" for n in counts) + " |",
+                "|---|" + "---|" * len(counts),
+            ]
+            for placement, row in section["estimates"].items():
+                cells = [
+                    f"{_ms(row['classes'][n]['seconds'])} ({row['classes'][n]['ratio_to_full_passes']:.2f}×)"
+                    for n in counts
+                ]
+                blocks_label = f"{row['adapted_blocks']} block" + ("s" if row["adapted_blocks"] > 1 else "")
+                lines.append(f"| {placement} ({blocks_label}) | " + " | ".join(cells) + " |")
+        if "overhead" in sections:
+            section = sections["overhead"]
+            lines += [
+                f"\n### One class, batch 1: SAM-PTx over `SamModel` (median of interleaved pairs; load "
+                f"{section['load']})\n",
+                "| adapters in | × SamModel (median) | pairs | range |",
+                "|---|---|---|---|",
+            ]
+            for placement, row in section["ratios_to_sam"].items():
+                spread = f"{min(row['ratios']):.3f}–{max(row['ratios']):.3f}"
+                lines.append(f"| {placement} | {row['median_ratio']:.3f} | {row['n']} | {spread} |")
     return "\n".join(lines)
 
 
@@ -530,6 +773,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--train_checkpointing", default=None, help="comma-separated of off,on (default: off,on)")
     parser.add_argument("--num_classes", type=int, default=None, help=f"multiclass (default {DEFAULT_NUM_CLASSES})")
+    parser.add_argument(
+        "--shared_layers",
+        default=None,
+        help="multiclass: adapter placement of the shared-trunk variant, as --adapter_layers of train.py "
+        f"(default {DEFAULT_SHARED_LAYERS})",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="multiclass, overhead: interleaved single-class pairs (default repeats + 1, 2 x repeats + 1)",
+    )
+    parser.add_argument(
+        "--encoder_blocks",
+        type=int,
+        default=None,
+        help="image-encoder depth instead of the size's own (results are stored as '<size>, <N> blocks'); "
+        "not for the training section",
+    )
     parser.add_argument("--text_classes", type=int, default=10, help="class names in the text-cost epoch")
     parser.add_argument("--epoch_samples", type=int, default=1000, help="samples in the text-cost epoch")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch.set_num_threads")
@@ -538,6 +800,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="skip (size, section) pairs already in --output")
     parser.add_argument("--report", action="store_true", help="only print the tables of --output")
     args = parser.parse_args(argv)
+    if args.shared_layers is not None:
+        try:
+            parse_adapter_layers(args.shared_layers)
+        except ValueError as error:
+            raise SystemExit(f"--shared_layers: {error}") from None
+    if args.encoder_blocks is not None and args.encoder_blocks < 1:
+        raise SystemExit(f"--encoder_blocks must be at least 1, got {args.encoder_blocks}")
     args.sizes = _split(args.sizes, SIZES, "--sizes")
     args.only = _split(args.only, SECTIONS, "--only") if args.only else list(SECTIONS)
     args.skip = _split(args.skip, SECTIONS, "--skip") if args.skip else []
@@ -579,15 +848,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     for size in args.sizes:
         sections = [s for s in args.only if s not in args.skip]
-        done = results["sizes"].setdefault(size, {})
+        if args.encoder_blocks is not None and "training" in sections:
+            raise SystemExit("--encoder_blocks does not apply to the training section: add --skip training")
+        key = size if args.encoder_blocks is None else f"{size}, {args.encoder_blocks} blocks"
+        done = results["sizes"].setdefault(key, {})
         # Training resumes per configuration (method, checkpointing); other sections as a whole.
         todo = [s for s in sections if not (args.resume and s in done and s != "training")]
         if not todo:
             continue
         repeats = args.repeats or DEFAULT_REPEATS[size]
-        models = Models(size) if set(todo) - {"training"} else None
+        models = Models(size, encoder_blocks=args.encoder_blocks) if set(todo) - {"training"} else None
         for section in todo:
-            log(f"{size}: {section} (load {load_average()})")
+            log(f"{key}: {section} (load {load_average()})")
             start = time.perf_counter()
             load_before = load_average()
             if section == "inference":
@@ -607,13 +879,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
             elif section == "text":
                 result = bench_text(models, args.text_classes, args.epoch_samples, max(1, repeats // 2))
+            elif section == "placement":
+                result = bench_placement(models, repeats, device)
+            elif section == "overhead":
+                shared_layers = args.shared_layers or DEFAULT_SHARED_LAYERS[size]
+                result = bench_overhead(models, shared_layers, args.pairs or 2 * repeats + 1, device)
             else:
-                result = bench_multiclass(models, args.num_classes or DEFAULT_NUM_CLASSES[size], repeats, device)
+                num_classes = args.num_classes or DEFAULT_NUM_CLASSES[size]
+                shared_layers = args.shared_layers or DEFAULT_SHARED_LAYERS[size]
+                result = bench_multiclass(models, num_classes, shared_layers, repeats, device, args.pairs)
             result["load"] = f"{load_before[0]:.1f} → {load_average()[0]:.1f}"
             result["wall_s"] = time.perf_counter() - start
             done[section] = result
             save()
-            log(f"{size}: {section} done in {result['wall_s']:.0f} s")
+            log(f"{key}: {section} done in {result['wall_s']:.0f} s")
     print(markdown_report(results))
     return results
 

@@ -11,7 +11,7 @@ from .configuration_samptx import SamPtxConfig, TextInjection
 from .hub import push_adapter_to_hub, save_adapter_repo
 from .inference import SegmentationResult, segment
 from .losses import sam_segmentation_loss
-from .methods import Method, peft_config_for, text_injection_for
+from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
 from .modeling_samptx import (
     SamPtxForTextSegmentation,
     SamPtxPeftModel,
@@ -51,6 +51,7 @@ __all__ = [
     "SegmentationResult",
     "TextGuidedSegmentationPipeline",
     "TextInjection",
+    "parse_adapter_layers",
     "peft_config_for",
     "push_adapter_to_hub",
     "sam_segmentation_loss",

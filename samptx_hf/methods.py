@@ -11,6 +11,7 @@
 Every method is a `ParallelTextConfig`, so all of them train, save, load and push the same way through peft.
 """
 
+from collections.abc import Sequence
 from enum import Enum
 
 from peft.utils.constants import DUMMY_TARGET_MODULES
@@ -49,14 +50,66 @@ def text_injection_for(method: "str | Method") -> TextInjection:
     return _TEXT_INJECTION[parse_method(method)]
 
 
+ALL_LAYERS = "all"
+LAST_LAYERS_PREFIX = "last:"
+
+
+def parse_adapter_layers(adapter_layers: "str | Sequence[int] | None") -> list[int] | None:
+    """The image-encoder blocks that get adapters, as `ParallelTextConfig.layers_to_transform`; `None` for all.
+
+    Accepts `"all"` (or `None`), `"last:K"` (the last K blocks, whatever the depth: `[-K, ..., -1]`), a
+    comma-separated list of block indices such as `"8,9,10,11"` (negative ones count from the end), or a list of
+    indices.
+
+    Raises:
+        ValueError: On anything else, naming the value and the accepted forms.
+    """
+    if adapter_layers is None or adapter_layers == ALL_LAYERS:
+        return None
+    expected = f"expected {ALL_LAYERS!r}, 'last:K' with K >= 1, or block indices such as '8,9,10,11'"
+    if isinstance(adapter_layers, str):
+        text = adapter_layers.strip()
+        try:
+            if text.startswith(LAST_LAYERS_PREFIX):
+                count = int(text[len(LAST_LAYERS_PREFIX) :])
+                if count < 1:
+                    raise ValueError
+                return list(range(-count, 0))
+            indices = [int(item) for item in text.split(",")]
+        except ValueError:
+            raise ValueError(f"adapter_layers={adapter_layers!r} is not understood: {expected}") from None
+    else:
+        indices = list(adapter_layers)
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+            raise ValueError(f"adapter_layers={adapter_layers!r} is not understood: {expected}")
+    if not indices or len(set(indices)) != len(indices):
+        raise ValueError(f"adapter_layers={adapter_layers!r} must name each block once: {expected}")
+    return indices
+
+
 def peft_config_for(
-    method: "str | Method", r: int = 32, scaling: float = 0.1, dropout: float = 0.0, activation: str = "relu"
+    method: "str | Method",
+    r: int = 32,
+    scaling: float = 0.1,
+    dropout: float = 0.0,
+    activation: str = "relu",
+    adapter_layers: "str | Sequence[int] | None" = None,
 ) -> ParallelTextConfig:
-    """The adapter configuration of `method`; the adapter options only matter for the adapter methods."""
+    """The adapter configuration of `method`; the adapter options only matter for the adapter methods.
+
+    `adapter_layers` places the adapters (see [`parse_adapter_layers`]): `"last:2"` puts them in the last two
+    image-encoder blocks only, so that several classes of one image share the blocks before them.
+    """
     method = parse_method(method)
+    layers_to_transform = parse_adapter_layers(adapter_layers)
     if method in (Method.PARALLEL_TEXT, Method.PARALLEL_ADAPTER):
         return ParallelTextConfig(
-            r=r, scaling=scaling, dropout=dropout, activation=activation, use_text=method == Method.PARALLEL_TEXT
+            r=r,
+            scaling=scaling,
+            dropout=dropout,
+            activation=activation,
+            use_text=method == Method.PARALLEL_TEXT,
+            layers_to_transform=layers_to_transform,
         )
     modules_to_save = ["mask_decoder"]
     if method in (Method.TEXT_PROMPT_ENCODER, Method.TEXT_MASK_DECODER):
@@ -64,4 +117,4 @@ def peft_config_for(
     return ParallelTextConfig(target_modules=DUMMY_TARGET_MODULES, use_text=False, modules_to_save=modules_to_save)
 
 
-__all__ = ["Method", "parse_method", "peft_config_for", "text_injection_for"]
+__all__ = ["Method", "parse_adapter_layers", "parse_method", "peft_config_for", "text_injection_for"]

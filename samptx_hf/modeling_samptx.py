@@ -28,12 +28,13 @@ from .hub import (
     read_repository_metadata,
     save_adapter_repo,
 )
+from .image_encoding import encode_images
 from .inference import segment
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
 from .pretrained import resolve_component
 from .processing_samptx import SamPtxProcessor
 from .text_cache import TextCacheInfo, TextEmbeddingCache
-from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning, text_conditioning
+from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning
 
 logger = logging.get_logger(__name__)
 
@@ -311,11 +312,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         batch_size = self._check_image_and_prompts(pixel_values, input_points, input_labels, input_boxes)
         text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, batch_size)
 
-        # 2. Image encoder; Parallel-Text adapters read the text for the duration of this call.
+        # 2. Image encoder; Parallel-Text adapters read the text. The blocks before the first adapter that reads it
+        # run once per distinct image of the batch (several class prompts of one image share them).
         injection = self.config.text_injection
         adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
-        with text_conditioning(adapter_text):
-            image_embeddings = self.sam.vision_encoder(pixel_values).last_hidden_state  # (batch, c, h, w)
+        image_embeddings = encode_images(self.sam.vision_encoder, pixel_values, adapter_text)  # (batch, c, h, w)
 
         # 3. Prompt encoder; with `prompt_encoder` injection the text is one more sparse token.
         sparse_embeddings, dense_embeddings = self.sam.prompt_encoder(

@@ -15,7 +15,7 @@ from transformers import HfArgumentParser
 
 from ..data.sources import DATASETS
 from ..hub import locate_pretrained
-from ..methods import Method
+from ..methods import Method, parse_adapter_layers
 from ..pretrained import resolve_component
 
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
@@ -57,6 +57,13 @@ class ModelArguments:
     adapter_scaling: float = field(default=0.5, metadata={"help": "Scale of the adapter branch output."})
     adapter_dropout: float = field(default=0.0, metadata={"help": "Dropout in the adapter bottleneck."})
     adapter_activation: str = field(default="relu", metadata={"help": "Adapter non-linearity (relu, gelu, ...)."})
+    adapter_layers: str = field(
+        default="all",
+        metadata={
+            "help": "Image-encoder blocks that get adapters: 'all', 'last:K' (the last K blocks; several classes of "
+            "one image then share the blocks before them), or indices such as '8,9,10,11'."
+        },
+    )
     tiny_image_size: int | None = field(default=None, metadata={"help": "Input size of the 'tiny-random' SAM (128)."})
     tiny_hidden_size: int | None = field(
         default=None, metadata={"help": "Width of the 'tiny-random' SAM image encoder (64)."}
@@ -78,6 +85,10 @@ class ModelArguments:
         for name in ("adapter_r", *tiny_sizes):
             value = getattr(self, name)
             _require(value is None or value >= 1, name, f"expected a positive integer, got {value}")
+        try:
+            parse_adapter_layers(self.adapter_layers)
+        except ValueError as error:
+            raise ValueError(f"argument --adapter_layers: {error}") from None
         _require(0 <= self.adapter_dropout < 1, "adapter_dropout", f"expected 0 <= p < 1, got {self.adapter_dropout}")
         _require(
             self.prompt_template.count("{}") == 1,

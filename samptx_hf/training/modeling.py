@@ -75,5 +75,6 @@ def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str 
         scaling=args.adapter_scaling,
         dropout=args.adapter_dropout,
         activation=args.adapter_activation,
+        adapter_layers=args.adapter_layers,
     )
     return get_peft_model(model, peft_config)

@@ -226,6 +226,11 @@ def test_adapters_follow_dtype_and_device_moves():
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"activation": "swishy"}, "activation='swishy' is not a known activation"),
         ({"text_dim": -1}, "text_dim must be a positive integer"),
+        ({"layers_to_transform": []}, "layers_to_transform must be a block index or a non-empty list"),
+        ({"layers_to_transform": [1, "2"]}, "layers_to_transform must be a block index or a non-empty list"),
+        ({"layers_to_transform": [1, 1]}, r"layers_to_transform=\[1, 1\] names a block twice"),
+        ({"layers_pattern": "layers"}, "layers_pattern='layers' needs layers_to_transform"),
+        ({"layers_to_transform": 0, "layers_pattern": [""]}, "layers_pattern must be a name or a list of names"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, message):
@@ -242,3 +247,58 @@ def test_peft_sees_the_method_after_importing_samptx_only():
         "assert isinstance(c, samptx_hf.ParallelTextConfig) and c.peft_type.value == 'PARALLEL_TEXT'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def adapted_blocks(peft_model):
+    return [
+        int(name.split(".layers.")[1].split(".")[0])
+        for name, module in peft_model.named_modules()
+        if isinstance(module, ParallelTextLayer)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("config_kwargs", "expected_blocks", "saved"),
+    [
+        ({"layers_to_transform": [-2, -1]}, [2, 3], [2, 3]),  # from the end, resolved and saved absolute
+        ({"layers_to_transform": 1}, [1], 1),
+        ({"layers_to_transform": [3, 0], "layers_pattern": "layers"}, [0, 3], [0, 3]),
+        # peft's own convention: a list of target names with layers_to_transform
+        ({"target_modules": ["mlp"], "layers_to_transform": [-1], "layers_pattern": "layers"}, [3], [3]),
+    ],
+)
+def test_layers_to_transform_places_adapters_in_those_blocks_only(tmp_path, config_kwargs, expected_blocks, saved):
+    config = ParallelTextConfig(r=4, init_weights=False, **config_kwargs)
+    peft_model = get_peft_model(make_model(num_hidden_layers=4), config).eval()
+    assert adapted_blocks(peft_model) == expected_blocks
+    assert not any(isinstance(m, ParallelTextLayer) for n, m in peft_model.named_modules() if "mask_decoder" in n)
+    assert peft_model.peft_config["default"].layers_to_transform == saved
+
+    peft_model.requires_grad_(False)
+    batch, text_embeds = make_batch(), torch.randn(2, 12)
+    with torch.no_grad():
+        expected = peft_model(**prompts(batch), text_embeds=text_embeds).pred_masks
+    peft_model.save_pretrained(tmp_path)
+    loaded = PeftModel.from_pretrained(make_model(num_hidden_layers=4), tmp_path).eval()
+    assert adapted_blocks(loaded) == expected_blocks
+    with torch.no_grad():
+        assert torch.equal(loaded(**prompts(batch), text_embeds=text_embeds).pred_masks, expected)
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ([4], r"layers_to_transform=\[4\] names blocks \[4\] that do not exist: .* blocks 0..3 \(4 blocks; -4..-1"),
+        ([-5, -1], r"names blocks \[-5\] that do not exist: the targeted modules lie in blocks 0..3"),
+        ([0, -4], r"names a block twice \(as \[0, 0\] of blocks 0..3\)"),
+    ],
+)
+def test_layers_to_transform_outside_the_model_names_the_blocks_that_exist(layers, message):
+    with pytest.raises(ValueError, match=message):
+        get_peft_model(make_model(num_hidden_layers=4), ParallelTextConfig(r=4, layers_to_transform=layers))
+
+
+def test_layers_pattern_that_matches_no_block_is_refused():
+    config = ParallelTextConfig(r=4, layers_to_transform=[0], layers_pattern="blocks")
+    with pytest.raises(ValueError, match="lie in no numbered block of layers_pattern='blocks'"):
+        get_peft_model(make_model(), config)

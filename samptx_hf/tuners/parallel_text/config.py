@@ -47,6 +47,16 @@ class ParallelTextConfig(PeftConfig):
             to wrap nothing and only train `modules_to_save` (the decoder-only baseline).
         exclude_modules (`str` or `list[str]`, *optional*):
             Module names (or one regex) to leave untouched.
+        layers_to_transform (`int` or `list[int]`, *optional*):
+            Adapt only these image-encoder blocks (peft's convention, as in LoRA), e.g. `[10, 11]`. Negative indices
+            count from the end, `[-2, -1]` being the last two blocks whatever the model's depth; they are resolved
+            against the model when the adapter is added, and the saved config holds the resolved indices. When the
+            adapted blocks are the last ones, the blocks before them do not depend on the text, and
+            `SamPtxForTextSegmentation` computes them once per image for all of its class prompts. Unlike LoRA,
+            this also works with a regex `target_modules` (the default).
+        layers_pattern (`str` or `list[str]`, *optional*):
+            Name of the `nn.ModuleList` whose index `layers_to_transform` refers to (`"layers"` in SAM's image
+            encoder); by default the first numbered segment of a module name.
         modules_to_save (`list[str]`, defaults to `["mask_decoder"]`):
             Modules trained in full and saved with the adapter (SAM's mask decoder).
         init_weights (`bool`, defaults to `True`):
@@ -73,6 +83,14 @@ class ParallelTextConfig(PeftConfig):
     exclude_modules: list[str] | str | None = field(
         default=None, metadata={"help": "Module names or one regex of modules to leave untouched."}
     )
+    layers_to_transform: list[int] | int | None = field(
+        default=None,
+        metadata={"help": "Indices of the image-encoder blocks to adapt (negative: from the end); all if unset."},
+    )
+    layers_pattern: list[str] | str | None = field(
+        default=None,
+        metadata={"help": "Name of the ModuleList that layers_to_transform indexes, e.g. 'layers'."},
+    )
     modules_to_save: list[str] | None = field(
         default_factory=lambda: ["mask_decoder"],
         metadata={"help": "Modules trained in full and saved with the adapter."},
@@ -98,5 +116,36 @@ class ParallelTextConfig(PeftConfig):
                 f"ParallelTextConfig.activation={self.activation!r} is not a known activation; "
                 f"expected one of {sorted(ACT2FN)}"
             )
+        if isinstance(self.layers_to_transform, list | tuple):
+            self.layers_to_transform = list(self.layers_to_transform)
+        layers = self.layers_to_transform
+        if layers is not None:
+            indices = [layers] if isinstance(layers, int) else layers
+            if (
+                not isinstance(indices, list)
+                or not indices
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices)
+            ):
+                raise ValueError(
+                    f"ParallelTextConfig.layers_to_transform must be a block index or a non-empty list of block "
+                    f"indices, got {layers!r}"
+                )
+            if len(set(indices)) != len(indices):
+                raise ValueError(f"ParallelTextConfig.layers_to_transform={layers!r} names a block twice")
+        if self.layers_pattern is not None:
+            if layers is None:
+                raise ValueError(
+                    f"ParallelTextConfig.layers_pattern={self.layers_pattern!r} needs layers_to_transform, the "
+                    "indices it refers to"
+                )
+            patterns = [self.layers_pattern] if isinstance(self.layers_pattern, str) else self.layers_pattern
+            if (
+                not isinstance(patterns, list | tuple)
+                or not patterns
+                or not all(isinstance(p, str) and p for p in patterns)
+            ):
+                raise ValueError(
+                    f"ParallelTextConfig.layers_pattern must be a name or a list of names, got {self.layers_pattern!r}"
+                )
         if self.text_dim is not None and (not isinstance(self.text_dim, int) or self.text_dim <= 0):
             raise ValueError(f"ParallelTextConfig.text_dim must be a positive integer or None, got {self.text_dim!r}")

@@ -95,6 +95,13 @@ class ParallelTextLayer(nn.Module, BaseTunerLayer):
     def unmerge(self) -> None:
         raise TypeError("ParallelText adapters are never merged, so there is nothing to unmerge.")
 
+    @property
+    def reads_text(self) -> bool:
+        """Whether a forward pass of this layer now depends on the text (an active adapter with `use_text`)."""
+        if self.disable_adapters:
+            return False
+        return any(self.use_text.get(name, False) for name in self.active_adapters if name in self.parallel_text_down)
+
     def _text_for(self, adapter_name: str, batch_size: int) -> torch.Tensor:
         text_embeds = current_text_embeds()
         if text_embeds is None:

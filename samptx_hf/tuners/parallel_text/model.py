@@ -1,14 +1,74 @@
 """`ParallelTextModel`: the PEFT tuner that places Parallel-Text adapters beside SAM's image-encoder MLPs."""
 
+import copy
+import re
 from typing import Any
 
 import torch
 from peft.config import PeftConfig
-from peft.tuners.tuners_utils import BaseTuner
+from peft.tuners.tuners_utils import BaseTuner, check_target_module_exists
 from torch import nn
 
 from .config import SAM_VISION_MLP_PATTERN, ParallelTextConfig
 from .layer import ParallelTextLayer
+
+
+def block_index(key: str, layers_pattern: list[str] | str | None = None) -> int | None:
+    """Index of the block a module name lies in (`"sam.vision_encoder.layers.10.mlp"` → 10), as peft reads it.
+
+    With `layers_pattern`, the index follows one of those names; otherwise it is the first numbered segment.
+    """
+    if not layers_pattern:
+        match = re.match(r".*?\.[^.]*\.(?P<idx>\d+)\.", key)
+    else:
+        patterns = [layers_pattern] if isinstance(layers_pattern, str) else layers_pattern
+        match = next(
+            (m for p in patterns if (m := re.match(rf"(?:^|.*?\.){p}\.(?P<idx>\d+)\.", key)) is not None), None
+        )
+    return int(match["idx"]) if match else None
+
+
+def resolve_layers_to_transform(config: ParallelTextConfig, model: nn.Module) -> None:
+    """Check `config.layers_to_transform` against the blocks `model` has, and make negative indices absolute.
+
+    Raises:
+        ValueError: When an index names a block that the targeted modules do not lie in; the message lists the
+            blocks that exist.
+    """
+    layers = config.layers_to_transform
+    if layers is None:
+        return
+    every_block = copy.copy(config)
+    every_block.layers_to_transform = None
+    blocks = sorted(
+        {
+            index
+            for key, _ in model.named_modules()
+            if ParallelTextModel._check_target_module_exists(every_block, key)
+            and (index := block_index(key, config.layers_pattern)) is not None
+        }
+    )
+    if not blocks:
+        raise ValueError(
+            f"ParallelTextConfig.layers_to_transform={layers!r}, but the modules that target_modules="
+            f"{config.target_modules!r} matches lie in no numbered block"
+            + (f" of layers_pattern={config.layers_pattern!r}" if config.layers_pattern else "")
+        )
+    requested = [layers] if isinstance(layers, int) else layers
+    count = len(blocks)
+    missing = [i for i in requested if not -count <= i < count or (i >= 0 and i not in blocks)]
+    if missing:
+        raise ValueError(
+            f"ParallelTextConfig.layers_to_transform={layers!r} names blocks {missing} that do not exist: the "
+            f"targeted modules lie in blocks {blocks[0]}..{blocks[-1]} ({count} blocks; -{count}..-1 from the end)"
+        )
+    resolved = [blocks[i] if i < 0 else i for i in requested]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError(
+            f"ParallelTextConfig.layers_to_transform={layers!r} names a block twice (as {resolved} of blocks "
+            f"{blocks[0]}..{blocks[-1]})"
+        )
+    config.layers_to_transform = sorted(resolved) if isinstance(layers, list) else resolved[0]
 
 
 class ParallelTextModel(BaseTuner):
@@ -32,6 +92,19 @@ class ParallelTextModel(BaseTuner):
     prefix: str = "parallel_text_"
     tuner_layer_cls = ParallelTextLayer
     target_module_mapping = {"sam_ptx": SAM_VISION_MLP_PATTERN, "sam": SAM_VISION_MLP_PATTERN}
+
+    def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
+        resolve_layers_to_transform(self.peft_config[adapter_name], model)
+        super().inject_adapter(model, adapter_name, *args, **kwargs)
+
+    @staticmethod
+    def _check_target_module_exists(peft_config: PeftConfig, key: str) -> bool | re.Match[str] | None:
+        # peft applies `layers_to_transform` only to a list of target names; ours also filters a regex target.
+        found = check_target_module_exists(peft_config, key)
+        layers = getattr(peft_config, "layers_to_transform", None)
+        if not found or layers is None or not isinstance(peft_config.target_modules, str):
+            return found
+        return block_index(key, peft_config.layers_pattern) in ([layers] if isinstance(layers, int) else layers)
 
     def _prepare_adapter_config(self, peft_config: PeftConfig, model_config: dict) -> PeftConfig:
         peft_config = super()._prepare_adapter_config(peft_config, model_config)
