@@ -7,7 +7,7 @@ from peft.utils.constants import DUMMY_TARGET_MODULES
 
 from samptx_hf import ParallelTextLayer, parse_adapter_layers, peft_config_for
 from samptx_hf.training import ModelArguments
-from samptx_hf.training.modeling import build_peft_model, save_tiny_components
+from samptx_hf.training.modeling import build_peft_model, save_tiny_random_components
 
 
 @pytest.mark.parametrize(
@@ -35,13 +35,21 @@ def test_peft_config_for_places_the_adapters_of_both_adapter_methods():
 
 def test_adapter_layers_flag_is_checked_when_parsed():
     assert ModelArguments(adapter_layers="last:2").adapter_layers == "last:2"
-    with pytest.raises(ValueError, match=r"--adapter_layers='last:two' is not understood"):
+    with pytest.raises(ValueError, match=r"argument --adapter_layers: adapter_layers='last:two' is not understood"):
         ModelArguments(adapter_layers="last:two")
 
 
 def test_training_builds_the_adapters_in_the_blocks_of_the_flag(tmp_path):
-    args = ModelArguments(adapter_layers="last:1", adapter_r=4, tiny_image_size=64, tiny_hidden_size=32)
-    sam_path, clip_path = save_tiny_components(args, tmp_path, seed=0)
+    args = ModelArguments(
+        sam_model_name_or_path="tiny-random",
+        text_model_name_or_path="tiny-random",
+        adapter_layers="last:1",
+        adapter_r=4,
+        tiny_image_size=64,
+        tiny_hidden_size=32,
+        tiny_num_layers=3,
+    )
+    sam_path, clip_path = save_tiny_random_components(args, tmp_path, seed=0)
     peft_model = build_peft_model(args, sam_path, clip_path)
     wrapped = [name for name, module in peft_model.named_modules() if isinstance(module, ParallelTextLayer)]
     last = args.tiny_num_layers - 1
