@@ -13,7 +13,6 @@ seeded) and `pretraining.json` (settings and held-out IoU) to `--output_dir`, by
 `samptx_hf/pretrained/`; then update `SHA256` in `samptx_hf/pretrained/__init__.py` with the printed checksums.
 """
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,7 +27,7 @@ from transformers.utils import logging
 from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config
 from samptx_hf.data.synthetic_parts import generate_object_sample
 from samptx_hf.losses import LOSS_WEIGHTS, binary_mask_iou, sam_segmentation_loss
-from samptx_hf.pretrained import PRETRAINED_DIR
+from samptx_hf.pretrained import PRETRAINED_DIR, file_sha256
 from samptx_hf.tiny import pretrained_tiny_sam_config, tiny_clip_tokenizer, tiny_text_config
 
 TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tasks' own splits use other streams
@@ -90,10 +89,6 @@ def held_out_iou(model: SamModel, collator: SamPtxDataCollator, rows: list[dict]
     return float(torch.cat(ious).mean())
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()
     (args,) = HfArgumentParser(PretrainingArguments, description=__doc__).parse_args_into_dataclasses(args=argv)
@@ -146,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     (output_dir / "pretraining.json").write_text(json.dumps(facts, indent=2) + "\n")
     for name in ("tiny-sam", "tiny-clip"):
-        print(f"SHA256 {name}/model.safetensors: {sha256(output_dir / name / 'model.safetensors')}")
+        print(f"SHA256 {name}/model.safetensors: {file_sha256(output_dir / name / 'model.safetensors')}")
     return facts
 
 

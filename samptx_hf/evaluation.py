@@ -190,13 +190,14 @@ def score_reference_masks(dataset: datasets.Dataset, strategies: Mapping[str, st
     missing = sorted(set(strategies.values()) - set(dataset.column_names))
     if missing:
         raise ValueError(f"dataset lacks the columns {missing} named by the strategies {dict(strategies)}")
+    references, class_names = [to_binary_mask(mask) for mask in dataset["mask"]], dataset["class_name"]
     scores = {}
     for name, column in strategies.items():
         metric = load_metric("mean_iou", keep_in_memory=True)
         metric.add_batch(
             predictions=[to_binary_mask(mask) for mask in dataset[column]],
-            references=[to_binary_mask(mask) for mask in dataset["mask"]],
-            class_names=dataset["class_name"],
+            references=references,
+            class_names=class_names,
         )
         scores[name] = metric.compute()["mean_iou"]
     return scores

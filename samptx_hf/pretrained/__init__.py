@@ -41,15 +41,28 @@ def resolve_component(name_or_path: str | os.PathLike) -> str | os.PathLike:
     return str(PRETRAINED_DIR / name_or_path.removeprefix(BUILTIN_PREFIX))
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, as `SHA256` records them."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def verify_checksums() -> dict[str, str]:
     """SHA-256 of each shipped weights file; raises `OSError` when one differs from `SHA256` (a corrupt install)."""
     digests = {}
     for name, expected in SHA256.items():
         path = Path(resolve_component(name)) / "model.safetensors"
-        digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        digests[name] = file_sha256(path)
         if digests[name] != expected:
             raise OSError(f"{path} has SHA-256 {digests[name]}, expected {expected}: reinstall samptx_hf")
     return digests
 
 
-__all__ = ["PRETRAINED_DIR", "TINY_CLIP", "TINY_SAM", "is_builtin", "resolve_component", "verify_checksums"]
+__all__ = [
+    "PRETRAINED_DIR",
+    "TINY_CLIP",
+    "TINY_SAM",
+    "file_sha256",
+    "is_builtin",
+    "resolve_component",
+    "verify_checksums",
+]
