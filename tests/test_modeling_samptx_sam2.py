@@ -161,3 +161,21 @@ def test_every_method_trains_on_sam2(method):
         assert any("backbone.blocks" in name and "parallel_text_" in name for name in changed)
     if method == "parallel_text":
         assert any("parallel_text_text" in name for name in changed)
+
+
+def test_gradient_checkpointing_gives_the_same_adapter_gradients():
+    batch = make_batch()
+
+    def gradients(checkpointing: bool) -> dict[str, torch.Tensor]:
+        model = make_sam2_model()
+        peft_model = get_peft_model(model, ParallelTextConfig(r=4, init_weights=False))
+        if checkpointing:
+            peft_model.gradient_checkpointing_enable()
+        peft_model.train()
+        peft_model(**batch, text_embeds=model.encode_text(["circle", "stripes"])).loss.backward()
+        return {name: p.grad for name, p in peft_model.named_parameters() if ".parallel_text_" in name}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert plain and all(grad.abs().sum() > 0 for grad in plain.values())
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-4, atol=1e-7, msg=name)
