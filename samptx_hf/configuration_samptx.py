@@ -87,9 +87,10 @@ class SamPtxConfig(PreTrainedConfig):
 
     def _check_values(self) -> None:
         """Reject values that would only fail later, deep inside `forward`, with a `ValueError` naming the field."""
-        if self.sam_config.model_type not in SAM_MODEL_TYPES:
+        sam_model_type = type(self.sam_config).model_type  # a SAM 2 video checkpoint's config says "sam2_video"
+        if sam_model_type not in SAM_MODEL_TYPES:
             raise ValueError(
-                f"sam_config has model_type={self.sam_config.model_type!r}, expected one of {list(SAM_MODEL_TYPES)} "
+                f"sam_config has model_type={sam_model_type!r}, expected one of {list(SAM_MODEL_TYPES)} "
                 "(transformers' SamModel or Sam2Model)"
             )
         allowed = [mode.value for mode in TextInjection]
@@ -120,7 +121,7 @@ class SamPtxConfig(PreTrainedConfig):
     @property
     def vision_hidden_size(self) -> int:
         """Width of the tokens inside SAM's image encoder (SAM 2: of the first Hiera stage)."""
-        if self.sam_config.model_type == "sam2":
+        if type(self.sam_config).model_type == "sam2":
             return self.sam_config.vision_config.backbone_config.hidden_size
         return self.sam_config.vision_config.hidden_size
 

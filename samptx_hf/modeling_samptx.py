@@ -32,7 +32,14 @@ from .inference import segment
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
 from .pretrained import resolve_component
 from .processing_samptx import SamPtxProcessor
-from .sam_backbones import decode_masks, embed_prompts, encode_image_features, input_image_size, sam_model_class
+from .sam_backbones import (
+    decode_masks,
+    embed_prompts,
+    encode_image_features,
+    input_image_size,
+    sam_class_for_checkpoint,
+    sam_model_class,
+)
 from .text_cache import TextCacheInfo, TextEmbeddingCache
 from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning
 
@@ -173,14 +180,14 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 [`samptx_hf.hub.locate_pretrained`]).
             OSError: When a checkpoint cannot be loaded (transformers' message names the path).
             ValueError: When the SAM checkpoint is neither a SAM nor a SAM 2 (`model_type` other than `sam`,
-                `sam2`).
+                `sam2`, `sam2_video`; of a SAM 2 video checkpoint the image model is loaded).
         """
         hub_kwargs = dict(hub_kwargs or {})
         sam_path, text_path = resolve_component(sam_model_name_or_path), resolve_component(text_model_name_or_path)
         sam_kwargs = locate_pretrained(sam_path, hub_kwargs, what="frozen SAM")
         text_kwargs = locate_pretrained(text_path, hub_kwargs, what="frozen CLIP")
-        sam_config = AutoConfig.from_pretrained(sam_path, **sam_kwargs)
-        sam = sam_model_class(sam_config).from_pretrained(sam_path, use_safetensors=True, **sam_kwargs)
+        sam_class = sam_class_for_checkpoint(AutoConfig.from_pretrained(sam_path, **sam_kwargs))
+        sam = sam_class.from_pretrained(sam_path, use_safetensors=True, **sam_kwargs)
         text_encoder = CLIPTextModelWithProjection.from_pretrained(text_path, use_safetensors=True, **text_kwargs)
         # A composite config hands its attention implementation down to its sub-configs, None included, and the
         # mask decoder and CLIP read it at every call: keep the one the components were loaded with.

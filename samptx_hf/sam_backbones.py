@@ -23,6 +23,10 @@ from transformers import PreTrainedConfig, Sam2Model, SamModel
 from .image_encoding import encode_images, encode_images_hiera
 
 SAM_MODEL_CLASSES: dict[str, type[nn.Module]] = {"sam": SamModel, "sam2": Sam2Model}
+# The checkpoints SAM-PTx builds its frozen model from. SAM 2 is published for the video model
+# (`facebook/sam2.1-hiera-*` have `model_type: sam2_video`); its image part is a `Sam2Model`, which loads it and
+# leaves the memory weights out.
+CHECKPOINT_MODEL_CLASSES: dict[str, type[nn.Module]] = {**SAM_MODEL_CLASSES, "sam2_video": Sam2Model}
 
 
 @dataclass
@@ -42,8 +46,8 @@ class ImageFeatures:
 
 
 def sam_model_type(sam_config: PreTrainedConfig) -> str:
-    """`"sam"` or `"sam2"`; `ValueError` naming the supported ones for any other config."""
-    model_type = getattr(sam_config, "model_type", None)
+    """`"sam"` or `"sam2"` (the config class's); `ValueError` naming the supported ones for any other config."""
+    model_type = getattr(type(sam_config), "model_type", None)
     if model_type not in SAM_MODEL_CLASSES:
         raise ValueError(
             f"sam_config has model_type={model_type!r}; SAM-PTx adapts {sorted(SAM_MODEL_CLASSES)} "
@@ -60,6 +64,18 @@ def is_sam2(sam_config: PreTrainedConfig) -> bool:
 def sam_model_class(sam_config: PreTrainedConfig) -> type[nn.Module]:
     """`SamModel` or `Sam2Model`, as `sam_config.model_type` says."""
     return SAM_MODEL_CLASSES[sam_model_type(sam_config)]
+
+
+def sam_class_for_checkpoint(checkpoint_config: PreTrainedConfig) -> type[nn.Module]:
+    """The model class that loads a checkpoint of this config: `SamModel` for SAM, `Sam2Model` for SAM 2 image or
+    video checkpoints; `ValueError` naming the supported model types otherwise."""
+    model_type = getattr(type(checkpoint_config), "model_type", None)
+    if model_type not in CHECKPOINT_MODEL_CLASSES:
+        raise ValueError(
+            f"the SAM checkpoint has model_type={model_type!r}; SAM-PTx builds on {sorted(CHECKPOINT_MODEL_CLASSES)} "
+            "checkpoints (transformers' SamModel or Sam2Model)"
+        )
+    return CHECKPOINT_MODEL_CLASSES[model_type]
 
 
 def input_image_size(sam_config: PreTrainedConfig) -> int:
@@ -145,6 +161,7 @@ def decode_masks(
 
 
 __all__ = [
+    "CHECKPOINT_MODEL_CLASSES",
     "SAM_MODEL_CLASSES",
     "ImageFeatures",
     "decode_masks",
@@ -153,6 +170,7 @@ __all__ = [
     "input_image_size",
     "is_sam2",
     "low_res_mask_size",
+    "sam_class_for_checkpoint",
     "sam_model_class",
     "sam_model_type",
 ]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from factories import make_batch, make_model
 from peft import PeftModel, get_peft_model
-from transformers import AutoModel, CLIPTextModelWithProjection, Sam2Model
+from transformers import AutoModel, CLIPTextModelWithProjection, Sam2Model, Sam2VideoConfig, Sam2VideoModel
 
 from samptx_hf import ParallelTextConfig, SamPtxConfig, SamPtxForTextSegmentation, peft_config_for
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam2_config, tiny_sam_config, tiny_text_config
@@ -133,6 +133,40 @@ def test_from_pretrained_components_loads_a_sam2_checkpoint(tmp_path):
     reference = Sam2Model.from_pretrained(tmp_path / "sam2")
     expected = reference.state_dict()
     assert all(torch.equal(value, expected[name]) for name, value in model.sam.state_dict().items())
+
+
+def test_a_sam2_video_checkpoint_gives_its_image_model_and_saves_as_sam2(tmp_path):
+    # SAM 2's released checkpoints (facebook/sam2.1-hiera-*) are Sam2VideoModel checkpoints.
+    tiny = tiny_sam2_config()
+    video_config = Sam2VideoConfig(
+        vision_config=tiny.vision_config.to_dict(),
+        prompt_encoder_config=tiny.prompt_encoder_config.to_dict(),
+        mask_decoder_config=tiny.mask_decoder_config.to_dict(),
+        memory_attention_hidden_size=16,
+        memory_encoder_hidden_size=16,
+        memory_encoder_output_channels=8,
+        mem_dim=8,
+    )
+    torch.manual_seed(0)
+    video_model = Sam2VideoModel(video_config)
+    video_model.save_pretrained(tmp_path / "sam2-video")
+    CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(tmp_path / "clip")
+    tiny_clip_tokenizer().save_pretrained(tmp_path / "clip")
+    model = SamPtxForTextSegmentation.from_pretrained_components(tmp_path / "sam2-video", tmp_path / "clip")
+    assert type(model.sam) is Sam2Model
+    video_weights = video_model.state_dict()
+    assert all(torch.equal(value, video_weights[name]) for name, value in model.sam.state_dict().items())
+    model.save_pretrained(tmp_path / "full")
+    assert SamPtxConfig.from_pretrained(tmp_path / "full").sam_config.to_dict()["model_type"] == "sam2"
+    assert isinstance(AutoModel.from_pretrained(tmp_path / "full").sam, Sam2Model)
+
+
+def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
+    CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(tmp_path / "clip")
+    with pytest.raises(
+        ValueError, match=r"model_type='clip_text_model'; SAM-PTx builds on \['sam', 'sam2', 'sam2_video'\]"
+    ):
+        SamPtxForTextSegmentation.from_pretrained_components(tmp_path / "clip", tmp_path / "clip")
 
 
 @pytest.mark.parametrize(
