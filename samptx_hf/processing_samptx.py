@@ -42,6 +42,25 @@ def image_processor_for_sam_config(sam_config: PreTrainedConfig) -> Any:
     )
 
 
+def check_image_processor_matches(image_processor: Any, sam_config: PreTrainedConfig) -> None:
+    """Refuse SAM's image processor for a SAM 2 model and SAM 2's for a SAM model.
+
+    Both give 1024 px `pixel_values` for the released checkpoints, so the model could not tell: SAM keeps the aspect
+    ratio and pads, SAM 2 stretches to a square, and their points and masks map back differently.
+
+    Raises:
+        ValueError: Naming both, and how to get the matching processor.
+    """
+    gives_sam2 = isinstance(image_processor, Sam2TorchImageProcessor)
+    if gives_sam2 != is_sam2(sam_config):
+        model = "SAM 2 (Sam2Model)" if is_sam2(sam_config) else "SAM (SamModel)"
+        raise ValueError(
+            f"the image processor is a {type(image_processor).__name__}, which prepares images for "
+            f"{'SAM 2' if gives_sam2 else 'SAM'}, but the model's frozen SAM is {model}: use "
+            "SamPtxProcessor.from_model(model) or image_processor_for_sam_config(model.config.sam_config)"
+        )
+
+
 class SamPtxProcessor(ProcessorMixin):
     r"""Turns images, class names and point/box prompts into the inputs of [`SamPtxForTextSegmentation`].
 
@@ -334,4 +353,9 @@ def _check_box(box: Any, image_size: tuple[int, int], image_index: int) -> list[
     return [x1, y1, x2, y2]
 
 
-__all__ = ["DEFAULT_PROMPT_TEMPLATE", "SamPtxProcessor", "image_processor_for_sam_config"]
+__all__ = [
+    "DEFAULT_PROMPT_TEMPLATE",
+    "SamPtxProcessor",
+    "check_image_processor_matches",
+    "image_processor_for_sam_config",
+]

@@ -76,3 +76,19 @@ def test_demo_segments_with_and_without_prompts(model):
     with_point = segment_classes(model, image, "circle, square", Prompts().add_click(20, 20, "foreground point"))
     name_only = segment_classes(model, image, "circle", Prompts())
     assert [result.mask.shape for result in with_point.results + name_only.results] == [(48, 80)] * 3
+
+
+def test_a_processor_for_the_other_sam_is_refused_with_a_clear_line(model):
+    from factories import make_model
+
+    from samptx_hf import SamPtxProcessor, TextGuidedSegmentationPipeline
+
+    sam_processor = SamPtxProcessor.from_model(make_model())  # SAM's: longest side resized, padded
+    image = make_image(width=80, height=48)
+    message = "the image processor is a SamImageProcessor.*but the model's frozen SAM is SAM 2 .*from_model"
+    with pytest.raises(ValueError, match=message):
+        model.segment(image, "circle", points=[(20, 20)], processor=sam_processor)
+    with pytest.raises(ValueError, match=message):
+        TextGuidedSegmentationPipeline(model=model, processor=sam_processor)
+    with pytest.raises(ValueError, match="prepares images for SAM 2, but the model's frozen SAM is SAM \\(SamModel\\)"):
+        make_model().segment(image, "circle", processor=model.processor)
