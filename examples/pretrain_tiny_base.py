@@ -1,4 +1,5 @@
-"""Pretrain the built-in tiny SAM (`samptx_hf:tiny-sam`) that the default run, the ablation and the docs build on.
+"""Pretrain the built-in tiny SAM (`samptx_hf:tiny-sam`) or SAM 2 (`samptx_hf:tiny-sam2`) that the default run, the
+ablation and the docs build on.
 
 SAM-PTx starts from a SAM that already segments the object under a point and teaches it which object a class name
 means. A randomly initialised tiny SAM cannot stand in for that: it never learns to use a point (docs/method.md).
@@ -7,10 +8,13 @@ segment the object under a random point, on generated images of plain objects of
 (`samptx_hf.data.synthetic_parts.generate_object_sample`: no class names, no composites of the built-in task).
 
     OMP_NUM_THREADS=1 python examples/pretrain_tiny_base.py            # about 10 minutes on one CPU core
+    OMP_NUM_THREADS=1 python examples/pretrain_tiny_base.py --sam_version 2 --max_steps 5000
 
 It writes `tiny-sam/` (SamModel, safetensors), `tiny-clip/` (the tiny random CLIP text encoder and its tokenizer,
 seeded) and `pretraining.json` (settings and held-out IoU) to `--output_dir`, by default the package's
-`samptx_hf/pretrained/`; then update `SHA256` in `samptx_hf/pretrained/__init__.py` with the printed checksums.
+`samptx_hf/pretrained/`; with `--sam_version 2`, `tiny-sam2/` (Sam2Model, `samptx_hf.tiny.pretrained_tiny_sam2_config`)
+and `pretraining-sam2.json` instead. Then update `SHA256` in `samptx_hf/pretrained/__init__.py` with the printed
+checksums.
 """
 
 import json
@@ -21,14 +25,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from transformers import CLIPTextModelWithProjection, HfArgumentParser, SamModel
+from transformers import CLIPTextModelWithProjection, HfArgumentParser, Sam2Model, SamModel
 from transformers.utils import logging
 
 from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config
 from samptx_hf.data.synthetic_parts import generate_object_sample
 from samptx_hf.losses import LOSS_WEIGHTS, binary_mask_iou, sam_segmentation_loss
 from samptx_hf.pretrained import PRETRAINED_DIR, file_sha256
-from samptx_hf.tiny import pretrained_tiny_sam_config, tiny_clip_tokenizer, tiny_text_config
+from samptx_hf.tiny import (
+    pretrained_tiny_sam2_config,
+    pretrained_tiny_sam_config,
+    tiny_clip_tokenizer,
+    tiny_text_config,
+)
 
 TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tasks' own splits use other streams
 
@@ -36,6 +45,7 @@ TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tas
 @dataclass
 class PretrainingArguments:
     output_dir: str = field(default=str(PRETRAINED_DIR), metadata={"help": "Where tiny-sam/ and tiny-clip/ go."})
+    sam_version: int = field(default=1, metadata={"help": "1: the tiny SamModel; 2: the tiny Sam2Model."})
     max_steps: int = field(default=3000, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=8, metadata={"help": "Images per step."})
     learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate of the one-cycle schedule."})
@@ -44,22 +54,29 @@ class PretrainingArguments:
     log_steps: int = field(default=100, metadata={"help": "Print the loss every N steps."})
 
     def __post_init__(self) -> None:
+        if self.sam_version not in (1, 2):
+            raise ValueError(f"--sam_version must be 1 or 2, got {self.sam_version}")
         for name in ("max_steps", "batch_size", "learning_rate", "num_eval_samples", "log_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
 
 
-def initial_model(seed: int) -> SamModel:
+def initial_model(seed: int, sam_version: int = 1) -> SamModel | Sam2Model:
     """A random tiny SAM whose random Fourier positional features have SAM's scale (std 1).
 
-    transformers draws them with std `hidden_size // 2` (32 here), which turns a point into high-frequency noise
-    that a small decoder cannot learn from; SAM's own random features use std 1.
+    transformers draws SAM's with std `hidden_size // 2` (32 here), which turns a point into high-frequency noise
+    that a small decoder cannot learn from; SAM's own random features use std 1. SAM 2's have std 1, but
+    `Sam2Model` holds two copies (image positions, `shared_image_embedding`, and point positions,
+    `prompt_encoder.shared_embedding`) drawn independently: as in SAM 2 itself, both get the same features, so that
+    a point and the image position under it are encoded alike.
     """
     torch.manual_seed(seed)
-    model = SamModel(pretrained_tiny_sam_config())
+    model = SamModel(pretrained_tiny_sam_config()) if sam_version == 1 else Sam2Model(pretrained_tiny_sam2_config())
     with torch.no_grad():
         features = model.shared_image_embedding.positional_embedding
         features.copy_(torch.randn(features.shape, generator=torch.Generator().manual_seed(seed)))
+        if sam_version == 2:
+            model.prompt_encoder.shared_embedding.positional_embedding.copy_(features)
     return model
 
 
@@ -72,7 +89,9 @@ def object_rows(indices, seed: int) -> list[dict]:
 
 
 @torch.no_grad()
-def held_out_iou(model: SamModel, collator: SamPtxDataCollator, rows: list[dict], batch_size: int = 32) -> float:
+def held_out_iou(
+    model: SamModel | Sam2Model, collator: SamPtxDataCollator, rows: list[dict], batch_size: int = 32
+) -> float:
     """Mean IoU of the predicted mask with the target, one interior point per image, at the low-res mask size."""
     model.eval()
     ious = []
@@ -92,7 +111,7 @@ def held_out_iou(model: SamModel, collator: SamPtxDataCollator, rows: list[dict]
 def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()
     (args,) = HfArgumentParser(PretrainingArguments, description=__doc__).parse_args_into_dataclasses(args=argv)
-    model = initial_model(args.seed)
+    model = initial_model(args.seed, args.sam_version)
     processor = image_processor_for_sam_config(model.config)
     train_collator = SamPtxDataCollator(processor, train=True, seed=args.seed)
     eval_collator = SamPtxDataCollator(processor, train=False, seed=args.seed)
@@ -128,10 +147,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"held-out object IoU (one interior point, {len(held_out)} images): {object_iou:.4f}")
 
     output_dir = Path(args.output_dir)
-    model.save_pretrained(output_dir / "tiny-sam")
-    torch.manual_seed(args.seed)
-    CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(output_dir / "tiny-clip")
-    tiny_clip_tokenizer().save_pretrained(output_dir / "tiny-clip")
+    sam_name = "tiny-sam" if args.sam_version == 1 else "tiny-sam2"
+    written = [sam_name]
+    model.save_pretrained(output_dir / sam_name)
+    if args.sam_version == 1:  # the tiny CLIP serves both bases
+        torch.manual_seed(args.seed)
+        CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(output_dir / "tiny-clip")
+        tiny_clip_tokenizer().save_pretrained(output_dir / "tiny-clip")
+        written.append("tiny-clip")
     facts = {
         "arguments": {name: value for name, value in asdict(args).items() if name != "output_dir"},
         "train_seconds": round(train_seconds, 1),
@@ -139,8 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
         "held_out_object_iou": round(object_iou, 4),
         "num_parameters": sum(p.numel() for p in model.parameters()),
     }
-    (output_dir / "pretraining.json").write_text(json.dumps(facts, indent=2) + "\n")
-    for name in ("tiny-sam", "tiny-clip"):
+    facts_name = "pretraining.json" if args.sam_version == 1 else "pretraining-sam2.json"
+    (output_dir / facts_name).write_text(json.dumps(facts, indent=2) + "\n")
+    for name in written:
         print(f"SHA256 {name}/model.safetensors: {file_sha256(output_dir / name / 'model.safetensors')}")
     return facts
 

@@ -1,10 +1,11 @@
 """samptx_hf: SAM-PTx, text-guided parameter-efficient fine-tuning of Segment Anything, for Hugging Face.
 
-Importing the package registers `SamPtxConfig`/`SamPtxForTextSegmentation` with transformers' Auto classes, the
-`"text-guided-segmentation"` pipeline with transformers' `pipeline`, and the Parallel-Text adapter with peft.
+Importing the package registers `SamPtxConfig`/`SamPtxForTextSegmentation` (and the SAM 2 image processor that
+SAM-PTx saves with its processor) with transformers' Auto classes, the `"text-guided-segmentation"` pipeline with
+transformers' `pipeline`, and the Parallel-Text adapter with peft.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoImageProcessor, AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_samptx import SamPtxConfig, TextInjection
@@ -19,6 +20,7 @@ from .modeling_samptx import (
     SamPtxSegmentationOutput,
 )
 from .processing_samptx import SamPtxProcessor
+from .sam2_image_processing import Sam2TorchImageProcessor
 from .segmentation_pipeline import TextGuidedSegmentationPipeline
 from .tuners.parallel_text import (
     ParallelTextConfig,
@@ -30,6 +32,9 @@ from .tuners.parallel_text import (
 
 AutoConfig.register(SamPtxConfig.model_type, SamPtxConfig, exist_ok=True)
 AutoModel.register(SamPtxConfig, SamPtxForTextSegmentation, exist_ok=True)
+# Found by its name (`image_processor_type`) when a saved SamPtxProcessor is loaded; SAM 2's own image processor is
+# left as it is.
+AutoImageProcessor.register(SamPtxConfig, image_processor_classes={"pil": Sam2TorchImageProcessor}, exist_ok=True)
 PIPELINE_REGISTRY.register_pipeline(
     "text-guided-segmentation", pipeline_class=TextGuidedSegmentationPipeline, pt_model=AutoModel, type="multimodal"
 )
@@ -48,6 +53,7 @@ __all__ = [
     "SamPtxPreTrainedModel",
     "SamPtxProcessor",
     "SamPtxSegmentationOutput",
+    "Sam2TorchImageProcessor",
     "SegmentationResult",
     "TextGuidedSegmentationPipeline",
     "TextInjection",

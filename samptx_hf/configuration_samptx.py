@@ -3,7 +3,10 @@
 from enum import Enum
 
 from huggingface_hub.dataclasses import strict
-from transformers import CLIPTextConfig, PreTrainedConfig, SamConfig
+from transformers import AutoConfig, CLIPTextConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+SAM_MODEL_TYPES = ("sam", "sam2")  # transformers' SamModel and Sam2Model
 
 
 class TextInjection(str, Enum):
@@ -26,10 +29,11 @@ class SamPtxConfig(PreTrainedConfig):
     r"""Configuration of [`SamPtxForTextSegmentation`].
 
     Args:
-        sam_config (`SamConfig` or `dict`, *optional*):
-            Architecture of the SAM model that is adapted. Defaults to `SamConfig()` (ViT-B shapes of
-            `facebook/sam-vit-base` in everything but the vision width: load the real config through
-            `SamPtxForTextSegmentation.from_pretrained_components`).
+        sam_config (`SamConfig`, `Sam2Config` or `dict`, *optional*):
+            Architecture of the SAM model that is adapted: a `SamConfig` (SAM, `SamModel`) or a `Sam2Config` (SAM 2,
+            `Sam2Model`); a dict is read by its `model_type` (`"sam"` when it has none). Defaults to `SamConfig()`
+            (ViT-B shapes of `facebook/sam-vit-base` in everything but the vision width: load the real config
+            through `SamPtxForTextSegmentation.from_pretrained_components`).
         text_config (`CLIPTextConfig` or `dict`, *optional*):
             Architecture of the frozen CLIP text encoder (`CLIPTextModelWithProjection`); its `projection_dim` is
             the width of the text embeddings, `text_dim`.
@@ -60,7 +64,10 @@ class SamPtxConfig(PreTrainedConfig):
     """
 
     model_type = "sam_ptx"
-    sub_configs_defaults = {"sam_config": SamConfig, "text_config": CLIPTextConfig}
+    sub_configs_defaults = {
+        "sam_config": SubConfigSpec(config_class=AutoConfig, model_type="sam"),
+        "text_config": CLIPTextConfig,
+    }
 
     sam_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
@@ -80,6 +87,12 @@ class SamPtxConfig(PreTrainedConfig):
 
     def _check_values(self) -> None:
         """Reject values that would only fail later, deep inside `forward`, with a `ValueError` naming the field."""
+        sam_model_type = type(self.sam_config).model_type  # a SAM 2 video checkpoint's config says "sam2_video"
+        if sam_model_type not in SAM_MODEL_TYPES:
+            raise ValueError(
+                f"sam_config has model_type={sam_model_type!r}, expected one of {list(SAM_MODEL_TYPES)} "
+                "(transformers' SamModel or Sam2Model)"
+            )
         allowed = [mode.value for mode in TextInjection]
         if self.text_injection not in allowed:
             raise ValueError(f"text_injection={self.text_injection!r} is not one of {allowed}")
@@ -107,7 +120,9 @@ class SamPtxConfig(PreTrainedConfig):
 
     @property
     def vision_hidden_size(self) -> int:
-        """Width of the tokens inside SAM's image encoder."""
+        """Width of the tokens inside SAM's image encoder (SAM 2: of the first Hiera stage)."""
+        if type(self.sam_config).model_type == "sam2":
+            return self.sam_config.vision_config.backbone_config.hidden_size
         return self.sam_config.vision_config.hidden_size
 
     @property
@@ -116,4 +131,4 @@ class SamPtxConfig(PreTrainedConfig):
         return self.sam_config.prompt_encoder_config.hidden_size
 
 
-__all__ = ["SamPtxConfig", "TextInjection"]
+__all__ = ["SAM_MODEL_TYPES", "SamPtxConfig", "TextInjection"]

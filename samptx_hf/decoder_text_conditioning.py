@@ -1,7 +1,8 @@
 """Text injection into SAM's mask decoder (the `mask_decoder` ablation).
 
-The projected text embedding is added to the decoder's output tokens (the IoU token and the mask tokens) where
-they enter its two-way transformer. `SamMaskDecoder` builds those tokens inside its `forward`, so the addition is
+The projected text embedding is added to the decoder's output tokens (the IoU token and the mask tokens, and SAM 2's
+object-score token) where they enter its two-way transformer. `SamMaskDecoder` (and `Sam2MaskDecoder`) builds those
+tokens inside its `forward`, so the addition is
 a forward pre-hook on `mask_decoder.transformer` that reads the text of the forward pass in progress from a
 context variable. The hook is a plain function (a `functools.partial`), so peft's copy of the decoder
 (`modules_to_save`) carries it too.
@@ -43,7 +44,9 @@ def _add_text_to_output_tokens(
 
 
 def install_output_token_conditioning(mask_decoder: nn.Module) -> RemovableHandle:
-    """Register the hook on a transformers `SamMaskDecoder`; returns its handle."""
+    """Register the hook on a transformers `SamMaskDecoder` or `Sam2MaskDecoder`; returns its handle."""
     num_output_tokens = 1 + mask_decoder.num_mask_tokens  # IoU token + mask tokens
+    if hasattr(mask_decoder, "obj_score_token"):  # SAM 2: object-score token first
+        num_output_tokens += 1
     hook = partial(_add_text_to_output_tokens, num_output_tokens=num_output_tokens)
     return mask_decoder.transformer.register_forward_pre_hook(hook, with_kwargs=True)

@@ -15,7 +15,7 @@ from .data import SamPtxDataCollator
 from .data._utils import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
 from .metrics import load_metric
-from .processing_samptx import image_processor_for_sam_config
+from .processing_samptx import check_image_processor_matches, image_processor_for_sam_config
 
 EVAL_TABLE_NAME = "eval_results.md"
 
@@ -75,6 +75,7 @@ def evaluate_model(
         metric_modules["mean_iou"] = load_metric("mean_iou", keep_in_memory=True)  # per-class table
 
     image_processor = image_processor or image_processor_for_sam_config(model.config.sam_config)
+    check_image_processor_matches(image_processor, model.config.sam_config)
     collator = SamPtxDataCollator(image_processor, num_points=num_points, train=False, seed=seed)
     class_counts = Counter(dataset["class_name"])
     text_embeds_by_class = text_embeddings_by_class(model, class_counts)

@@ -402,7 +402,7 @@ def build_model_card(
     card_data = ModelCardData(
         library_name="samptx_hf",
         base_model=config.sam_model_name_or_path if _is_hub_id(config.sam_model_name_or_path) else None,
-        tags=list(MODEL_CARD_TAGS),
+        tags=list(MODEL_CARD_TAGS) + (["sam2"] if type(config.sam_config).model_type == "sam2" else []),
         datasets=[dataset_name] if dataset_name else None,
         pipeline_tag="image-segmentation",
         model_name=repo_id.split("/")[-1],

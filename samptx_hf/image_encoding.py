@@ -62,12 +62,20 @@ def find_repeated_images(pixel_values: torch.Tensor) -> RepeatedImages | None:
     return RepeatedImages(torch.tensor(first_rows, device=device), torch.tensor(image_of_row, device=device))
 
 
+def image_encoder_blocks(vision_encoder: nn.Module) -> nn.ModuleList:
+    """The blocks of SAM's ViT (`vision_encoder.layers`) or of SAM 2's Hiera (`vision_encoder.backbone.blocks`)."""
+    if hasattr(vision_encoder, "backbone"):
+        return vision_encoder.backbone.blocks
+    return vision_encoder.layers
+
+
 def first_text_block(vision_encoder: nn.Module) -> int:
-    """Index of the first block of `vision_encoder.layers` that reads the text; the number of blocks if none does."""
-    for index, block in enumerate(vision_encoder.layers):
+    """Index of the first image-encoder block that reads the text; the number of blocks if none does."""
+    blocks = image_encoder_blocks(vision_encoder)
+    for index, block in enumerate(blocks):
         if any(isinstance(module, ParallelTextLayer) and module.reads_text for module in block.modules()):
             return index
-    return len(vision_encoder.layers)
+    return len(blocks)
 
 
 def encode_images(
@@ -100,3 +108,46 @@ def encode_images(
         for block in blocks[shared_blocks:]:
             hidden_states = block(hidden_states)
     return vision_encoder.neck(hidden_states)
+
+
+def encode_images_hiera(
+    vision_encoder: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
+) -> list[torch.Tensor]:
+    """SAM 2's FPN levels, high to low resolution, each (batch, channels, height, width), one text per row.
+
+    Equal to `vision_encoder(pixel_values).fpn_hidden_states` (a `Sam2VisionModel`) under
+    `text_conditioning(text_embeds)`, with the text-free blocks (and the stage outputs they end) computed once per
+    distinct image of the batch.
+    """
+    repeated = find_repeated_images(pixel_values)
+    if repeated is None:
+        with text_conditioning(text_embeds):
+            return list(vision_encoder(pixel_values).fpn_hidden_states)
+
+    # 1. Patch embedding and the blocks before the first text-reading one, once per distinct image.
+    backbone = vision_encoder.backbone
+    shared_blocks = first_text_block(vision_encoder)
+    hidden_states = backbone.patch_embed(pixel_values[repeated.first_rows])  # (images, h, w, hidden)
+    hidden_states = hidden_states + backbone._get_pos_embed(hidden_states.shape[1:3])
+    stage_outputs = []  # the output of each stage's last block, (rows, h_s, w_s, hidden_s)
+    for index, block in enumerate(backbone.blocks[:shared_blocks]):
+        hidden_states = block(hidden_states)
+        if index in backbone.stage_ends:
+            stage_outputs.append(hidden_states)
+
+    # 2. The blocks from the first text-reading one on, once per row (image and class prompt).
+    if shared_blocks < len(backbone.blocks):
+        hidden_states = hidden_states[repeated.image_of_row]
+        stage_outputs = [stage[repeated.image_of_row] for stage in stage_outputs]
+        with text_conditioning(text_embeds):
+            for index in range(shared_blocks, len(backbone.blocks)):
+                hidden_states = backbone.blocks[index](hidden_states)
+                if index in backbone.stage_ends:
+                    stage_outputs.append(hidden_states)
+
+    # 3. The neck, as `Sam2VisionModel` keeps its levels: the last `num_feature_levels`, high resolution first.
+    fpn_hidden_states, _ = vision_encoder.neck(tuple(stage_outputs))
+    fpn_hidden_states = list(fpn_hidden_states[-vision_encoder.num_feature_levels :][::-1])
+    if shared_blocks == len(backbone.blocks):  # nothing reads the text: the whole encoder is shared
+        fpn_hidden_states = [level[repeated.image_of_row] for level in fpn_hidden_states]
+    return fpn_hidden_states

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
 from .data._utils import to_rgb
-from .processing_samptx import SamPtxProcessor
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
@@ -113,13 +113,14 @@ def segment(
 
     Raises:
         FileNotFoundError: When `image` is a path that does not exist.
-        ValueError: On an unreadable image, an empty class name, a point or box outside the image, or labels that
-            do not match the points.
+        ValueError: On an unreadable image, an empty class name, a point or box outside the image, labels that
+            do not match the points, or a processor for the other SAM (SAM's for a SAM 2 model, or the reverse).
     """
     pil_image = load_image(image)
     if points is not None and np.asarray(points, dtype=object).ndim != 2:
         raise ValueError(f"points={points!r} must be a list of (x, y) points, e.g. [(320, 240)] for one point")
     processor = processor if processor is not None else SamPtxProcessor.from_model(model)
+    check_image_processor_matches(processor.image_processor, model.config.sam_config)
     inputs = prepare_inputs(processor, pil_image, text, points, box, point_labels)
     original_sizes = inputs.pop("original_sizes")
     reshaped_input_sizes = inputs.pop("reshaped_input_sizes")

@@ -12,7 +12,7 @@ from huggingface_hub import CommitInfo
 from peft import PeftModel, get_peft_model_state_dict
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, SamModel
+from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, Sam2Model, SamModel
 from transformers.utils import PROCESSOR_NAME as PROCESSOR_CONFIG_NAME
 from transformers.utils import ModelOutput, cached_file, logging
 
@@ -28,11 +28,18 @@ from .hub import (
     read_repository_metadata,
     save_adapter_repo,
 )
-from .image_encoding import encode_images
 from .inference import segment
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
 from .pretrained import resolve_component
 from .processing_samptx import SamPtxProcessor
+from .sam_backbones import (
+    decode_masks,
+    embed_prompts,
+    encode_image_features,
+    input_image_size,
+    sam_class_for_checkpoint,
+    sam_model_class,
+)
 from .text_cache import TextCacheInfo, TextEmbeddingCache
 from .tuners.parallel_text.conditioning import checkpoint_with_text_conditioning
 
@@ -54,6 +61,9 @@ class SamPtxSegmentationOutput(ModelOutput):
             The text embeddings that conditioned SAM (normalised if `config.normalize_text_embeds`).
         image_embeddings (`torch.FloatTensor` of shape `(batch, channels, height, width)`):
             Output of the (text-conditioned) image encoder.
+        high_resolution_features (`tuple[torch.FloatTensor]`, *optional*):
+            SAM 2 only: the two high-resolution feature maps the mask decoder adds while upscaling (see
+            `samptx_hf.sam_backbones.ImageFeatures`).
     """
 
     loss: torch.FloatTensor | None = None
@@ -61,6 +71,7 @@ class SamPtxSegmentationOutput(ModelOutput):
     iou_scores: torch.FloatTensor | None = None
     text_embeds: torch.FloatTensor | None = None
     image_embeddings: torch.FloatTensor | None = None
+    high_resolution_features: tuple[torch.FloatTensor, ...] | None = None
 
 
 class SamPtxPreTrainedModel(PreTrainedModel):
@@ -69,7 +80,7 @@ class SamPtxPreTrainedModel(PreTrainedModel):
     base_model_prefix = "sam_ptx"
     main_input_name = "pixel_values"
     input_modalities = ("image", "text")
-    _no_split_modules = ["SamVisionLayer", "CLIPEncoderLayer"]
+    _no_split_modules = ["SamVisionLayer", "Sam2MultiScaleBlock", "CLIPEncoderLayer"]
     supports_gradient_checkpointing = True
     _supports_sdpa = True
 
@@ -91,9 +102,10 @@ class SamPtxPreTrainedModel(PreTrainedModel):
 class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     """SAM whose predictions are conditioned on a class name, through frozen CLIP text embeddings.
 
-    Holds a transformers `SamModel` (`sam`) and a frozen `CLIPTextModelWithProjection` (`text_encoder`). Where the
-    text enters SAM is `config.text_injection`: with `parallel_text` (SAM-PTx) it reaches the Parallel-Text
-    adapters inside the image encoder, which are added with `peft.get_peft_model(model, ParallelTextConfig())`.
+    Holds a transformers `SamModel` or `Sam2Model` (`sam`, as `config.sam_config.model_type` says) and a frozen
+    `CLIPTextModelWithProjection` (`text_encoder`). Where the text enters SAM is `config.text_injection`: with
+    `parallel_text` (SAM-PTx) it reaches the Parallel-Text adapters inside the image encoder (the ViT blocks of SAM,
+    the Hiera blocks of SAM 2), which are added with `peft.get_peft_model(model, ParallelTextConfig())`.
 
     Example:
 
@@ -110,11 +122,17 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     def __init__(
         self,
         config: SamPtxConfig,
-        sam: SamModel | None = None,
+        sam: SamModel | Sam2Model | None = None,
         text_encoder: CLIPTextModelWithProjection | None = None,
     ) -> None:
         super().__init__(config)
-        self.sam = sam if sam is not None else SamModel(config.sam_config)
+        sam_class = sam_model_class(config.sam_config)
+        if sam is not None and not isinstance(sam, sam_class):
+            raise TypeError(
+                f"sam is a {type(sam).__name__} but config.sam_config has model_type={config.sam_config.model_type!r}: "
+                f"expected a {sam_class.__name__}"
+            )
+        self.sam = sam if sam is not None else sam_class(config.sam_config)
         self.text_encoder = (
             text_encoder if text_encoder is not None else CLIPTextModelWithProjection(config.text_config)
         )
@@ -146,8 +164,9 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         """Assemble SAM-PTx from separately pretrained SAM and CLIP checkpoints (Hub ids or local directories).
 
         Args:
-            sam_model_name_or_path: A `SamModel` checkpoint, e.g. `"facebook/sam-vit-base"`, or the built-in
-                `"samptx_hf:tiny-sam"` (see `samptx_hf.pretrained`).
+            sam_model_name_or_path: A `SamModel` or `Sam2Model` checkpoint, e.g. `"facebook/sam-vit-base"` or
+                `"facebook/sam2.1-hiera-tiny"`, or the built-in `"samptx_hf:tiny-sam"` / `"samptx_hf:tiny-sam2"`
+                (see `samptx_hf.pretrained`); its `config.json` (`model_type`) chooses the class.
             text_model_name_or_path: A CLIP checkpoint (full `CLIPModel` or text-only), e.g.
                 `"openai/clip-vit-base-patch32"`, or the built-in `"samptx_hf:tiny-clip"`; its tokenizer is loaded
                 too when `load_tokenizer`.
@@ -160,12 +179,15 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             FileNotFoundError: When a checkpoint is neither a folder nor a Hub repository (see
                 [`samptx_hf.hub.locate_pretrained`]).
             OSError: When a checkpoint cannot be loaded (transformers' message names the path).
+            ValueError: When the SAM checkpoint is neither a SAM nor a SAM 2 (`model_type` other than `sam`,
+                `sam2`, `sam2_video`; of a SAM 2 video checkpoint the image model is loaded).
         """
         hub_kwargs = dict(hub_kwargs or {})
         sam_path, text_path = resolve_component(sam_model_name_or_path), resolve_component(text_model_name_or_path)
         sam_kwargs = locate_pretrained(sam_path, hub_kwargs, what="frozen SAM")
         text_kwargs = locate_pretrained(text_path, hub_kwargs, what="frozen CLIP")
-        sam = SamModel.from_pretrained(sam_path, use_safetensors=True, **sam_kwargs)
+        sam_class = sam_class_for_checkpoint(AutoConfig.from_pretrained(sam_path, **sam_kwargs))
+        sam = sam_class.from_pretrained(sam_path, use_safetensors=True, **sam_kwargs)
         text_encoder = CLIPTextModelWithProjection.from_pretrained(text_path, use_safetensors=True, **text_kwargs)
         # A composite config hands its attention implementation down to its sub-configs, None included, and the
         # mask decoder and CLIP read it at every call: keep the one the components were loaded with.
@@ -316,11 +338,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         # run once per distinct image of the batch (several class prompts of one image share them).
         injection = self.config.text_injection
         adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
-        image_embeddings = encode_images(self.sam.vision_encoder, pixel_values, adapter_text)  # (batch, c, h, w)
+        image_features = encode_image_features(self.sam, pixel_values, adapter_text)  # embeddings (batch, c, h, w)
 
         # 3. Prompt encoder; with `prompt_encoder` injection the text is one more sparse token.
-        sparse_embeddings, dense_embeddings = self.sam.prompt_encoder(
-            input_points=input_points, input_labels=input_labels, input_boxes=input_boxes, input_masks=None
+        sparse_embeddings, dense_embeddings = embed_prompts(
+            self.sam, input_points, input_labels, input_boxes, batch_size
         )
         text_tokens = self.text_prompt_projection(text_embeds) if self.text_prompt_projection is not None else None
         if injection == TextInjection.PROMPT_ENCODER.value:
@@ -332,14 +354,9 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         decoder_text = text_tokens if injection == TextInjection.MASK_DECODER.value else None
 
         # 4. Mask decoder; with `mask_decoder` injection the text is added to its output tokens.
-        image_positional_embeddings = self.sam.get_image_wide_positional_embeddings().repeat(batch_size, 1, 1, 1)
         with decoder_text_conditioning(decoder_text):
-            pred_masks, iou_scores = self.sam.mask_decoder(
-                image_embeddings=image_embeddings,
-                image_positional_embeddings=image_positional_embeddings,
-                sparse_prompt_embeddings=sparse_embeddings,
-                dense_prompt_embeddings=dense_embeddings,
-                multimask_output=multimask_output,
+            pred_masks, iou_scores = decode_masks(
+                self.sam, image_features, sparse_embeddings, dense_embeddings, multimask_output
             )
 
         # 5. Loss.
@@ -354,7 +371,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             pred_masks=pred_masks,
             iou_scores=iou_scores,
             text_embeds=text_embeds,
-            image_embeddings=image_embeddings,
+            image_embeddings=image_features.image_embeddings,
+            high_resolution_features=image_features.high_resolution_features,
         )
         return output if return_dict else output.to_tuple()
 
@@ -368,11 +386,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"pixel_values must have shape (batch, 3, height, width), got {shape}")
-        image_size = self.config.sam_config.vision_config.image_size
+        image_size = input_image_size(self.config.sam_config)
         if tuple(pixel_values.shape[-2:]) != (image_size, image_size):
             raise ValueError(
-                f"pixel_values must be {image_size}x{image_size} (SAM's input size, as its image processor pads "
-                f"them), got {tuple(pixel_values.shape[-2:])}"
+                f"pixel_values must be {image_size}x{image_size} (the input size of the frozen "
+                f"{type(self.sam).__name__}, as its image processor resizes them), got {tuple(pixel_values.shape[-2:])}"
             )
         batch_size = pixel_values.shape[0]
         if input_points is not None:

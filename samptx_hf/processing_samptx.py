@@ -6,34 +6,59 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import BatchFeature, ProcessorMixin, SamConfig, SamProcessor
+from transformers import BatchFeature, PreTrainedConfig, ProcessorMixin
 from transformers.utils import is_torchvision_available
+
+from .sam2_image_processing import Sam2TorchImageProcessor, prompt_processor
+from .sam_backbones import input_image_size, is_sam2, low_res_mask_size
 
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
 POINT_PAD_LABEL = -10  # SAM's label of a padding point
 
 
-def image_processor_for_sam_config(sam_config: SamConfig) -> Any:
-    """The SAM image processor that matches a `SamConfig`, built offline.
+def image_processor_for_sam_config(sam_config: PreTrainedConfig) -> Any:
+    """The image processor that matches a `SamConfig` or a `Sam2Config`, built offline.
 
-    Images are resized (longest edge) and padded to `vision_config.image_size`; masks to the prompt encoder's
+    SAM: images are resized (longest edge) and padded to `vision_config.image_size`; masks to the prompt encoder's
     low-resolution mask size, `4 * prompt_encoder_config.image_embedding_size` (256 for the 1024 px models), the
     size of SAM's `pred_masks`. `SamImageProcessor` when torchvision is installed, else `SamImageProcessorPil`
-    (same outputs).
+    (same outputs). SAM 2: a [`Sam2TorchImageProcessor`] (resized to the square input, no padding; no torchvision
+    needed).
     """
+    image_size, mask_size = input_image_size(sam_config), low_res_mask_size(sam_config)
+    if is_sam2(sam_config):
+        return Sam2TorchImageProcessor(
+            size={"height": image_size, "width": image_size}, mask_size={"height": mask_size, "width": mask_size}
+        )
     if is_torchvision_available():
         from transformers import SamImageProcessor as processor_class
     else:
         from transformers import SamImageProcessorPil as processor_class
-
-    image_size = int(sam_config.vision_config.image_size)
-    mask_size = 4 * int(sam_config.prompt_encoder_config.image_embedding_size)
     return processor_class(
         size={"longest_edge": image_size},
         pad_size={"height": image_size, "width": image_size},
         mask_size={"longest_edge": mask_size},
         mask_pad_size={"height": mask_size, "width": mask_size},
     )
+
+
+def check_image_processor_matches(image_processor: Any, sam_config: PreTrainedConfig) -> None:
+    """Refuse SAM's image processor for a SAM 2 model and SAM 2's for a SAM model.
+
+    Both give 1024 px `pixel_values` for the released checkpoints, so the model could not tell: SAM keeps the aspect
+    ratio and pads, SAM 2 stretches to a square, and their points and masks map back differently.
+
+    Raises:
+        ValueError: Naming both, and how to get the matching processor.
+    """
+    gives_sam2 = isinstance(image_processor, Sam2TorchImageProcessor)
+    if gives_sam2 != is_sam2(sam_config):
+        model = "SAM 2 (Sam2Model)" if is_sam2(sam_config) else "SAM (SamModel)"
+        raise ValueError(
+            f"the image processor is a {type(image_processor).__name__}, which prepares images for "
+            f"{'SAM 2' if gives_sam2 else 'SAM'}, but the model's frozen SAM is {model}: use "
+            "SamPtxProcessor.from_model(model) or image_processor_for_sam_config(model.config.sam_config)"
+        )
 
 
 class SamPtxProcessor(ProcessorMixin):
@@ -153,7 +178,7 @@ class SamPtxProcessor(ProcessorMixin):
             boxes = [_check_box(boxes[i], image_sizes[i], i) for i in range(len(images))]
 
         # 2. Images and prompts through SAM's processor, once per image; then repeated per sample.
-        encoding = SamProcessor(self.image_processor)(
+        encoding = prompt_processor(self.image_processor)(
             images=images,
             input_points=points,
             input_labels=labels,
@@ -213,6 +238,8 @@ class SamPtxProcessor(ProcessorMixin):
 
     def _check_image_size(self, image_size: tuple[int, int], image_index: int) -> None:
         """Reject an image whose short side would be resized to 0 pixels (SAM resizes the long side to its input)."""
+        if isinstance(self.image_processor, Sam2TorchImageProcessor):
+            return  # SAM 2 resizes both sides to its square input
         longest_edge = self.image_processor.size["longest_edge"]
         height, width = image_size
         if min(height, width) * longest_edge / max(height, width) < 0.5:
@@ -326,4 +353,9 @@ def _check_box(box: Any, image_size: tuple[int, int], image_index: int) -> list[
     return [x1, y1, x2, y2]
 
 
-__all__ = ["DEFAULT_PROMPT_TEMPLATE", "SamPtxProcessor", "image_processor_for_sam_config"]
+__all__ = [
+    "DEFAULT_PROMPT_TEMPLATE",
+    "SamPtxProcessor",
+    "check_image_processor_matches",
+    "image_processor_for_sam_config",
+]

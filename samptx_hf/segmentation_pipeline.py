@@ -9,7 +9,7 @@ from PIL import Image
 from transformers import Pipeline
 
 from .inference import inputs_on_model, load_image, prepare_inputs, results_from_outputs
-from .processing_samptx import SamPtxProcessor
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
 TASK = "text-guided-segmentation"
 _PROMPT_KEYS = ("text", "points", "box", "point_labels")
@@ -44,6 +44,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
     def __init__(self, model: Any, processor: SamPtxProcessor | None = None, **kwargs: Any) -> None:
         if processor is None:
             processor = getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
+        check_image_processor_matches(processor.image_processor, model.config.sam_config)
         super().__init__(model=model, processor=processor, **kwargs)
         self.model.eval()
 

@@ -12,19 +12,23 @@ import torch
 from huggingface_hub import CommitInfo, HfApi, RepoUrl
 from peft import PeftModel, get_peft_model
 from PIL import Image
-from transformers import CLIPTextModelWithProjection, SamModel
+from transformers import CLIPTextModelWithProjection, Sam2Model, SamModel
 
 import samptx_hf.hub
 from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation
-from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
+from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam2_config, tiny_sam_config, tiny_text_config
 
 IMAGE_SIZE = 64
 
 
-def save_frozen_components(directory: Path, seed: int = 0) -> tuple[Path, Path]:
-    """A tiny SamModel and a tiny CLIP text encoder + tokenizer saved as `directory/sam` and `directory/clip`."""
+def save_frozen_components(directory: Path, seed: int = 0, sam_version: int = 1) -> tuple[Path, Path]:
+    """A tiny SamModel (or Sam2Model) and a tiny CLIP text encoder + tokenizer saved as `directory/sam` and
+    `directory/clip`."""
     torch.manual_seed(seed)
-    SamModel(tiny_sam_config(image_size=IMAGE_SIZE)).save_pretrained(directory / "sam")
+    if sam_version == 1:
+        SamModel(tiny_sam_config(image_size=IMAGE_SIZE)).save_pretrained(directory / "sam")
+    else:
+        Sam2Model(tiny_sam2_config(image_size=IMAGE_SIZE)).save_pretrained(directory / "sam")
     CLIPTextModelWithProjection(tiny_text_config()).save_pretrained(directory / "clip")
     tiny_clip_tokenizer().save_pretrained(directory / "clip")
     return directory / "sam", directory / "clip"

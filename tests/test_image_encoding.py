@@ -150,3 +150,56 @@ def test_shared_trunk_trains_every_adapter_like_separate_passes(monkeypatch, che
     assert set(shared) == set(separate)
     for name in shared:
         torch.testing.assert_close(shared[name], separate[name], rtol=1e-4, atol=1e-7, msg=name)
+
+
+# ----------------------------------------------------------------------------------- SAM 2 (Hiera)
+
+NUM_HIERA_BLOCKS = 5  # tiny_sam2_config
+
+
+def hiera_rows_per_block(peft_model, run):
+    rows = {}
+    blocks = peft_model.base_model.model.sam.vision_encoder.backbone.blocks
+    hooks = [
+        block.register_forward_hook(lambda _, args, __, i=i: rows.setdefault(i, []).append(args[0].shape[0]))
+        for i, block in enumerate(blocks)
+    ]
+    try:
+        result = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return result, [sum(rows[i]) for i in range(len(blocks))]
+
+
+@pytest.mark.parametrize(
+    ("layers", "use_text", "expected_rows"),
+    [
+        ((-2, -1), True, [1, 1, 1, NUM_CLASSES, NUM_CLASSES]),  # stages 0-1 and the first stage-2 block shared
+        ((), True, [NUM_CLASSES] * NUM_HIERA_BLOCKS),
+        ((), False, [1] * NUM_HIERA_BLOCKS),
+    ],
+)
+def test_sam2_classes_of_one_image_share_the_hiera_trunk_and_its_high_resolution_levels(
+    layers, use_text, expected_rows
+):
+    config = ParallelTextConfig(r=4, init_weights=False, use_text=use_text, layers_to_transform=list(layers) or None)
+    peft_model = get_peft_model(make_model(sam_version=2), config).eval()
+    batch, text_embeds = one_image_several_classes()
+    inputs = {key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}
+    with torch.no_grad():
+        together, rows = hiera_rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
+        alone = [
+            peft_model(**{k: v[i : i + 1] for k, v in inputs.items()}, text_embeds=text_embeds[i : i + 1])
+            for i in range(NUM_CLASSES)
+        ]
+    assert rows == expected_rows
+    first_block = (3 if layers else 0) if use_text else NUM_HIERA_BLOCKS
+    assert first_text_block(peft_model.base_model.model.sam.vision_encoder) == first_block
+    for i, output in enumerate(alone):
+        torch.testing.assert_close(together.pred_masks[i : i + 1], output.pred_masks, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(together.iou_scores[i : i + 1], output.iou_scores, rtol=1e-5, atol=1e-6)
+        for level, expected in zip(together.high_resolution_features, output.high_resolution_features, strict=True):
+            torch.testing.assert_close(level[i : i + 1], expected, rtol=1e-5, atol=1e-6)
+    if use_text:
+        assert not torch.allclose(together.pred_masks[0], together.pred_masks[1])

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import SamProcessor
 
 from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
+from ..sam2_image_processing import prompt_processor
 from ._utils import to_binary_mask, to_rgb
 from .prompts import interior_point, sample_positive_points
 
@@ -30,7 +30,7 @@ class SamPtxDataCollator:
     processor then maps them to the resized-image frame, as `SamProcessor` does.
 
     Args:
-        image_processor (`SamImageProcessor` or `SamImageProcessorPil`):
+        image_processor (`SamImageProcessor`, `SamImageProcessorPil` or `Sam2TorchImageProcessor`):
             The processor that resizes/pads images and masks, e.g. from `image_processor_for_sam_config`.
         num_points (`int`, defaults to 1):
             Positive points per sample.
@@ -57,7 +57,7 @@ class SamPtxDataCollator:
     def __init__(self, image_processor: Any, num_points: int = 1, train: bool = True, seed: int = 0) -> None:
         if num_points < 1:
             raise ValueError(f"num_points={num_points}, expected at least 1")
-        self.processor = SamProcessor(image_processor)
+        self.processor = prompt_processor(image_processor)
         self.image_processor = image_processor
         self.num_points = num_points
         self.train = train

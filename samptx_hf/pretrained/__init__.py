@@ -1,9 +1,11 @@
-"""Frozen components shipped inside the package: a pretrained tiny SAM and a tiny CLIP text encoder.
+"""Frozen components shipped inside the package: a pretrained tiny SAM, a pretrained tiny SAM 2 and a tiny CLIP
+text encoder.
 
-They stand in for `facebook/sam-vit-base` and `openai/clip-vit-base-patch32` in the default run, the ablation and
-the docs, offline and in seconds on a CPU. A configuration names them `samptx_hf:tiny-sam` and
-`samptx_hf:tiny-clip`: these names resolve wherever the package is installed, so an adapter trained on them can be
-moved, pushed and loaded by someone else. `examples/pretrain_tiny_base.py` made them.
+They stand in for `facebook/sam-vit-base`, `facebook/sam2.1-hiera-tiny` and `openai/clip-vit-base-patch32` in the
+default run, the ablation and the docs, offline and in seconds on a CPU. A configuration names them
+`samptx_hf:tiny-sam`, `samptx_hf:tiny-sam2` and `samptx_hf:tiny-clip`: these names resolve wherever the package is
+installed, so an adapter trained on them can be moved, pushed and loaded by someone else.
+`examples/pretrain_tiny_base.py` made them (`--sam_version 2` the SAM 2).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from pathlib import Path
 PRETRAINED_DIR = Path(__file__).parent
 BUILTIN_PREFIX = "samptx_hf:"
 TINY_SAM = f"{BUILTIN_PREFIX}tiny-sam"
+TINY_SAM2 = f"{BUILTIN_PREFIX}tiny-sam2"
 TINY_CLIP = f"{BUILTIN_PREFIX}tiny-clip"
 # Checksums of the shipped weights, as printed by examples/pretrain_tiny_base.py.
 SHA256 = {
     TINY_SAM: "d0f403ccb1420190017a9243be49c6cebb301135b3973fd7435913b4cd7f8c6a",
+    TINY_SAM2: "f8c5689c138aa60b36041009dc0ebea3c1bf03f4600c306b410286a7aee29086",
     TINY_CLIP: "c330ac6893b28526c928af065d281fcfea4dc4460b1fad5834ffae775a903db3",
 }
 
@@ -61,6 +65,7 @@ __all__ = [
     "PRETRAINED_DIR",
     "TINY_CLIP",
     "TINY_SAM",
+    "TINY_SAM2",
     "file_sha256",
     "is_builtin",
     "resolve_component",

@@ -31,8 +31,9 @@ class ModelArguments:
     sam_model_name_or_path: str = field(
         default="tiny",
         metadata={
-            "help": "Frozen SAM checkpoint (Hub id or directory), e.g. facebook/sam-vit-base; 'tiny' is the built-in "
-            "pretrained tiny SAM (samptx_hf:tiny-sam, the default run); 'tiny-random' builds a tiny random SAM "
+            "help": "Frozen SAM or SAM 2 checkpoint (Hub id or directory), e.g. facebook/sam-vit-base, "
+            "facebook/sam2.1-hiera-tiny; 'tiny' is the built-in pretrained tiny SAM (samptx_hf:tiny-sam, the default "
+            "run), samptx_hf:tiny-sam2 the built-in pretrained tiny SAM 2; 'tiny-random' builds a tiny random SAM "
             "(fast tests)."
         },
     )

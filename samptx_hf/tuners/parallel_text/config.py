@@ -14,8 +14,9 @@ class SamPtxPeftType(str, enum.Enum):
     PARALLEL_TEXT = "PARALLEL_TEXT"
 
 
-# Every MLP of SAM's image encoder, and only those: `SamMLPBlock` also sits in the mask decoder.
-SAM_VISION_MLP_PATTERN = r".*vision_encoder\.layers\.\d+\.mlp"
+# Every MLP of SAM's image encoder (ViT `layers`) or SAM 2's (Hiera `backbone.blocks`), and only those: the same
+# MLP classes also sit in the mask decoder.
+SAM_VISION_MLP_PATTERN = r".*vision_encoder\.(?:layers|backbone\.blocks)\.\d+\.mlp"
 
 
 @dataclass
@@ -42,7 +43,7 @@ class ParallelTextConfig(PeftConfig):
         text_dim (`int`, *optional*):
             Width of the text embeddings. Read from the model config (`text_config.projection_dim`) when the
             adapted model is a SAM-PTx model; required otherwise when `use_text=True`.
-        target_modules (`str` or `list[str]`, defaults to every MLP of SAM's image encoder):
+        target_modules (`str` or `list[str]`, defaults to every MLP of SAM's or SAM 2's image encoder):
             Module names (or one regex, full match) to wrap. Pass `peft.utils.constants.DUMMY_TARGET_MODULES`
             to wrap nothing and only train `modules_to_save` (the decoder-only baseline).
         exclude_modules (`str` or `list[str]`, *optional*):
@@ -56,7 +57,7 @@ class ParallelTextConfig(PeftConfig):
             this also works with a regex `target_modules` (the default).
         layers_pattern (`str` or `list[str]`, *optional*):
             Name of the `nn.ModuleList` whose index `layers_to_transform` refers to (`"layers"` in SAM's image
-            encoder); by default the first numbered segment of a module name.
+            encoder, `"blocks"` in SAM 2's); by default the first numbered segment of a module name.
         modules_to_save (`list[str]`, defaults to `["mask_decoder"]`):
             Modules trained in full and saved with the adapter (SAM's mask decoder).
         init_weights (`bool`, defaults to `True`):

@@ -12,13 +12,16 @@ from .config import ParallelTextConfig
 
 
 def _mlp_features(module: nn.Module) -> tuple[int, int]:
-    """Input and output width of a wrapped module: SAM's `SamMLPBlock` (`lin1`/`lin2`) or a linear layer."""
-    if isinstance(getattr(module, "lin1", None), nn.Linear) and isinstance(getattr(module, "lin2", None), nn.Linear):
-        return module.lin1.in_features, module.lin2.out_features
+    """Input and output width of a wrapped module: SAM's `SamMLPBlock` (`lin1`/`lin2`), SAM 2's `Sam2FeedForward`
+    (`proj_in`/`proj_out`; in a Hiera block both are the block's output width) or a linear layer."""
+    for first, last in (("lin1", "lin2"), ("proj_in", "proj_out")):
+        if isinstance(getattr(module, first, None), nn.Linear) and isinstance(getattr(module, last, None), nn.Linear):
+            return getattr(module, first).in_features, getattr(module, last).out_features
     in_features, out_features = _get_in_out_features(module)
     if in_features is None or out_features is None:
         raise ValueError(
-            f"ParallelText can wrap SAM's SamMLPBlock or a linear layer, got {type(module).__name__}: "
+            f"ParallelText can wrap SAM's SamMLPBlock, SAM 2's Sam2FeedForward or a linear layer, got "
+            f"{type(module).__name__}: "
             "check ParallelTextConfig.target_modules"
         )
     return in_features, out_features

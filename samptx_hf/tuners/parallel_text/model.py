@@ -75,7 +75,8 @@ class ParallelTextModel(BaseTuner):
     """Adds Parallel-Text adapters (SAM-PTx) to a model; used through `peft.get_peft_model`.
 
     Args:
-        model (`torch.nn.Module`): The model to adapt: a `SamPtxForTextSegmentation` or a transformers `SamModel`.
+        model (`torch.nn.Module`): The model to adapt: a `SamPtxForTextSegmentation`, or a transformers `SamModel` or
+            `Sam2Model`.
         config (`ParallelTextConfig`): The adapter configuration.
         adapter_name (`str`): Name of the adapter, `"default"` unless given.
 
@@ -91,7 +92,11 @@ class ParallelTextModel(BaseTuner):
 
     prefix: str = "parallel_text_"
     tuner_layer_cls = ParallelTextLayer
-    target_module_mapping = {"sam_ptx": SAM_VISION_MLP_PATTERN, "sam": SAM_VISION_MLP_PATTERN}
+    target_module_mapping = {
+        "sam_ptx": SAM_VISION_MLP_PATTERN,
+        "sam": SAM_VISION_MLP_PATTERN,
+        "sam2": SAM_VISION_MLP_PATTERN,
+    }
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
         resolve_layers_to_transform(self.peft_config[adapter_name], model)
