@@ -376,19 +376,21 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
     """The model (adapter repository or full model) on `device`, and the processor saved with it if any."""
-    from transformers.utils import cached_file
+    from transformers.utils import PROCESSOR_NAME, cached_file
 
-    from .hub import locate_pretrained
+    from .hub import hub_lookup_kwargs, locate_pretrained
     from .modeling_samptx import SamPtxForTextSegmentation
     from .processing_samptx import SamPtxProcessor
 
+    # Checked here to name the flag in the error; the Hub is asked once (`locate_pretrained` remembers the answer).
     hub_kwargs = locate_pretrained(model_name_or_path, what="--model")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path, **hub_kwargs).to(device)
-    has_processor = cached_file(
-        model_name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False, **hub_kwargs
-    )
-    processor = SamPtxProcessor.from_pretrained(model_name_or_path, **hub_kwargs) if has_processor else None
+    processor = getattr(model, "processor", None)  # an adapter repository's, loaded with it
+    if processor is None and isinstance(model, SamPtxForTextSegmentation):  # a full model saved with its processor
+        lookup = hub_lookup_kwargs(hub_kwargs)
+        if cached_file(model_name_or_path, PROCESSOR_NAME, _raise_exceptions_for_missing_entries=False, **lookup):
+            processor = SamPtxProcessor.from_pretrained(model_name_or_path, **lookup)
     return model, processor
 
 
