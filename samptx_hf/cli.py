@@ -223,10 +223,13 @@ def _box(value: str) -> list[float]:
 
 
 def run_segment(args: argparse.Namespace) -> None:
+    from .class_prompts import check_class_names
     from .inference import load_image, overlay_mask, segment
 
-    if not args.text.strip():
-        raise ValueError("--text is empty, expected a class name such as 'batfish'")
+    try:
+        (class_name,) = check_class_names(args.text)
+    except ValueError as error:
+        raise ValueError(f"--text: {error} (a class name such as 'batfish')") from None
     output = Path(args.output)
     overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
     if output.resolve() == overlay_path.resolve():
@@ -243,7 +246,7 @@ def run_segment(args: argparse.Namespace) -> None:
     result = segment(
         model,
         image,
-        args.text,
+        class_name,
         points=points or None,
         box=args.box,
         processor=processor,

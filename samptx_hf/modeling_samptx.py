@@ -12,6 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, Sam2Model, SamModel
 from transformers.utils import ModelOutput, logging
 
+from .class_prompts import format_prompts
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .hub.locate import locate_pretrained
@@ -213,39 +214,29 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             self.tokenizer = AutoTokenizer.from_pretrained(resolve_component(self.config.text_model_name_or_path))
         return self.tokenizer
 
-    def format_prompts(self, class_names: Sequence[str]) -> list[str]:
-        """Class names → prompts through `config.prompt_template`; rejects anything but non-empty strings."""
-        if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-            raise ValueError(f"class_names must be a list of strings, got {type(class_names).__name__}")
-        for name in class_names:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"every class name must be a non-empty string, got {name!r}")
-        return [self.config.prompt_template.format(name.strip()) for name in class_names]
+    def format_prompts(self, class_names: str | Sequence[str]) -> list[str]:
+        """Class names → prompts through `config.prompt_template` (`samptx_hf.class_prompts.format_prompts`)."""
+        return format_prompts(class_names, self.config.prompt_template)
 
     @torch.no_grad()
-    def encode_text(self, class_names: Sequence[str]) -> torch.Tensor:
+    def encode_text(self, class_names: str | Sequence[str]) -> torch.Tensor:
         """Embeddings (len(class_names), text_dim) of class names, through the template and the frozen encoder.
 
-        Each distinct prompt is encoded once per model: later calls read an in-memory cache
-        (`text_cache_info()` counts hits and misses).
+        The text encoder runs once per distinct prompt per model: its embeddings are kept in memory, keyed by the
+        prompt's tokens, and `forward(input_ids=...)` (the processor's route) reads the same cache, so a class name
+        costs one text-encoder pass whichever way it comes in (`text_cache_info()` counts hits and misses).
 
         Raises:
             ValueError: On an empty or non-string class name, or a prompt longer than CLIP's context.
         """
-        prompts = self.format_prompts(class_names)
-        if not prompts:
+        if isinstance(class_names, Sequence) and not isinstance(class_names, str) and len(class_names) == 0:
             return torch.empty(0, self.config.text_dim, device=self.device)
-        embeddings = self.text_cache.get_or_compute(prompts, self._encode_prompts)
-        return torch.stack(embeddings).to(self.device)
+        tokens = self.get_tokenizer()(self.format_prompts(class_names), padding=True, return_tensors="pt")
+        return self._text_embeds_from_tokens(tokens["input_ids"], tokens["attention_mask"])
 
     def text_cache_info(self) -> TextCacheInfo:
         """Hits, misses and size of the text-embedding cache."""
         return self.text_cache.info()
-
-    def _encode_prompts(self, prompts: list[str]) -> torch.Tensor:
-        tokenizer = self.get_tokenizer()
-        tokens = tokenizer(prompts, padding=True, return_tensors="pt")
-        return self._text_embeds_from_tokens(tokens["input_ids"], tokens["attention_mask"])
 
     def _check_prompt_lengths(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
         """A prompt longer than CLIP's position embeddings as a `ValueError` that names it, not an indexing error."""
@@ -266,11 +257,34 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
 
     def _text_embeds_from_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """Embeddings (batch, text_dim) of tokenised prompts; each distinct prompt is encoded once (the text cache)."""
+        if attention_mask is not None and attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected that of input_ids "
+                f"{tuple(input_ids.shape)}"
+            )
         self._check_prompt_lengths(input_ids, attention_mask)
-        input_ids = input_ids.to(self.device)
-        attention_mask = attention_mask.to(self.device) if attention_mask is not None else None
-        with torch.no_grad():
-            text_embeds = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        # A prompt is its attended tokens, wherever the padding is.
+        rows = zip(input_ids.cpu(), attention_mask.cpu(), strict=True)
+        prompts = [tuple(ids[mask.bool()].tolist()) for ids, mask in rows]
+        embeddings = self.text_cache.get_or_compute(prompts, self._encode_token_prompts)
+        return torch.stack(embeddings).to(self.device)
+
+    @torch.no_grad()
+    def _encode_token_prompts(self, prompts: list[tuple[int, ...]]) -> torch.Tensor:
+        """One text-encoder pass over token prompts, right-padded as CLIP's tokenizer pads them."""
+        length = max(len(prompt) for prompt in prompts)
+        pad_token_id = self.config.text_config.pad_token_id or 0
+        input_ids = torch.full((len(prompts), length), pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, : len(prompt)] = torch.tensor(prompt, dtype=torch.long)
+            attention_mask[row, : len(prompt)] = 1
+        text_embeds = self.text_encoder(
+            input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
+        ).text_embeds
         return self._normalize(text_embeds)
 
     def _normalize(self, text_embeds: torch.Tensor) -> torch.Tensor:

@@ -69,7 +69,10 @@ def test_segment_overlay_path_and_background_points(model_dir, image_path, tmp_p
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda a, t: [x if x != "circle" else " " for x in a], "--text is empty"),
+        (
+            lambda a, t: [x if x != "circle" else " " for x in a],
+            "--text: every class name must be a non-empty string, got ' '",
+        ),
         (lambda a, t: [*a, "--point", "90,10"], r"point \(90, 10\) of image 0 lies outside the image"),
         (lambda a, t: [*a, "--box", "0,0,100,20"], "0 <= x1 < x2 <= 80"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "missing.png") for x in a], "does not exist"),
