@@ -10,6 +10,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .hub import push_adapter_to_hub, save_adapter_repo
+from .image_encoding import ImageTrunk
 from .inference import SegmentationResult, segment
 from .losses import sam_segmentation_loss
 from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
@@ -17,6 +18,7 @@ from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, S
 from .peft_model import SamPtxPeftModel
 from .processing_samptx import SamPtxProcessor
 from .sam2_image_processing import Sam2TorchImageProcessor
+from .sam_backbones import ImageFeatures
 from .segmentation_pipeline import TextGuidedSegmentationPipeline
 from .tuners.parallel_text import (
     ParallelTextConfig,
@@ -38,6 +40,8 @@ PIPELINE_REGISTRY.register_pipeline(
 __version__ = "0.1.0"
 
 __all__ = [
+    "ImageFeatures",
+    "ImageTrunk",
     "Method",
     "ParallelTextConfig",
     "ParallelTextLayer",

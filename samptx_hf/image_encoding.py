@@ -78,76 +78,126 @@ def first_text_block(vision_encoder: nn.Module) -> int:
     return len(blocks)
 
 
+@dataclass
+class ImageTrunk:
+    """The image encoder's state after its text-free blocks: what every class prompt of an image shares.
+
+    The blocks before the first block that reads the text (`first_text_block`) do not depend on the class; a new
+    class on a known image runs only the blocks from that one on ([`encode_from_trunk`]).
+
+    Args:
+        hidden_states (`torch.FloatTensor` of shape `(images, height, width, hidden)`): The output of the last
+            text-free block (of the patch embedding when there is none).
+        stage_outputs (`list[torch.FloatTensor]`): SAM 2 only: the outputs of the Hiera stages the trunk finished,
+            `(images, h_s, w_s, hidden_s)`, which the FPN neck reads; empty for SAM.
+        num_blocks (`int`): How many blocks the trunk ran: valid for a model whose first text-reading block is
+            this one.
+    """
+
+    hidden_states: torch.Tensor
+    stage_outputs: list[torch.Tensor]
+    num_blocks: int
+
+    @property
+    def num_images(self) -> int:
+        return self.hidden_states.shape[0]
+
+    def nbytes(self) -> int:
+        """Memory held by the trunk's tensors, in bytes."""
+        tensors = [self.hidden_states, *self.stage_outputs]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
+def _is_hiera(vision_encoder: nn.Module) -> bool:
+    return hasattr(vision_encoder, "backbone")
+
+
+def encode_trunk(vision_encoder: nn.Module, pixel_values: torch.Tensor) -> ImageTrunk:
+    """Patch embedding and the text-free blocks of the image encoder, once per image of `pixel_values` (images, 3,
+    H, W); no text is needed (the blocks that read it come after)."""
+    num_blocks = first_text_block(vision_encoder)
+    stage_outputs: list[torch.Tensor] = []
+    if _is_hiera(vision_encoder):
+        backbone = vision_encoder.backbone
+        hidden_states = backbone.patch_embed(pixel_values)  # (images, h, w, hidden)
+        hidden_states = hidden_states + backbone._get_pos_embed(hidden_states.shape[1:3])
+        for index, block in enumerate(backbone.blocks[:num_blocks]):
+            hidden_states = block(hidden_states)
+            if index in backbone.stage_ends:
+                stage_outputs.append(hidden_states)
+    else:
+        hidden_states = vision_encoder.patch_embed(pixel_values)  # (images, h, w, hidden)
+        if vision_encoder.pos_embed is not None:
+            hidden_states = hidden_states + vision_encoder.pos_embed
+        for block in vision_encoder.layers[:num_blocks]:
+            hidden_states = block(hidden_states)
+    return ImageTrunk(hidden_states, stage_outputs, num_blocks)
+
+
+def encode_from_trunk(
+    vision_encoder: nn.Module,
+    trunk: ImageTrunk,
+    text_embeds: torch.Tensor | None,
+    image_of_row: torch.Tensor | None = None,
+) -> torch.Tensor | list[torch.Tensor]:
+    """The image encoder's output for rows of (image, class): the blocks from the first text-reading one on, under
+    `text_conditioning(text_embeds)`, then the neck.
+
+    Args:
+        vision_encoder: SAM's `SamVisionEncoder` or SAM 2's `Sam2VisionModel`.
+        trunk: [`encode_trunk`]'s output for the images.
+        text_embeds (`torch.FloatTensor` of shape `(rows, text_dim)`, *optional*): One text per row.
+        image_of_row (`torch.LongTensor` of shape `(rows,)`, *optional*): Each row's image in the trunk; by default
+            row `i` is image `i`.
+
+    Returns:
+        SAM: the image embeddings `(rows, channels, h, w)`. SAM 2: the FPN levels, high to low resolution.
+
+    Raises:
+        ValueError: When the trunk was computed with another number of text-free blocks than the model has now
+            (adapters were added, removed or switched since).
+    """
+    blocks = image_encoder_blocks(vision_encoder)
+    if trunk.num_blocks != first_text_block(vision_encoder):
+        raise ValueError(
+            f"the image trunk ran {trunk.num_blocks} text-free blocks, but the model's first text-reading block is "
+            f"now {first_text_block(vision_encoder)}: the adapters changed since, compute the trunk again"
+        )
+    if image_of_row is None:
+        image_of_row = torch.arange(trunk.num_images, device=trunk.hidden_states.device)
+    hiera = _is_hiera(vision_encoder)
+    shares_everything = trunk.num_blocks == len(blocks)  # nothing reads the text: the neck too runs once per image
+    hidden_states, stage_outputs = trunk.hidden_states, list(trunk.stage_outputs)
+    if not shares_everything:
+        hidden_states = hidden_states[image_of_row]  # (rows, h, w, hidden)
+        stage_outputs = [stage[image_of_row] for stage in stage_outputs]
+        with text_conditioning(text_embeds):
+            for index in range(trunk.num_blocks, len(blocks)):
+                hidden_states = blocks[index](hidden_states)
+                if hiera and index in vision_encoder.backbone.stage_ends:
+                    stage_outputs.append(hidden_states)
+    if not hiera:
+        image_embeddings = vision_encoder.neck(hidden_states)  # (images or rows, c, h, w)
+        return image_embeddings[image_of_row] if shares_everything else image_embeddings
+    # The neck, as `Sam2VisionModel` keeps its levels: the last `num_feature_levels`, high resolution first.
+    fpn_hidden_states, _ = vision_encoder.neck(tuple(stage_outputs))
+    levels = list(fpn_hidden_states[-vision_encoder.num_feature_levels :][::-1])
+    return [level[image_of_row] for level in levels] if shares_everything else levels
+
+
 def encode_images(
     vision_encoder: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
-) -> torch.Tensor:
-    """Image embeddings (batch, channels, height, width) of `pixel_values` (batch, 3, H, W), one text per row.
+) -> torch.Tensor | list[torch.Tensor]:
+    """The image encoder's output for `pixel_values` (batch, 3, H, W), one text per row: SAM's image embeddings
+    (batch, channels, height, width), or SAM 2's FPN levels, high to low resolution.
 
-    Equal to `vision_encoder(pixel_values).last_hidden_state` under `text_conditioning(text_embeds)`, with the
-    text-free blocks computed once per distinct image of the batch.
+    Equal to `vision_encoder(pixel_values)` (its `last_hidden_state`, or `fpn_hidden_states` for SAM 2) under
+    `text_conditioning(text_embeds)`, with the text-free blocks computed once per distinct image of the batch.
     """
     repeated = find_repeated_images(pixel_values)
     if repeated is None:
         with text_conditioning(text_embeds):
-            return vision_encoder(pixel_values).last_hidden_state
-
-    # 1. Patch embedding and the blocks before the first text-reading one, once per distinct image.
-    blocks = vision_encoder.layers
-    shared_blocks = first_text_block(vision_encoder)
-    hidden_states = vision_encoder.patch_embed(pixel_values[repeated.first_rows])  # (images, h, w, hidden)
-    if vision_encoder.pos_embed is not None:
-        hidden_states = hidden_states + vision_encoder.pos_embed
-    for block in blocks[:shared_blocks]:
-        hidden_states = block(hidden_states)
-    if shared_blocks == len(blocks):  # nothing reads the text: the whole encoder is shared
-        return vision_encoder.neck(hidden_states)[repeated.image_of_row]
-
-    # 2. The blocks from the first text-reading one on, once per row (image and class prompt).
-    hidden_states = hidden_states[repeated.image_of_row]  # (batch, h, w, hidden)
-    with text_conditioning(text_embeds):
-        for block in blocks[shared_blocks:]:
-            hidden_states = block(hidden_states)
-    return vision_encoder.neck(hidden_states)
-
-
-def encode_images_hiera(
-    vision_encoder: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
-) -> list[torch.Tensor]:
-    """SAM 2's FPN levels, high to low resolution, each (batch, channels, height, width), one text per row.
-
-    Equal to `vision_encoder(pixel_values).fpn_hidden_states` (a `Sam2VisionModel`) under
-    `text_conditioning(text_embeds)`, with the text-free blocks (and the stage outputs they end) computed once per
-    distinct image of the batch.
-    """
-    repeated = find_repeated_images(pixel_values)
-    if repeated is None:
-        with text_conditioning(text_embeds):
-            return list(vision_encoder(pixel_values).fpn_hidden_states)
-
-    # 1. Patch embedding and the blocks before the first text-reading one, once per distinct image.
-    backbone = vision_encoder.backbone
-    shared_blocks = first_text_block(vision_encoder)
-    hidden_states = backbone.patch_embed(pixel_values[repeated.first_rows])  # (images, h, w, hidden)
-    hidden_states = hidden_states + backbone._get_pos_embed(hidden_states.shape[1:3])
-    stage_outputs = []  # the output of each stage's last block, (rows, h_s, w_s, hidden_s)
-    for index, block in enumerate(backbone.blocks[:shared_blocks]):
-        hidden_states = block(hidden_states)
-        if index in backbone.stage_ends:
-            stage_outputs.append(hidden_states)
-
-    # 2. The blocks from the first text-reading one on, once per row (image and class prompt).
-    if shared_blocks < len(backbone.blocks):
-        hidden_states = hidden_states[repeated.image_of_row]
-        stage_outputs = [stage[repeated.image_of_row] for stage in stage_outputs]
-        with text_conditioning(text_embeds):
-            for index in range(shared_blocks, len(backbone.blocks)):
-                hidden_states = backbone.blocks[index](hidden_states)
-                if index in backbone.stage_ends:
-                    stage_outputs.append(hidden_states)
-
-    # 3. The neck, as `Sam2VisionModel` keeps its levels: the last `num_feature_levels`, high resolution first.
-    fpn_hidden_states, _ = vision_encoder.neck(tuple(stage_outputs))
-    fpn_hidden_states = list(fpn_hidden_states[-vision_encoder.num_feature_levels :][::-1])
-    if shared_blocks == len(backbone.blocks):  # nothing reads the text: the whole encoder is shared
-        fpn_hidden_states = [level[repeated.image_of_row] for level in fpn_hidden_states]
-    return fpn_hidden_states
+            outputs = vision_encoder(pixel_values)
+        return list(outputs.fpn_hidden_states) if _is_hiera(vision_encoder) else outputs.last_hidden_state
+    trunk = encode_trunk(vision_encoder, pixel_values[repeated.first_rows])
+    return encode_from_trunk(vision_encoder, trunk, text_embeds, repeated.image_of_row)

@@ -16,14 +16,20 @@ from .class_prompts import format_prompts
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .hub.locate import locate_pretrained
+from .image_encoding import ImageTrunk, encode_trunk
 from .inference import segment
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
 from .pretrained import resolve_component
 from .sam_backbones import (
+    ImageFeatures,
     decode_masks,
     embed_prompts,
     encode_image_features,
+    image_embedding_shape,
+    image_features_from_trunk,
     input_image_size,
+    is_sam2,
+    low_res_mask_size,
     sam_class_for_checkpoint,
     sam_model_class,
 )
@@ -290,11 +296,81 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     def _normalize(self, text_embeds: torch.Tensor) -> torch.Tensor:
         return F.normalize(text_embeds, dim=-1) if self.config.normalize_text_embeds else text_embeds
 
+    # ----------------------------------------------------------------------------------------------- encode once
+
+    @torch.no_grad()
+    def get_image_trunk(self, pixel_values: torch.FloatTensor) -> ImageTrunk:
+        """The image encoder up to its first text-reading block, once per image: what every class of it shares.
+
+        With adapters in the last blocks only (`layers_to_transform`), a new class on a known image then costs the
+        adapted blocks alone ([`get_image_embeddings`] with `image_trunk=`). With no adapter that reads the text
+        (the baselines), the trunk is the whole encoder but the neck.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(images, 3, height, width)`): Preprocessed images.
+
+        Raises:
+            ValueError: When `pixel_values` does not have the frozen SAM's input shape.
+        """
+        self._check_pixel_values(pixel_values)
+        return encode_trunk(self.sam.vision_encoder, pixel_values.to(self.device, self.dtype))
+
+    @torch.no_grad()
+    def get_image_embeddings(
+        self,
+        pixel_values: torch.FloatTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
+        text_embeds: torch.FloatTensor | None = None,
+        image_trunk: ImageTrunk | None = None,
+    ) -> ImageFeatures:
+        """The image encoder's output for rows of (image, class), to pass to `forward(image_embeddings=...)`.
+
+        As `SamModel.get_image_embeddings`: encode once, then prompt the decoder as often as needed. The class
+        (`input_ids` or `text_embeds`, one per row) conditions the Parallel-Text adapters; methods that read the
+        text elsewhere (or not at all) ignore it here and take it in `forward`.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(rows, 3, height, width)`, *optional*): The rows' images.
+            input_ids, attention_mask, text_embeds: The rows' class prompts, as for `forward`.
+            image_trunk ([`ImageTrunk`], *optional*): From [`get_image_trunk`], instead of `pixel_values`: one
+                image for every row, or one image per row.
+
+        Returns:
+            [`ImageFeatures`]: `image_embeddings` `(rows, channels, h, w)`, and for SAM 2 the high-resolution
+            features its mask decoder reads.
+
+        Raises:
+            ValueError: On both or neither of `pixel_values` and `image_trunk`, shapes that do not match, or a trunk
+                computed before the adapters changed.
+        """
+        if (pixel_values is None) == (image_trunk is None):
+            raise ValueError("Pass either pixel_values or image_trunk (from get_image_trunk), not both")
+        if pixel_values is not None:
+            num_rows = self._check_pixel_values(pixel_values)
+        else:
+            num_rows = image_trunk.num_images
+            if input_ids is not None or text_embeds is not None:
+                num_rows = (input_ids if input_ids is not None else text_embeds).shape[0]
+        text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, num_rows)
+        adapter_text = text_embeds if self.config.text_injection == TextInjection.PARALLEL_TEXT.value else None
+        if pixel_values is not None:
+            return encode_image_features(self.sam, pixel_values.to(self.device, self.dtype), adapter_text)
+        if image_trunk.num_images not in (1, num_rows):
+            raise ValueError(
+                f"image_trunk holds {image_trunk.num_images} images for {num_rows} class prompts: expected one image "
+                "for every prompt, or one image per prompt"
+            )
+        image_of_row = torch.zeros(num_rows, dtype=torch.long, device=image_trunk.hidden_states.device)
+        if image_trunk.num_images == num_rows:
+            image_of_row = torch.arange(num_rows, device=image_trunk.hidden_states.device)
+        return image_features_from_trunk(self.sam, image_trunk, adapter_text, image_of_row)
+
     # ----------------------------------------------------------------------------------------------- forward
 
     def forward(
         self,
-        pixel_values: torch.FloatTensor,
+        pixel_values: torch.FloatTensor | None = None,
         input_points: torch.FloatTensor | None = None,
         input_labels: torch.LongTensor | None = None,
         input_boxes: torch.FloatTensor | None = None,
@@ -304,6 +380,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         labels: torch.Tensor | None = None,
         multimask_output: bool = False,
         return_dict: bool = True,
+        image_embeddings: ImageFeatures | torch.FloatTensor | None = None,
+        input_masks: torch.FloatTensor | None = None,
         **kwargs: Any,
     ) -> SamPtxSegmentationOutput | tuple:
         r"""Segment what the text names, at the given point/box prompts.
@@ -325,24 +403,41 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 Binary target masks; `loss` is returned when given.
             multimask_output (`bool`, defaults to `False`):
                 Predict SAM's three masks per prompt instead of one.
+            image_embeddings ([`ImageFeatures`] or `torch.FloatTensor` of shape `(batch, channels, h, w)`, *optional*):
+                The image encoder's output from [`get_image_embeddings`], instead of `pixel_values`: the image
+                encoder does not run (SAM 2 needs the `ImageFeatures`, whose high-resolution levels its decoder
+                reads). The text is still taken where the method reads it outside the encoder.
+            input_masks (`torch.FloatTensor` of shape `(batch, 1, 4h, 4w)`, *optional*):
+                Low-resolution mask logits of an earlier prediction (`pred_masks` of one mask), SAM's mask prompt
+                for iterative refinement.
 
         Raises:
             ValueError: On inputs of the wrong rank, shape or batch size, points without labels, both or neither
                 of `input_ids`/`text_embeds` when the text is used.
         """
         # 1. Check inputs before any computation.
-        batch_size = self._check_image_and_prompts(pixel_values, input_points, input_labels, input_boxes)
+        if (pixel_values is None) == (image_embeddings is None):
+            raise ValueError("Pass either pixel_values or image_embeddings (from get_image_embeddings), not both")
+        if pixel_values is not None:
+            batch_size = self._check_pixel_values(pixel_values)
+        else:
+            image_embeddings = self._check_image_embeddings(image_embeddings)
+            batch_size = image_embeddings.image_embeddings.shape[0]
+        self._check_prompts(batch_size, input_points, input_labels, input_boxes, input_masks)
         text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, batch_size)
 
         # 2. Image encoder; Parallel-Text adapters read the text. The blocks before the first adapter that reads it
         # run once per distinct image of the batch (several class prompts of one image share them).
         injection = self.config.text_injection
-        adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
-        image_features = encode_image_features(self.sam, pixel_values, adapter_text)  # embeddings (batch, c, h, w)
+        if image_embeddings is not None:
+            image_features = image_embeddings
+        else:
+            adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
+            image_features = encode_image_features(self.sam, pixel_values, adapter_text)  # (batch, c, h, w)
 
         # 3. Prompt encoder; with `prompt_encoder` injection the text is one more sparse token.
         sparse_embeddings, dense_embeddings = embed_prompts(
-            self.sam, input_points, input_labels, input_boxes, batch_size
+            self.sam, input_points, input_labels, input_boxes, batch_size, input_masks
         )
         text_tokens = self.text_prompt_projection(text_embeds) if self.text_prompt_projection is not None else None
         if injection == TextInjection.PROMPT_ENCODER.value:
@@ -376,13 +471,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def _check_image_and_prompts(
-        self,
-        pixel_values: torch.Tensor,
-        input_points: torch.Tensor | None,
-        input_labels: torch.Tensor | None,
-        input_boxes: torch.Tensor | None,
-    ) -> int:
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> int:
+        """The batch size of `pixel_values`; `ValueError` unless it has the frozen SAM's input shape."""
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values)
             raise ValueError(f"pixel_values must have shape (batch, 3, height, width), got {shape}")
@@ -392,7 +482,41 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 f"pixel_values must be {image_size}x{image_size} (the input size of the frozen "
                 f"{type(self.sam).__name__}, as its image processor resizes them), got {tuple(pixel_values.shape[-2:])}"
             )
-        batch_size = pixel_values.shape[0]
+        return pixel_values.shape[0]
+
+    def _check_image_embeddings(self, image_embeddings: Any) -> ImageFeatures:
+        """`image_embeddings` as `ImageFeatures`, checked against the frozen SAM's decoder input."""
+        if isinstance(image_embeddings, torch.Tensor):
+            if is_sam2(self.config.sam_config):
+                raise ValueError(
+                    "image_embeddings is a tensor, but SAM 2's mask decoder also reads the high-resolution features: "
+                    "pass the ImageFeatures that get_image_embeddings returns"
+                )
+            image_embeddings = ImageFeatures(image_embeddings)
+        if not isinstance(image_embeddings, ImageFeatures):
+            raise ValueError(
+                "image_embeddings must be the ImageFeatures of get_image_embeddings, got "
+                f"{type(image_embeddings).__name__}"
+            )
+        embeddings = image_embeddings.image_embeddings
+        expected = image_embedding_shape(self.config.sam_config)
+        if embeddings.dim() != 4 or tuple(embeddings.shape[1:]) != expected:
+            raise ValueError(
+                f"image_embeddings must have shape (batch, {', '.join(map(str, expected))}) for this model, got "
+                f"{tuple(embeddings.shape)}"
+            )
+        if is_sam2(self.config.sam_config) and image_embeddings.high_resolution_features is None:
+            raise ValueError("image_embeddings lack the high_resolution_features that SAM 2's mask decoder reads")
+        return image_embeddings
+
+    def _check_prompts(
+        self,
+        batch_size: int,
+        input_points: torch.Tensor | None,
+        input_labels: torch.Tensor | None,
+        input_boxes: torch.Tensor | None,
+        input_masks: torch.Tensor | None,
+    ) -> None:
         if input_points is not None:
             if input_points.dim() != 4 or input_points.shape[0] != batch_size or input_points.shape[-1] != 2:
                 raise ValueError(
@@ -422,7 +546,12 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 f"input_points has point_batch {input_points.shape[1]} but input_boxes has {input_boxes.shape[1]} "
                 "boxes: give one box per point batch"
             )
-        return batch_size
+        mask_size = low_res_mask_size(self.config.sam_config)
+        if input_masks is not None and tuple(input_masks.shape) != (batch_size, 1, mask_size, mask_size):
+            raise ValueError(
+                f"input_masks must have shape (batch={batch_size}, 1, {mask_size}, {mask_size}): one low-resolution "
+                f"mask (an earlier prediction's logits) per row, got {tuple(input_masks.shape)}"
+            )
 
     def _resolve_text_embeds(
         self,

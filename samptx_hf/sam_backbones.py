@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig, Sam2Model, SamModel
 
-from .image_encoding import encode_images, encode_images_hiera
+from .image_encoding import ImageTrunk, encode_from_trunk, encode_images
 
 SAM_MODEL_CLASSES: dict[str, type[nn.Module]] = {"sam": SamModel, "sam2": Sam2Model}
 # The checkpoints SAM-PTx builds its frozen model from. SAM 2 is published for the video model
@@ -96,6 +96,12 @@ def low_res_mask_size(sam_config: PreTrainedConfig) -> int:
     return 4 * int(prompt_config.image_embedding_size)
 
 
+def image_embedding_shape(sam_config: PreTrainedConfig) -> tuple[int, int, int]:
+    """`(channels, height, width)` of the image embedding the mask decoder attends to (256, 64, 64 when released)."""
+    side = low_res_mask_size(sam_config) // 4
+    return int(sam_config.prompt_encoder_config.hidden_size), side, side
+
+
 def encode_image_features(
     sam: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
 ) -> ImageFeatures:
@@ -105,13 +111,24 @@ def encode_image_features(
     For SAM 2 this is what `Sam2Model.forward` computes from `pixel_values`: the FPN levels, the mask decoder's
     `conv_s0`/`conv_s1` on the two high-resolution ones, and the no-memory embedding added to the last.
     """
+    return _decoder_features(sam, encode_images(sam.vision_encoder, pixel_values, text_embeds))
+
+
+def image_features_from_trunk(
+    sam: nn.Module, trunk: ImageTrunk, text_embeds: torch.Tensor | None, image_of_row: torch.Tensor | None = None
+) -> ImageFeatures:
+    """[`encode_image_features`] from an image's [`ImageTrunk`]: only the blocks that read the text run, per row."""
+    return _decoder_features(sam, encode_from_trunk(sam.vision_encoder, trunk, text_embeds, image_of_row))
+
+
+def _decoder_features(sam: nn.Module, encoder_output: torch.Tensor | list[torch.Tensor]) -> ImageFeatures:
+    """SAM's image embeddings as they are; SAM 2's FPN levels (high to low resolution) as its decoder takes them."""
     if not isinstance(sam, Sam2Model):
-        return ImageFeatures(encode_images(sam.vision_encoder, pixel_values, text_embeds))  # (batch, c, h, w)
-    fpn_hidden_states = encode_images_hiera(sam.vision_encoder, pixel_values, text_embeds)  # high to low resolution
-    feature_s0 = sam.mask_decoder.conv_s0(fpn_hidden_states[0])  # (batch, c / 8, 4h, 4w)
-    feature_s1 = sam.mask_decoder.conv_s1(fpn_hidden_states[1])  # (batch, c / 4, 2h, 2w)
+        return ImageFeatures(encoder_output)  # (batch, c, h, w)
+    feature_s0 = sam.mask_decoder.conv_s0(encoder_output[0])  # (batch, c / 8, 4h, 4w)
+    feature_s1 = sam.mask_decoder.conv_s1(encoder_output[1])  # (batch, c / 4, 2h, 2w)
     no_memory = sam.no_memory_embedding.reshape(1, -1, 1, 1)  # (1, c, 1, 1)
-    image_embeddings = fpn_hidden_states[-1] + no_memory  # (batch, c, h, w)
+    image_embeddings = encoder_output[-1] + no_memory  # (batch, c, h, w)
     return ImageFeatures(image_embeddings, (feature_s0, feature_s1))
 
 
@@ -121,15 +138,17 @@ def embed_prompts(
     input_labels: torch.Tensor | None,
     input_boxes: torch.Tensor | None,
     batch_size: int,
+    input_masks: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Sparse `(batch, point_batch, tokens, c)` and dense `(batch, c, h, w)` prompt embeddings, as the model's own
-    `forward` computes them (SAM 2 gets one empty point, label -1, when there is neither a point nor a box)."""
+    `forward` computes them (SAM 2 gets one empty point, label -1, when there is neither a point nor a box).
+    `input_masks` `(batch, 1, 4h, 4w)`: earlier low-resolution mask logits, SAM's mask prompt."""
     if isinstance(sam, Sam2Model) and input_points is None and input_boxes is None:
         device = sam.no_memory_embedding.device
         input_points = torch.zeros(batch_size, 1, 1, 2, dtype=sam.no_memory_embedding.dtype, device=device)
         input_labels = -torch.ones(batch_size, 1, 1, dtype=torch.int32, device=device)
     return sam.prompt_encoder(
-        input_points=input_points, input_labels=input_labels, input_boxes=input_boxes, input_masks=None
+        input_points=input_points, input_labels=input_labels, input_boxes=input_boxes, input_masks=input_masks
     )
 
 
@@ -167,6 +186,8 @@ __all__ = [
     "decode_masks",
     "embed_prompts",
     "encode_image_features",
+    "image_embedding_shape",
+    "image_features_from_trunk",
     "input_image_size",
     "is_sam2",
     "low_res_mask_size",
