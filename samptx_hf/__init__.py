@@ -16,6 +16,7 @@ from .losses import sam_segmentation_loss
 from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
 from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
 from .peft_model import SamPtxPeftModel
+from .predictor import SamPtxPredictor
 from .processing_samptx import SamPtxProcessor
 from .sam2_image_processing import Sam2TorchImageProcessor
 from .sam_backbones import ImageFeatures
@@ -51,6 +52,7 @@ __all__ = [
     "SamPtxPeftModel",
     "SamPtxPeftType",
     "SamPtxPreTrainedModel",
+    "SamPtxPredictor",
     "SamPtxProcessor",
     "SamPtxSegmentationOutput",
     "Sam2TorchImageProcessor",

@@ -203,6 +203,51 @@ class SamPtxProcessor(ProcessorMixin):
         data["attention_mask"] = tokens["attention_mask"]  # (samples, seq_len)
         return BatchFeature(data=data)
 
+    def encode_prompts(
+        self,
+        original_size: Sequence[int],
+        reshaped_input_size: Sequence[int],
+        text: str | Sequence[str],
+        input_points: Sequence | None = None,
+        input_labels: Sequence | None = None,
+        input_boxes: Sequence | None = None,
+    ) -> BatchFeature:
+        """The prompts of one image already preprocessed, one sample per class name: what `__call__` gives but the
+        pixels, without touching the image again (the predictor's path: the image is encoded once, prompts often).
+
+        Args:
+            original_size, reshaped_input_size: `(height, width)` of the image and of its resized version, as
+                `original_sizes` / `reshaped_input_sizes` of the processor's output for it.
+            text, input_points, input_labels, input_boxes: As for one image in `__call__`.
+
+        Returns:
+            [`BatchFeature`] with `input_ids`, `attention_mask`, and `input_points`, `input_labels`, `input_boxes`
+            when given, equal to those of `__call__` on the image.
+
+        Raises:
+            ValueError: As `__call__`, on bad class names or prompts.
+        """
+        class_names = check_class_names(text)
+        image_size = (int(original_size[0]), int(original_size[1]))
+        scale = np.array([reshaped_input_size[1] / image_size[1], reshaped_input_size[0] / image_size[0]])  # (x, y)
+        num_samples = len(class_names)
+        data: dict[str, Any] = {}
+        if input_labels is not None and input_points is None:
+            raise ValueError("input_labels were given without input_points")
+        if input_points is not None:
+            points = _check_points(input_points, image_size, 0)
+            labels = _check_labels(input_labels if input_labels is not None else [1] * len(points), len(points), 0)
+            scaled = torch.from_numpy(np.asarray(points, dtype=np.float64) * scale).to(torch.float32)
+            data["input_points"] = scaled[None, None].repeat(num_samples, 1, 1, 1)  # (samples, 1, points, 2)
+            data["input_labels"] = torch.tensor(labels, dtype=torch.int64)[None, None].repeat(num_samples, 1, 1)
+        if input_boxes is not None:
+            box = np.asarray(_check_box(input_boxes, image_size, 0), dtype=np.float64).reshape(2, 2) * scale
+            data["input_boxes"] = torch.from_numpy(box.reshape(1, 1, 4)).to(torch.float32).repeat(num_samples, 1, 1)
+        tokens = self.tokenizer(format_prompts(class_names, self.prompt_template), padding=True, return_tensors="pt")
+        data["input_ids"] = tokens["input_ids"]  # (samples, seq_len)
+        data["attention_mask"] = tokens["attention_mask"]  # (samples, seq_len)
+        return BatchFeature(data=data)
+
     def post_process_masks(
         self,
         masks: torch.Tensor,

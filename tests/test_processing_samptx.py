@@ -145,3 +145,17 @@ def test_image_processor_matches_the_sam_config():
     image_processor = image_processor_for_sam_config(model.config.sam_config)
     assert image_processor.size["longest_edge"] == 64
     assert image_processor.pad_size == {"height": 64, "width": 64} or image_processor.pad_size.height == 64
+
+
+@pytest.mark.parametrize("sam_version", [1, 2])
+def test_prompts_of_a_preprocessed_image_are_those_of_the_full_call(sam_version):
+    processor = SamPtxProcessor.from_model(make_model(sam_version=sam_version))
+    image = np.random.default_rng(0).integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    prompts = {"input_points": [[20, 20], [50.5, 30]], "input_labels": [1, 0], "input_boxes": [5, 5, 60, 40]}
+    full = processor(image, ["circle", "striped"], **prompts)
+    only_prompts = processor.encode_prompts(
+        full["original_sizes"][0].tolist(), full["reshaped_input_sizes"][0].tolist(), ["circle", "striped"], **prompts
+    )
+    assert set(only_prompts) == set(full) - {"pixel_values", "original_sizes", "reshaped_input_sizes"}
+    for key, value in only_prompts.items():
+        assert torch.equal(value, full[key]), key

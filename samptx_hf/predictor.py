@@ -1,0 +1,310 @@
+"""`SamPtxPredictor`: encode an image once, then answer classes and clicks on it in the decoder's time.
+
+The idiom of segment-anything's `SamPredictor` (`set_image`, then `predict` as often as needed), for a model whose
+image encoder reads the class name. Three costs, paid once each:
+
+- `set_image`: the image is preprocessed, and the image encoder runs up to its first text-reading block (the trunk,
+  `SamPtxForTextSegmentation.get_image_trunk`): with adapters in every block that is the patch embedding only, with
+  adapters in the last K blocks everything before them, for a baseline without text in the encoder all of it.
+- the first `predict` of a class: the blocks from the first text-reading one on, for that class
+  (`get_image_embeddings(image_trunk=...)`); kept in a memory-bounded cache, least recently used out.
+- every `predict`: the prompt encoder and the mask decoder (`forward(image_embeddings=...)`).
+
+The results are those of [`segment`] on the same image and prompts.
+"""
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .class_prompts import check_class_names
+from .image_encoding import ImageTrunk
+from .inference import SegmentationResult, load_image, results_from_outputs
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches
+from .sam2_image_processing import prompt_processor
+from .sam_backbones import ImageFeatures, low_res_mask_size
+
+DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: at SAM ViT-B, the trunk (12 MiB) and about 250 classes (4 MiB each)
+
+
+@dataclass
+class PredictorResult(SegmentationResult):
+    """A [`SegmentationResult`], and the low-resolution logits to feed back as the next `mask_input`.
+
+    Args:
+        low_res_logits (`np.ndarray` of shape `(1, size, size)`): The chosen mask's logits at the decoder's
+            resolution (256 for the released models), SAM's mask prompt for the next click.
+    """
+
+    low_res_logits: np.ndarray | None = None
+
+
+@dataclass
+class PredictorCacheInfo:
+    """What a [`SamPtxPredictor`] holds: the image's trunk, the classes' image embeddings, and the counters."""
+
+    trunk_bytes: int
+    class_embeddings_bytes: int
+    classes: int
+    hits: int
+    misses: int
+    max_bytes: int
+
+
+class SamPtxPredictor:
+    """Segment classes and clicks on one image at a time, encoding the image once and each class once.
+
+    Args:
+        model: A [`SamPtxForTextSegmentation`], or a `PeftModel` around one (a loaded adapter repository).
+        processor: A [`SamPtxProcessor`]; by default the one loaded with the model, else built from it.
+        max_cache_bytes: Memory the cached trunk and class embeddings may take, in bytes; the least recently
+            used classes are dropped beyond it (the trunk of the current image is always kept).
+
+    Example:
+
+    ```py
+    >>> predictor = SamPtxPredictor(model)  # doctest: +SKIP
+    >>> predictor.set_image("fish.jpg")  # doctest: +SKIP
+    >>> first = predictor.predict("batfish", points=[(320, 240)])  # doctest: +SKIP
+    >>> better = predictor.predict(  # doctest: +SKIP
+    ...     "batfish", points=[(320, 240), (300, 200)], point_labels=[1, 0], mask_input=first.low_res_logits
+    ... )
+    ```
+
+    Raises:
+        ValueError: On a `max_cache_bytes` that is not a positive integer, or a processor for the other SAM.
+    """
+
+    def __init__(
+        self, model: Any, processor: SamPtxProcessor | None = None, max_cache_bytes: int = DEFAULT_CACHE_BYTES
+    ):
+        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
+            raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
+        self.model = model
+        self.processor = processor or getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
+        check_image_processor_matches(self.processor.image_processor, model.config.sam_config)
+        self.max_cache_bytes = max_cache_bytes
+        self._mask_size = low_res_mask_size(model.config.sam_config)
+        self._class_embeddings: OrderedDict[str, ImageFeatures] = OrderedDict()
+        self.hits = self.misses = 0
+        self.reset_image()
+
+    # ------------------------------------------------------------------------------------------------ the image
+
+    def set_image(self, image: Any) -> None:
+        """Preprocess `image` (a path, PIL image or RGB array) and run the image encoder's text-free blocks on it.
+
+        Forgets the previous image and its classes. Setting the same image again keeps them.
+
+        Raises:
+            FileNotFoundError, ValueError: On a missing or unreadable image (the message names it).
+        """
+        pil_image = load_image(image)
+        fingerprint = hashlib.sha256(np.asarray(pil_image).tobytes()).hexdigest() + str(pil_image.size)
+        if fingerprint == self._image_fingerprint:
+            return
+        self.reset_image()
+        encoding = prompt_processor(self.processor.image_processor)(images=[pil_image], return_tensors="pt")
+        with _eval_mode(self.model):
+            self._trunk = self.model.get_image_trunk(encoding["pixel_values"])
+        self._original_size = tuple(int(v) for v in encoding["original_sizes"][0])
+        self._reshaped_size = tuple(int(v) for v in encoding["reshaped_input_sizes"][0])
+        self._image_fingerprint = fingerprint
+
+    def reset_image(self) -> None:
+        """Forget the image, its trunk and its classes' embeddings."""
+        self._trunk: ImageTrunk | None = None
+        self._original_size: tuple[int, int] | None = None
+        self._reshaped_size: tuple[int, int] | None = None
+        self._image_fingerprint: str | None = None
+        self._class_embeddings.clear()
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._trunk is not None
+
+    @property
+    def original_size(self) -> tuple[int, int] | None:
+        """`(height, width)` of the image set, or None."""
+        return self._original_size
+
+    # ------------------------------------------------------------------------------------------------ prompts
+
+    @torch.no_grad()
+    def predict(
+        self,
+        text: str | Sequence[str],
+        points: Sequence[Sequence[float]] | None = None,
+        point_labels: Sequence[int] | None = None,
+        box: Sequence[float] | None = None,
+        mask_input: Any = None,
+        multimask_output: bool = False,
+        threshold: float = 0.0,
+    ) -> PredictorResult | list[PredictorResult]:
+        """Segment what `text` names in the image set, at the given prompts, as [`segment`] would.
+
+        Args:
+            text: A class name, or a list of them (one result each, in order).
+            points: `(x, y)` pixels of the original image; `point_labels` 1 (foreground, the default) or 0.
+            box: `(x1, y1, x2, y2)` pixels of the original image.
+            mask_input: The `low_res_logits` of an earlier result, `(1, size, size)` or `(size, size)`; with a list
+                of class names, a list with one per name.
+            multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
+            threshold: Logit above which a pixel is in the mask.
+
+        Returns:
+            A [`PredictorResult`] for a class name, a list of them for a list of names.
+
+        Raises:
+            RuntimeError: When no image was set.
+            ValueError: On bad class names, prompts outside the image, or a `mask_input` of the wrong shape.
+        """
+        if self._trunk is None:
+            raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
+        class_names = check_class_names(text)
+        prompts = self.processor.encode_prompts(
+            self._original_size, self._reshaped_size, class_names, points, point_labels, box
+        )
+        input_masks = self._input_masks(mask_input, len(class_names), isinstance(text, str))
+        device = self.model.device
+        with _eval_mode(self.model):
+            features = self._image_features(class_names, prompts["input_ids"], prompts["attention_mask"])
+            outputs = self.model(
+                image_embeddings=features,
+                multimask_output=multimask_output,
+                input_masks=input_masks.to(device) if input_masks is not None else None,
+                **{key: value.to(device) for key, value in prompts.items()},
+            )
+        rows = len(class_names)
+        results = results_from_outputs(
+            self.processor,
+            outputs.pred_masks,
+            outputs.iou_scores,
+            torch.tensor([self._original_size] * rows),
+            torch.tensor([self._reshaped_size] * rows),
+            class_names,
+            threshold,
+        )
+        logits = outputs.pred_masks[:, 0].float().cpu().numpy()  # (rows, num_masks, size, size)
+        predictions = [
+            PredictorResult(**vars(result), low_res_logits=logits[row, [int(np.argmax(result.scores))]])
+            for row, result in enumerate(results)
+        ]
+        return predictions[0] if isinstance(text, str) else predictions
+
+    def cache_info(self) -> PredictorCacheInfo:
+        """The memory the trunk and the classes take, and how often a class was found cached."""
+        return PredictorCacheInfo(
+            trunk_bytes=self._trunk.nbytes() if self._trunk is not None else 0,
+            class_embeddings_bytes=sum(_nbytes(features) for features in self._class_embeddings.values()),
+            classes=len(self._class_embeddings),
+            hits=self.hits,
+            misses=self.misses,
+            max_bytes=self.max_cache_bytes,
+        )
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    def _image_features(
+        self, class_names: list[str], input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> ImageFeatures:
+        """The image embeddings of each row's class: cached ones, the missing ones computed in one batch."""
+        missing = [row for row, name in enumerate(class_names) if name not in self._class_embeddings]
+        missing = [row for row in missing if class_names.index(class_names[row]) == row]  # a repeated name once
+        self.misses += len(missing)
+        self.hits += len(class_names) - len(missing)
+        computed: dict[str, ImageFeatures] = {}
+        if missing:
+            device = self.model.device
+            features = self.model.get_image_embeddings(
+                image_trunk=self._trunk,
+                input_ids=input_ids[missing].to(device),
+                attention_mask=attention_mask[missing].to(device),
+            )
+            for index, row in enumerate(missing):
+                computed[class_names[row]] = _row(features, index)
+        rows = []
+        for name in class_names:
+            if name in self._class_embeddings:
+                self._class_embeddings.move_to_end(name)
+                rows.append(self._class_embeddings[name])
+            else:
+                rows.append(computed[name])
+        for name, features in computed.items():
+            self._remember(name, features)
+        return _stack(rows)
+
+    def _remember(self, name: str, features: ImageFeatures) -> None:
+        budget = self.max_cache_bytes - (self._trunk.nbytes() if self._trunk is not None else 0)
+        if _nbytes(features) > budget:
+            return  # larger than the whole cache: used for this call only
+        self._class_embeddings[name] = features
+        while sum(_nbytes(cached) for cached in self._class_embeddings.values()) > budget:
+            self._class_embeddings.popitem(last=False)  # least recently used
+
+    def _input_masks(self, mask_input: Any, rows: int, single: bool) -> torch.Tensor | None:
+        """`mask_input` as `(rows, 1, size, size)` logits, or None."""
+        if mask_input is None:
+            return None
+        masks = [mask_input] if single else list(mask_input)
+        if len(masks) != rows:
+            raise ValueError(f"mask_input has {len(masks)} masks for {rows} class names: give one per class name")
+        size = self._mask_size
+        tensors = []
+        for mask in masks:
+            tensor = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+            if tensor.dim() == 2:
+                tensor = tensor[None]
+            if tuple(tensor.shape) != (1, size, size):
+                raise ValueError(
+                    f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
+                    f"({size}, {size}), got {tuple(tensor.shape)}"
+                )
+            tensors.append(tensor)
+        return torch.stack(tensors).to(self.model.dtype)  # (rows, 1, size, size)
+
+
+class _eval_mode:
+    """The model in eval mode inside the block, its own mode restored after (as `segment` does)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.was_training = self.model.training
+        self.model.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.model.train(self.was_training)
+
+
+def _nbytes(features: ImageFeatures) -> int:
+    tensors = [features.image_embeddings, *(features.high_resolution_features or ())]
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
+def _row(features: ImageFeatures, index: int) -> ImageFeatures:
+    """One row of a batch of features, as its own tensors (a view would keep the whole batch in memory)."""
+    high = features.high_resolution_features
+    return ImageFeatures(
+        features.image_embeddings[index : index + 1].clone(),
+        tuple(level[index : index + 1].clone() for level in high) if high is not None else None,
+    )
+
+
+def _stack(rows: list[ImageFeatures]) -> ImageFeatures:
+    high = rows[0].high_resolution_features
+    return ImageFeatures(
+        torch.cat([row.image_embeddings for row in rows]),
+        tuple(torch.cat([row.high_resolution_features[i] for row in rows]) for i in range(len(high)))
+        if high is not None
+        else None,
+    )
+
+
+__all__ = ["DEFAULT_CACHE_BYTES", "PredictorCacheInfo", "PredictorResult", "SamPtxPredictor"]

@@ -1,0 +1,156 @@
+"""`SamPtxPredictor`: the image encoded once, each class once, every click in the decoder's time; the results are
+`segment()`'s."""
+
+import numpy as np
+import pytest
+import torch
+from factories import make_model
+from hub_factories import make_image
+from peft import get_peft_model
+
+from samptx_hf import SamPtxPredictor, peft_config_for, segment, text_injection_for
+from samptx_hf.inference import inputs_on_model, prepare_inputs
+
+
+def trained_looking(method="parallel_text", sam_version=1, adapter_layers=None):
+    model = make_model(sam_version=sam_version, text_injection=text_injection_for(method).value)
+    config = peft_config_for(method, r=4, adapter_layers=adapter_layers)
+    config.init_weights = False
+    peft_model = get_peft_model(model, config).eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "text_prompt_projection" in name or "parallel_text_up" in name:
+                parameter.add_(0.5 * torch.randn_like(parameter))
+    return peft_model
+
+
+def count_block_calls(model):
+    """Every image-encoder block call is recorded, by index."""
+    vision_encoder = model.get_base_model().sam.vision_encoder
+    blocks = vision_encoder.backbone.blocks if hasattr(vision_encoder, "backbone") else vision_encoder.layers
+    calls = []
+    for index, block in enumerate(blocks):
+        block.register_forward_hook(lambda module, args, output, index=index: calls.append(index))
+    return calls, len(blocks)
+
+
+def assert_same(ours, theirs):
+    assert ours.class_name == theirs.class_name
+    np.testing.assert_array_equal(ours.masks, theirs.masks)
+    np.testing.assert_allclose(ours.scores, theirs.scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("method", "sam_version", "adapter_layers"),
+    [("parallel_text", 1, None), ("parallel_text", 1, "last:1"), ("parallel_text", 2, None),
+     ("decoder_only", 1, None), ("text_mask_decoder", 2, None)],
+)  # fmt: skip
+def test_predictions_are_segment_s(method, sam_version, adapter_layers):
+    model = trained_looking(method, sam_version, adapter_layers)
+    image = make_image()
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(image)
+    for prompts in (
+        {"points": [(20, 20)]},
+        {"box": (5, 5, 60, 40)},
+        {"points": [(20, 20), (50, 30)], "point_labels": [1, 0]},
+    ):
+        for text in ("circle", ["circle", "striped"]):
+            ours = predictor.predict(text, multimask_output=True, **prompts)
+            theirs = segment(model, image, text, multimask_output=True, **prompts)
+            for one, other in zip(
+                ours if isinstance(text, list) else [ours], theirs if isinstance(text, list) else [theirs], strict=True
+            ):
+                assert_same(one, other)
+
+
+def test_a_second_click_runs_no_encoder_block_and_a_new_class_only_the_adapted_ones():
+    model = trained_looking(adapter_layers="last:1")
+    calls, num_blocks = count_block_calls(model)
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(make_image())
+    assert calls == list(range(num_blocks - 1))  # the trunk: every block before the adapted one
+    calls.clear()
+    predictor.predict("circle", points=[(20, 20)])
+    assert calls == [num_blocks - 1]  # the first click on a class: the adapted block
+    calls.clear()
+    predictor.predict("circle", points=[(20, 20), (40, 30)], point_labels=[1, 0])
+    assert calls == []  # a second click: decoder only
+    predictor.predict("striped", points=[(20, 20)])
+    assert calls == [num_blocks - 1]  # another class on the same image: the adapted block only
+    info = predictor.cache_info()
+    assert (info.classes, info.hits, info.misses) == (2, 1, 2)
+    assert info.trunk_bytes > 0 and info.class_embeddings_bytes > 0
+
+
+def test_mask_input_is_sam_s_mask_prompt():
+    model = trained_looking()
+    image = make_image()
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(image)
+    first = predictor.predict("circle", points=[(20, 20)])
+    assert first.low_res_logits.shape == (1, 32, 32)
+    refined = predictor.predict(
+        "circle", points=[(20, 20), (50, 30)], point_labels=[1, 0], mask_input=first.low_res_logits
+    )
+    inputs = prepare_inputs(predictor.processor, image, "circle", [(20, 20), (50, 30)], None, [1, 0])
+    inputs.pop("original_sizes"), inputs.pop("reshaped_input_sizes")
+    with torch.no_grad():
+        direct = model(**inputs_on_model(inputs, model), input_masks=torch.from_numpy(first.low_res_logits)[None])
+    np.testing.assert_allclose(refined.low_res_logits, direct.pred_masks[0, 0].numpy(), rtol=1e-4, atol=1e-12)
+    without = predictor.predict("circle", points=[(20, 20), (50, 30)], point_labels=[1, 0])
+    assert not np.allclose(refined.low_res_logits, without.low_res_logits, rtol=1e-3, atol=0)
+
+
+def test_the_cache_keeps_the_most_recent_classes_within_its_bytes():
+    model = trained_looking()
+    probe = SamPtxPredictor(model)
+    probe.set_image(make_image())
+    probe.predict("circle", points=[(20, 20)])
+    per_class, trunk = probe.cache_info().class_embeddings_bytes, probe.cache_info().trunk_bytes
+    predictor = SamPtxPredictor(model, max_cache_bytes=trunk + 2 * per_class)
+    predictor.set_image(make_image())
+    for name in ("circle", "striped", "dotted"):
+        predictor.predict(name, points=[(20, 20)])
+    assert predictor.cache_info().classes == 2
+    predictor.predict("striped", points=[(20, 20)])  # kept
+    predictor.predict("circle", points=[(20, 20)])  # dropped first, computed again
+    assert (predictor.cache_info().hits, predictor.cache_info().misses) == (1, 4)
+
+
+def test_a_new_image_forgets_the_old_one_and_the_same_image_keeps_it():
+    model = trained_looking()
+    calls, _ = count_block_calls(model)
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(make_image(seed=0))
+    predictor.predict("circle", points=[(20, 20)])
+    calls.clear()
+    predictor.set_image(make_image(seed=0))  # the same pixels: nothing to do
+    predictor.predict("circle", points=[(20, 20)])
+    assert calls == [] and predictor.cache_info().classes == 1
+    predictor.set_image(make_image(seed=1))
+    assert predictor.cache_info().classes == 0 and predictor.original_size == (48, 80)
+    predictor.reset_image()
+    assert not predictor.is_image_set
+    with pytest.raises(RuntimeError, match="no image is set: call predictor.set_image"):
+        predictor.predict("circle")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [(lambda p: p.predict("circle", mask_input=np.zeros((64, 64))), r"mask_input must be .* shape \(1, 32, 32\)"),
+     (lambda p: p.predict(["a", "b"], mask_input=[np.zeros((32, 32))]), "1 masks for 2 class names"),
+     (lambda p: p.predict(" "), "every class name must be a non-empty string"),
+     (lambda p: p.predict("circle", points=[(500, 20)]), r"point \(500, 20\) of image 0 lies outside the image")],
+)  # fmt: skip
+def test_bad_prompts_are_named(call, message):
+    predictor = SamPtxPredictor(trained_looking())
+    predictor.set_image(make_image())
+    with pytest.raises(ValueError, match=message):
+        call(predictor)
+
+
+def test_a_cache_size_must_be_a_positive_number_of_bytes():
+    with pytest.raises(ValueError, match="max_cache_bytes must be a positive number of bytes, got 0"):
+        SamPtxPredictor(trained_looking(), max_cache_bytes=0)
