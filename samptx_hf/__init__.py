@@ -13,12 +13,8 @@ from .hub import push_adapter_to_hub, save_adapter_repo
 from .inference import SegmentationResult, segment
 from .losses import sam_segmentation_loss
 from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
-from .modeling_samptx import (
-    SamPtxForTextSegmentation,
-    SamPtxPeftModel,
-    SamPtxPreTrainedModel,
-    SamPtxSegmentationOutput,
-)
+from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
+from .peft_model import SamPtxPeftModel
 from .processing_samptx import SamPtxProcessor
 from .sam2_image_processing import Sam2TorchImageProcessor
 from .segmentation_pipeline import TextGuidedSegmentationPipeline

@@ -223,10 +223,13 @@ def _box(value: str) -> list[float]:
 
 
 def run_segment(args: argparse.Namespace) -> None:
+    from .class_prompts import check_class_names
     from .inference import load_image, overlay_mask, segment
 
-    if not args.text.strip():
-        raise ValueError("--text is empty, expected a class name such as 'batfish'")
+    try:
+        (class_name,) = check_class_names(args.text)
+    except ValueError as error:
+        raise ValueError(f"--text: {error} (a class name such as 'batfish')") from None
     output = Path(args.output)
     overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
     if output.resolve() == overlay_path.resolve():
@@ -243,7 +246,7 @@ def run_segment(args: argparse.Namespace) -> None:
     result = segment(
         model,
         image,
-        args.text,
+        class_name,
         points=points or None,
         box=args.box,
         processor=processor,
@@ -376,19 +379,21 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
     """The model (adapter repository or full model) on `device`, and the processor saved with it if any."""
-    from transformers.utils import cached_file
+    from transformers.utils import PROCESSOR_NAME, cached_file
 
-    from .hub import locate_pretrained
+    from .hub import hub_lookup_kwargs, locate_pretrained
     from .modeling_samptx import SamPtxForTextSegmentation
     from .processing_samptx import SamPtxProcessor
 
+    # Checked here to name the flag in the error; the Hub is asked once (`locate_pretrained` remembers the answer).
     hub_kwargs = locate_pretrained(model_name_or_path, what="--model")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path, **hub_kwargs).to(device)
-    has_processor = cached_file(
-        model_name_or_path, "processor_config.json", _raise_exceptions_for_missing_entries=False, **hub_kwargs
-    )
-    processor = SamPtxProcessor.from_pretrained(model_name_or_path, **hub_kwargs) if has_processor else None
+    processor = getattr(model, "processor", None)  # an adapter repository's, loaded with it
+    if processor is None and isinstance(model, SamPtxForTextSegmentation):  # a full model saved with its processor
+        lookup = hub_lookup_kwargs(hub_kwargs)
+        if cached_file(model_name_or_path, PROCESSOR_NAME, _raise_exceptions_for_missing_entries=False, **lookup):
+            processor = SamPtxProcessor.from_pretrained(model_name_or_path, **lookup)
     return model, processor
 
 

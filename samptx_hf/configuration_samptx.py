@@ -6,6 +6,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, CLIPTextConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
+
 SAM_MODEL_TYPES = ("sam", "sam2")  # transformers' SamModel and Sam2Model
 
 
@@ -73,7 +75,7 @@ class SamPtxConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     sam_model_name_or_path: str = "facebook/sam-vit-base"
     text_model_name_or_path: str = "openai/clip-vit-base-patch32"
-    prompt_template: str = "a photo of a {}"
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     text_injection: str = TextInjection.PARALLEL_TEXT.value
     normalize_text_embeds: bool = True
     loss_type: str = "sam"
@@ -98,10 +100,7 @@ class SamPtxConfig(PreTrainedConfig):
             raise ValueError(f"text_injection={self.text_injection!r} is not one of {allowed}")
         if self.loss_type not in ("sam", "bce_dice"):
             raise ValueError(f"loss_type={self.loss_type!r} is not one of ['sam', 'bce_dice']")
-        if self.prompt_template.count("{}") != 1:
-            raise ValueError(
-                f"prompt_template={self.prompt_template!r} must contain exactly one '{{}}' for the class name"
-            )
+        check_prompt_template(self.prompt_template)
         if not self.text_config.projection_dim or self.text_config.projection_dim <= 0:
             raise ValueError(
                 f"text_config.projection_dim={self.text_config.projection_dim!r} must be a positive integer "

@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
+from .class_prompts import check_class_names
 from .data._utils import to_rgb
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
@@ -116,6 +117,7 @@ def segment(
         ValueError: On an unreadable image, an empty class name, a point or box outside the image, labels that
             do not match the points, or a processor for the other SAM (SAM's for a SAM 2 model, or the reverse).
     """
+    class_names = check_class_names(text)
     pil_image = load_image(image)
     if points is not None and np.asarray(points, dtype=object).ndim != 2:
         raise ValueError(f"points={points!r} must be a list of (x, y) points, e.g. [(320, 240)] for one point")
@@ -132,7 +134,6 @@ def segment(
     finally:
         model.train(was_training)
 
-    class_names = [text] if isinstance(text, str) else list(text)
     results = results_from_outputs(
         processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold
     )
@@ -200,7 +201,7 @@ def results_from_outputs(
             SegmentationResult(
                 mask=sample_masks[best],
                 score=float(sample_scores[best]),
-                class_name=class_name.strip(),
+                class_name=class_name,
                 masks=sample_masks,
                 scores=sample_scores,
             )

@@ -9,10 +9,10 @@ from PIL import Image
 from transformers import BatchFeature, PreTrainedConfig, ProcessorMixin
 from transformers.utils import is_torchvision_available
 
+from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
 from .sam2_image_processing import Sam2TorchImageProcessor, prompt_processor
 from .sam_backbones import input_image_size, is_sam2, low_res_mask_size
 
-DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
 POINT_PAD_LABEL = -10  # SAM's label of a padding point
 
 
@@ -89,10 +89,8 @@ class SamPtxProcessor(ProcessorMixin):
     """
 
     def __init__(self, image_processor, tokenizer, prompt_template: str = DEFAULT_PROMPT_TEMPLATE) -> None:
-        if not isinstance(prompt_template, str) or prompt_template.count("{}") != 1:
-            raise ValueError(f"prompt_template={prompt_template!r} must contain exactly one '{{}}' for the class name")
         super().__init__(image_processor, tokenizer)
-        self.prompt_template = prompt_template
+        self.prompt_template = check_prompt_template(prompt_template)
 
     @classmethod
     def from_model(cls, model: Any) -> "SamPtxProcessor":
@@ -156,7 +154,7 @@ class SamPtxProcessor(ProcessorMixin):
         images = list(images) if is_batch else [images]
         if not images:
             raise ValueError("images is an empty list, expected at least one image")
-        class_names = self._check_class_names(text)
+        class_names = check_class_names(text)
         image_index, name_index = _pair_images_with_names(len(images), len(class_names))
 
         # 1. Prompts as one entry per image, checked against each image's size.
@@ -199,7 +197,7 @@ class SamPtxProcessor(ProcessorMixin):
             data["input_boxes"] = encoding["input_boxes"][index].to(torch.float32)  # (samples, 1, 4)
 
         # 3. Class prompts.
-        prompts = [self.prompt_template.format(class_names[i]) for i in name_index]
+        prompts = format_prompts([class_names[i] for i in name_index], self.prompt_template)
         tokens = self.tokenizer(prompts, padding=True, return_tensors="pt")
         data["input_ids"] = tokens["input_ids"]  # (samples, seq_len)
         data["attention_mask"] = tokens["attention_mask"]  # (samples, seq_len)
@@ -248,18 +246,6 @@ class SamPtxProcessor(ProcessorMixin):
                 f"{longest_edge} px its short side would be 0 px; expected an aspect ratio of at most "
                 f"{2 * longest_edge}:1 (crop the image)"
             )
-
-    @staticmethod
-    def _check_class_names(text: Any) -> list[str]:
-        if text is None:
-            raise ValueError("text must be given: a class name or a list of class names")
-        class_names = [text] if isinstance(text, str) else text
-        if not isinstance(class_names, Sequence) or not class_names:
-            raise ValueError(f"text must be a class name or a non-empty list of class names, got {text!r}")
-        for name in class_names:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"every class name must be a non-empty string, got {name!r}")
-        return [name.strip() for name in class_names]
 
 
 def _pair_images_with_names(num_images: int, num_names: int) -> tuple[list[int], list[int]]:

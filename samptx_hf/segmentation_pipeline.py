@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from transformers import Pipeline
 
+from .class_prompts import check_class_names
 from .inference import inputs_on_model, load_image, prepare_inputs, results_from_outputs
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
@@ -120,7 +121,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
             prompts.get("point_labels"),
         )
         # A non-tensor entry: with batch_size > 1 transformers' collator hands `_forward` a list of them.
-        return {"inputs": inputs, "class_names": [text] if isinstance(text, str) else list(text)}
+        return {"inputs": inputs, "class_names": check_class_names(text)}
 
     def _forward(self, model_inputs: dict[str, Any], multimask_output: bool = False) -> dict[str, Any]:
         batched = isinstance(model_inputs["inputs"], list)

@@ -1,6 +1,6 @@
 """An in-memory cache of text embeddings, so that each distinct class prompt is encoded once."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,17 +16,20 @@ class TextCacheInfo:
 
 
 class TextEmbeddingCache:
-    """Maps a prompt (the formatted text) to its embedding (text_dim,), computing missing ones in one batch.
+    """Maps a prompt (any hashable key: its tokens, in the model) to its embedding (text_dim,), computing missing
+    ones in one batch.
 
     `misses` counts prompts that were encoded, `hits` every other look-up.
     """
 
     def __init__(self) -> None:
-        self._embeddings: dict[str, torch.Tensor] = {}
+        self._embeddings: dict[Hashable, torch.Tensor] = {}
         self.hits = 0
         self.misses = 0
 
-    def get_or_compute(self, prompts: Sequence[str], encode: Callable[[list[str]], torch.Tensor]) -> list[torch.Tensor]:
+    def get_or_compute(
+        self, prompts: Sequence[Hashable], encode: Callable[[list[Hashable]], torch.Tensor]
+    ) -> list[torch.Tensor]:
         """Embeddings of `prompts`, in order; `encode` receives each missing prompt once."""
         missing = list(dict.fromkeys(prompt for prompt in prompts if prompt not in self._embeddings))
         self.misses += len(missing)

@@ -10,6 +10,11 @@ from transformers import CLIPTextConfig, CLIPTokenizer, Sam2Config, Sam2HieraDet
 
 from .configuration_samptx import SamPtxConfig
 
+# The training flags' shorthands for a frozen component (`--sam_model_name_or_path tiny`): the built-in pretrained
+# tiny base (`samptx_hf:tiny-sam`, `samptx_hf:tiny-clip`), or a tiny random one built for the run (fast tests).
+TINY = "tiny"
+TINY_RANDOM = "tiny-random"
+
 _SPECIAL_TOKENS = {"<|startoftext|>": 0, "<|endoftext|>": 1}
 _CHARACTERS = string.ascii_lowercase + string.digits + "-'"
 

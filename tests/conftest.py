@@ -1,8 +1,38 @@
-import pytest
-import torch
-from factories import make_batch, make_model
+"""Shared fixtures; and every test runs as on a fresh machine, with Hugging Face caches of its own.
 
-from samptx_hf import SamPtxForTextSegmentation
+The caches are chosen here, before anything imports huggingface_hub, datasets or evaluate (each reads its cache
+location once, at import): a test never reads what an earlier run left in `~/.cache/huggingface` (an evaluate module,
+a dataset, a Hub download) and never writes there. Subprocesses the tests start inherit the same caches.
+"""
+
+import os
+import shutil
+import tempfile
+
+_CACHE_VARIABLES = (
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_MODULES_CACHE",
+    "HF_EVALUATE_CACHE",
+    "HF_XET_CACHE",
+    "HF_ASSETS_CACHE",
+    "TRANSFORMERS_CACHE",
+)
+_TEST_HF_HOME = tempfile.mkdtemp(prefix="samptx-tests-hf-home-")
+os.environ["HF_HOME"] = _TEST_HF_HOME
+for _variable in _CACHE_VARIABLES:  # each would override its part of HF_HOME
+    os.environ.pop(_variable, None)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from factories import make_batch, make_model  # noqa: E402
+
+from samptx_hf import SamPtxForTextSegmentation  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from peft import PeftModel, get_peft_model
 from PIL import Image
 from transformers import CLIPTextModelWithProjection, Sam2Model, SamModel
 
-import samptx_hf.hub
+import samptx_hf.hub.repository
 from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam2_config, tiny_sam_config, tiny_text_config
 
@@ -62,7 +62,8 @@ class FakeHub:
 
     def __init__(self, monkeypatch):
         self.repos, self.commits = [], []
-        monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)  # tests run offline; pushes are faked
+        # Tests run offline; pushes are faked.
+        monkeypatch.setattr(samptx_hf.hub.repository, "is_offline_mode", lambda: False)
         monkeypatch.setattr(HfApi, "create_repo", self.create_repo)
         monkeypatch.setattr(HfApi, "create_commit", self.create_commit)
 

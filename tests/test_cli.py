@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from hub_factories import make_image, make_peft_model, name_components_by_hub_id, save_frozen_components
+from huggingface_hub import HfApi
 from huggingface_hub.errors import HTTPError
 from PIL import Image
 
@@ -68,7 +69,10 @@ def test_segment_overlay_path_and_background_points(model_dir, image_path, tmp_p
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda a, t: [x if x != "circle" else " " for x in a], "--text is empty"),
+        (
+            lambda a, t: [x if x != "circle" else " " for x in a],
+            "--text: every class name must be a non-empty string, got ' '",
+        ),
         (lambda a, t: [*a, "--point", "90,10"], r"point \(90, 10\) of image 0 lies outside the image"),
         (lambda a, t: [*a, "--box", "0,0,100,20"], "0 <= x1 < x2 <= 80"),
         (lambda a, t: [x if not x.endswith("image.png") else str(t / "missing.png") for x in a], "does not exist"),
@@ -162,17 +166,17 @@ def test_a_cached_hub_id_loads_offline(model_dir, image_path, tmp_path, monkeypa
      ("unreachable", "no such folder, not in the local Hub cache, and the Hub cannot be reached")],
 )  # fmt: skip
 def test_a_model_that_is_nowhere_fails_at_once(image_path, tmp_path, capsys, monkeypatch, hub, message):
-    import samptx_hf.hub
+    import samptx_hf.hub.locate
 
     def repo_exists(self, repo_id, **kwargs):
         if hub == "unreachable":
             raise HTTPError("[Errno -2] Name or service not known")
         return False
 
-    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: hub == "offline")
-    monkeypatch.setattr(samptx_hf.hub.HfApi, "repo_exists", repo_exists)
+    monkeypatch.setattr(samptx_hf.hub.locate, "is_offline_mode", lambda: hub == "offline")
+    monkeypatch.setattr(HfApi, "repo_exists", repo_exists)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(samptx_hf.hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    monkeypatch.setattr(samptx_hf.hub.locate, "try_to_load_from_cache", lambda *args, **kwargs: None)
     started = time.perf_counter()
     assert main(segment_args("my_run", image_path, tmp_path / "m.png")) == 1
     assert time.perf_counter() - started < 5
@@ -261,13 +265,13 @@ def test_eval_of_an_annotation_file_that_is_not_coco_is_one_line(model_dir, tmp_
 
 @pytest.mark.parametrize("hub", ["offline", "unreachable"])
 def test_push_without_the_hub_is_one_line(shareable_model_dir, capsys, monkeypatch, hub):
-    import samptx_hf.hub
+    import samptx_hf.hub.repository
 
     def create_repo(self, *args, **kwargs):
         raise HTTPError("[Errno -2] Name or service not known")
 
-    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: hub == "offline")
-    monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(samptx_hf.hub.repository, "is_offline_mode", lambda: hub == "offline")
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
     assert main(["push", str(shareable_model_dir), "your-name/sam-ptx"]) == 1
     expected = "offline mode is on" if hub == "offline" else "the Hugging Face Hub cannot be reached (HTTPError"
     assert expected in one_line_error(capsys, "push")
@@ -280,13 +284,13 @@ def test_push_of_an_adapter_on_local_frozen_folders_is_refused_with_the_fix(mode
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(shareable_model_dir, capsys, monkeypatch):
-    import samptx_hf.hub
+    import samptx_hf.hub.repository
 
     def create_repo(self, *args, **kwargs):
         raise RuntimeError("something new")
 
-    monkeypatch.setattr(samptx_hf.hub.HfApi, "create_repo", create_repo)
-    monkeypatch.setattr(samptx_hf.hub, "is_offline_mode", lambda: False)
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(samptx_hf.hub.repository, "is_offline_mode", lambda: False)
     assert main(["push", str(shareable_model_dir), "your-name/sam-ptx"]) == 1
     assert "RuntimeError: something new (--verbose shows the traceback)" in one_line_error(capsys, "push")
     with pytest.raises(RuntimeError, match="something new"):

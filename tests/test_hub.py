@@ -118,10 +118,11 @@ def test_peft_model_from_pretrained_on_a_base_built_by_hand(peft_model, componen
     assert outputs_of(loaded).score == outputs_of(peft_model).score
 
 
-def test_from_pretrained_on_a_full_model_folder_is_transformers_loading(tmp_path):
+@pytest.mark.parametrize("load", [SamPtxForTextSegmentation.from_pretrained, AutoModel.from_pretrained])
+def test_a_full_model_folder_is_transformers_loading(tmp_path, load):
     full = make_model()
     full.save_pretrained(tmp_path / "full")
-    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "full")
+    loaded = load(tmp_path / "full")
     assert type(loaded) is SamPtxForTextSegmentation
     torch.testing.assert_close(loaded.sam.mask_decoder.iou_token.weight, full.sam.mask_decoder.iou_token.weight)
 
@@ -324,14 +325,6 @@ def test_upload_names_the_repository_as_the_base_model(peft_model, tmp_path, mon
     adapter_config = json.loads(hub.commits[0]["files"]["adapter_config.json"])
     assert adapter_config["base_model_name_or_path"] == "me/sam-ptx-shapes"
     assert adapter_config["peft_type"] == "PARALLEL_TEXT"
-
-
-def test_automodel_on_a_full_model_folder_is_transformers_loading(tmp_path):
-    full = make_model()
-    full.save_pretrained(tmp_path / "full")
-    loaded = AutoModel.from_pretrained(tmp_path / "full")
-    assert type(loaded) is SamPtxForTextSegmentation
-    torch.testing.assert_close(loaded.sam.mask_decoder.iou_token.weight, full.sam.mask_decoder.iou_token.weight)
 
 
 def test_a_model_location_that_does_not_exist_is_named_at_once(components, tmp_path):

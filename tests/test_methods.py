@@ -18,7 +18,7 @@ def test_parse_adapter_layers(value, expected):
     assert parse_adapter_layers(value) == expected
 
 
-@pytest.mark.parametrize("value", ["last:0", "last:x", "last", "1,,2", "first:2", "1,1", "", [], [1.0]])
+@pytest.mark.parametrize("value", ["last:0", "last:x", "last", "1,,2", "first:2", "", [], [1.0]])
 def test_parse_adapter_layers_rejects_anything_else(value):
     with pytest.raises(ValueError, match=r"adapter_layers=.* expected 'all', 'last:K'"):
         parse_adapter_layers(value)
@@ -33,10 +33,16 @@ def test_peft_config_for_places_the_adapters_of_both_adapter_methods():
     assert peft_config_for("decoder_only", adapter_layers="last:1").target_modules == DUMMY_TARGET_MODULES
 
 
-def test_adapter_layers_flag_is_checked_when_parsed():
-    assert ModelArguments(adapter_layers="last:2").adapter_layers == "last:2"
+def test_adapter_layers_flag_is_parsed_and_checked_once():
+    args = ModelArguments(adapter_layers="last:2")
+    assert args.adapter_layers == "last:2" and args.layers_to_transform == [-2, -1]
     with pytest.raises(ValueError, match=r"argument --adapter_layers: adapter_layers='last:two' is not understood"):
         ModelArguments(adapter_layers="last:two")
+    # A block named twice: the check of ParallelTextConfig, the one owner of it, in the flag's form.
+    with pytest.raises(
+        ValueError, match=r"argument --adapter_layers: .*layers_to_transform=\[1, 1\] names a block twice"
+    ):
+        ModelArguments(adapter_layers="1,1")
 
 
 def test_training_builds_the_adapters_in_the_blocks_of_the_flag(tmp_path):

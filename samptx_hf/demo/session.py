@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..class_prompts import check_class_names
 from ..data.prompts import interior_point
 from ..data.synthetic_parts import generate_parts_sample
 from ..inference import SegmentationResult, load_image, overlay_mask, segment
@@ -139,9 +140,10 @@ def parse_class_names(text: str | None) -> list[str]:
     Raises:
         DemoInputError: When there is no class name, or more than `MAX_CLASS_NAMES`.
     """
-    names = list(dict.fromkeys(name.strip() for name in re.split(r"[,\n]", text or "") if name.strip()))
-    if not names:
+    typed = [name for name in re.split(r"[,\n]", text or "") if name.strip()]
+    if not typed:
         raise DemoInputError("Type a class name (or several, separated by commas), e.g. 'circle, striped'.")
+    names = list(dict.fromkeys(check_class_names(typed)))
     if len(names) > MAX_CLASS_NAMES:
         raise DemoInputError(f"{len(names)} class names given, at most {MAX_CLASS_NAMES} at once.")
     return names

@@ -13,10 +13,13 @@ from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 
+from ..class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
 from ..data.sources import DATASETS
 from ..hub import locate_pretrained
 from ..methods import Method, parse_adapter_layers
 from ..pretrained import resolve_component
+from ..tiny import TINY, TINY_RANDOM
+from ..tuners.parallel_text.config import check_layers_to_transform
 
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
@@ -29,7 +32,7 @@ class ModelArguments:
         metadata={"help": "What is trained and where text enters SAM.", "choices": [m.value for m in Method]},
     )
     sam_model_name_or_path: str = field(
-        default="tiny",
+        default=TINY,
         metadata={
             "help": "Frozen SAM or SAM 2 checkpoint (Hub id or directory), e.g. facebook/sam-vit-base, "
             "facebook/sam2.1-hiera-tiny; 'tiny' is the built-in pretrained tiny SAM (samptx_hf:tiny-sam, the default "
@@ -38,13 +41,13 @@ class ModelArguments:
         },
     )
     text_model_name_or_path: str = field(
-        default="tiny",
+        default=TINY,
         metadata={
             "help": "Frozen CLIP checkpoint with its tokenizer, e.g. openai/clip-vit-base-patch32; 'tiny' is the "
             "built-in tiny CLIP text encoder (samptx_hf:tiny-clip); 'tiny-random' builds one for the run."
         },
     )
-    prompt_template: str = field(default="a photo of a {}", metadata={"help": "Class name → prompt; one '{}'."})
+    prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Class name → prompt; one '{}'."})
     loss_type: str = field(
         default="auto",
         metadata={
@@ -65,6 +68,8 @@ class ModelArguments:
             "one image then share the blocks before them), or indices such as '8,9,10,11'."
         },
     )
+    # `adapter_layers` parsed and checked once, by `__post_init__`: the `ParallelTextConfig.layers_to_transform`.
+    layers_to_transform: list[int] | None = field(init=False, default=None, repr=False)
     tiny_image_size: int | None = field(default=None, metadata={"help": "Input size of the 'tiny-random' SAM (128)."})
     tiny_hidden_size: int | None = field(
         default=None, metadata={"help": "Width of the 'tiny-random' SAM image encoder (64)."}
@@ -78,7 +83,7 @@ class ModelArguments:
         for name in tiny_sizes:
             if getattr(self, name) is not None:
                 _require(
-                    self.sam_model_name_or_path == "tiny-random",
+                    self.sam_model_name_or_path == TINY_RANDOM,
                     name,
                     f"only shapes the 'tiny-random' SAM, but --sam_model_name_or_path is "
                     f"{self.sam_model_name_or_path!r}",
@@ -87,17 +92,17 @@ class ModelArguments:
             value = getattr(self, name)
             _require(value is None or value >= 1, name, f"expected a positive integer, got {value}")
         try:
-            parse_adapter_layers(self.adapter_layers)
+            self.layers_to_transform = parse_adapter_layers(self.adapter_layers)
+            check_layers_to_transform(self.layers_to_transform)
         except ValueError as error:
             raise ValueError(f"argument --adapter_layers: {error}") from None
         _require(0 <= self.adapter_dropout < 1, "adapter_dropout", f"expected 0 <= p < 1, got {self.adapter_dropout}")
-        _require(
-            self.prompt_template.count("{}") == 1,
-            "prompt_template",
-            f"{self.prompt_template!r} must contain exactly one '{{}}' for the class name",
-        )
+        try:
+            check_prompt_template(self.prompt_template)
+        except ValueError as error:
+            raise ValueError(f"argument --prompt_template: {error}") from None
         for name in ("sam_model_name_or_path", "text_model_name_or_path"):
-            if getattr(self, name) not in ("tiny", "tiny-random"):
+            if getattr(self, name) not in (TINY, TINY_RANDOM):
                 try:
                     locate_pretrained(resolve_component(getattr(self, name)), what=f"argument --{name}:")
                 except (FileNotFoundError, ValueError) as error:

@@ -20,16 +20,11 @@ from ..evaluation import compute_results, predict_batch, score_batch, text_embed
 from ..hub import save_adapter_repo, upload_adapter_repo
 from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
+from ..tiny import TINY_RANDOM
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import save_checkpoint, start_run
 from .datasets import load_splits
-from .modeling import (
-    TINY_RANDOM,
-    build_peft_model,
-    frozen_component_paths,
-    save_tiny_random_components,
-    uses_tiny_sam,
-)
+from .modeling import build_peft_model, frozen_component_paths, save_tiny_random_components, uses_tiny_sam
 
 logger = get_logger(__name__)
 

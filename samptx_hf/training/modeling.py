@@ -9,13 +9,9 @@ from transformers import CLIPTextModelWithProjection, SamModel
 from ..methods import peft_config_for, text_injection_for
 from ..modeling_samptx import SamPtxForTextSegmentation
 from ..pretrained import TINY_CLIP, TINY_SAM, is_builtin
-from ..tiny import tiny_clip_tokenizer, tiny_samptx_config
+from ..tiny import TINY, TINY_RANDOM, tiny_clip_tokenizer, tiny_samptx_config
 from .arguments import ModelArguments
 
-# `--sam_model_name_or_path` / `--text_model_name_or_path` shorthands: the built-in pretrained tiny base, or a tiny
-# random one built for the run (fast tests).
-TINY = "tiny"
-TINY_RANDOM = "tiny-random"
 _TINY_NAMES = {"sam": TINY_SAM, "clip": TINY_CLIP}
 
 
@@ -75,6 +71,6 @@ def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str 
         scaling=args.adapter_scaling,
         dropout=args.adapter_dropout,
         activation=args.adapter_activation,
-        adapter_layers=args.adapter_layers,
+        adapter_layers=args.layers_to_transform,
     )
     return get_peft_model(model, peft_config)

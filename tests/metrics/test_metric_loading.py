@@ -37,12 +37,18 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
         monkeypatch.setattr(huggingface_hub, name, _no_network)
     monkeypatch.setattr(evaluate.loading.HubEvaluationModuleFactory, "get_module", _no_network)
 
-    # evaluate copies local scripts into HF_MODULES_CACHE and imports them as `evaluate_modules.*`.
+    # evaluate copies local scripts into HF_MODULES_CACHE, appends that folder to sys.path and imports them as
+    # `evaluate_modules.*`. A modules cache an earlier load appended would come first on sys.path and hide this
+    # test's `evaluate_modules` package: drop such folders for the duration of the test.
     monkeypatch.setattr(evaluate.config, "HF_MODULES_CACHE", tmp_path / "modules")
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "path", [entry for entry in sys.path if not _holds_evaluate_modules(entry)])
     _forget_evaluate_modules()
     yield
     _forget_evaluate_modules()
+
+
+def _holds_evaluate_modules(sys_path_entry: str) -> bool:
+    return (Path(sys_path_entry) / evaluate.config.MODULE_NAME_FOR_DYNAMIC_MODULES).is_dir()
 
 
 def _forget_evaluate_modules() -> None:

@@ -3,6 +3,7 @@
 import enum
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from peft import PeftConfig
 from transformers.activations import ACT2FN
@@ -17,6 +18,28 @@ class SamPtxPeftType(str, enum.Enum):
 # Every MLP of SAM's image encoder (ViT `layers`) or SAM 2's (Hiera `backbone.blocks`), and only those: the same
 # MLP classes also sit in the mask decoder.
 SAM_VISION_MLP_PATTERN = r".*vision_encoder\.(?:layers|backbone\.blocks)\.\d+\.mlp"
+
+
+def check_layers_to_transform(layers: Any) -> None:
+    """`ValueError` unless `layers` is None (every block), a block index, or a non-empty list naming each block once.
+
+    The one check of an adapter placement: `ParallelTextConfig` runs it, and so does the training flag
+    `--adapter_layers` when it is parsed.
+    """
+    if layers is None:
+        return
+    indices = [layers] if isinstance(layers, int) else layers
+    if (
+        not isinstance(indices, list | tuple)
+        or not indices
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices)
+    ):
+        raise ValueError(
+            "ParallelTextConfig.layers_to_transform must be a block index or a non-empty list of block indices, "
+            f"got {layers!r}"
+        )
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"ParallelTextConfig.layers_to_transform={list(indices)!r} names a block twice")
 
 
 @dataclass
@@ -120,19 +143,7 @@ class ParallelTextConfig(PeftConfig):
         if isinstance(self.layers_to_transform, list | tuple):
             self.layers_to_transform = list(self.layers_to_transform)
         layers = self.layers_to_transform
-        if layers is not None:
-            indices = [layers] if isinstance(layers, int) else layers
-            if (
-                not isinstance(indices, list)
-                or not indices
-                or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices)
-            ):
-                raise ValueError(
-                    f"ParallelTextConfig.layers_to_transform must be a block index or a non-empty list of block "
-                    f"indices, got {layers!r}"
-                )
-            if len(set(indices)) != len(indices):
-                raise ValueError(f"ParallelTextConfig.layers_to_transform={layers!r} names a block twice")
+        check_layers_to_transform(layers)
         if self.layers_pattern is not None:
             if layers is None:
                 raise ValueError(

@@ -1,0 +1,50 @@
+"""Class name → text prompt, one way: the template, its check, and how class names are checked and formatted.
+
+Every entry point that takes a class name (the model's `encode_text`, the processor, `segment`, the pipeline, the
+CLI, the demo, training) goes through `check_class_names` and `format_prompts`, so a name is stripped and checked in
+one place and the same name gives the same prompt, hence the same cached text embedding, whichever way it came in.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+# CLIP's own zero-shot prompt (Radford et al., 2021); the config, processor and training flag default to it.
+DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
+
+
+def check_prompt_template(template: Any) -> str:
+    """`template` when it is a string with exactly one `{}` (where the class name goes); `ValueError` otherwise."""
+    if not isinstance(template, str) or template.count("{}") != 1:
+        raise ValueError(f"prompt_template={template!r} must contain exactly one '{{}}' for the class name")
+    return template
+
+
+def check_class_names(text: Any) -> list[str]:
+    """The class names of `text` (one name or a non-empty list of names), stripped of surrounding white space.
+
+    Raises:
+        ValueError: On `None`, an empty list, or a name that is not a non-empty string; the message names it.
+    """
+    if text is None:
+        raise ValueError("text must be given: a class name or a list of class names")
+    class_names = [text] if isinstance(text, str) else text
+    if not isinstance(class_names, Sequence) or not class_names:
+        raise ValueError(f"text must be a class name or a non-empty list of class names, got {text!r}")
+    for name in class_names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"every class name must be a non-empty string, got {name!r}")
+    return [name.strip() for name in class_names]
+
+
+def format_prompts(class_names: Any, template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
+    """The prompts of `class_names` (checked by `check_class_names`) through `template`.
+
+    Example:
+        >>> format_prompts([" batfish", "sea horse"], "a photo of a {}")
+        ['a photo of a batfish', 'a photo of a sea horse']
+    """
+    template = check_prompt_template(template)
+    return [template.format(name) for name in check_class_names(class_names)]
+
+
+__all__ = ["DEFAULT_PROMPT_TEMPLATE", "check_class_names", "check_prompt_template", "format_prompts"]

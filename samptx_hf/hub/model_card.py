@@ -1,0 +1,202 @@
+"""The model card of an adapter repository: Hub metadata, what was adapted where, and how to use it."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from peft.utils.constants import DUMMY_TARGET_MODULES
+
+from ..configuration_samptx import SamPtxConfig, TextInjection
+from ..sam_backbones import is_sam2
+from .locate import is_hub_id
+
+MODEL_CARD_TAGS = [
+    "sam",
+    "sam-ptx",
+    "segment-anything",
+    "peft",
+    "parallel-text-adapter",
+    "image-segmentation",
+    "text-guided-segmentation",
+]
+
+
+def build_model_card(
+    config: SamPtxConfig,
+    adapter_config: Any,
+    eval_results: Mapping[str, Any] | None = None,
+    dataset_name: str | None = None,
+    repo_id: str = "path/to/this/repository",
+) -> ModelCard:
+    """The model card of an adapter repository: Hub metadata (YAML) and a body that says how to use the model.
+
+    Metadata: `library_name: samptx_hf`, `base_model` and peft's `base_model:adapter:<id>` tag (when the frozen SAM
+    is a Hub id: the Hub then lists the adapter under its base model), `tags`, `datasets`,
+    `pipeline_tag: image-segmentation`, and `model-index` with the numeric metrics of `eval_results`. The body says
+    where the text enters SAM and which image-encoder blocks hold adapters.
+    """
+    metrics = _scalar_metrics(eval_results)
+    dataset_name = dataset_name or (eval_results or {}).get("dataset")
+    base_model = config.sam_model_name_or_path if is_hub_id(config.sam_model_name_or_path) else None
+    tags = list(MODEL_CARD_TAGS) + (["sam2"] if is_sam2(config.sam_config) else [])
+    if base_model is not None:
+        tags.append(f"base_model:adapter:{base_model}")
+    card_data = ModelCardData(
+        library_name="samptx_hf",
+        base_model=base_model,
+        tags=tags,
+        datasets=[dataset_name] if dataset_name else None,
+        pipeline_tag="image-segmentation",
+        model_name=repo_id.split("/")[-1],
+        eval_results=[
+            EvalResult(
+                task_type="image-segmentation",
+                task_name="Text-prompted segmentation",
+                dataset_type=dataset_name or "custom",
+                dataset_name=dataset_name or "custom",
+                metric_type=name,
+                metric_name=name,
+                metric_value=value,
+            )
+            for name, value in metrics.items()
+        ]
+        or None,
+    )
+    content = f"---\n{card_data.to_yaml()}\n---\n\n{_model_card_body(config, adapter_config, metrics, repo_id)}"
+    return ModelCard(content)
+
+
+def image_encoder_block_count(config: SamPtxConfig) -> int:
+    """The number of blocks in the frozen SAM's image encoder (ViT layers of SAM, Hiera blocks of SAM 2)."""
+    vision_config = config.sam_config.vision_config
+    if is_sam2(config.sam_config):
+        return sum(vision_config.backbone_config.blocks_per_stage)
+    return vision_config.num_hidden_layers
+
+
+def adapter_placement(config: SamPtxConfig, adapter_config: Any) -> str:
+    """Where the adapters are, in words: "every one of the 12 blocks", "blocks 10 and 11 of 12", or "none"."""
+    target_modules = getattr(adapter_config, "target_modules", None)
+    if target_modules == DUMMY_TARGET_MODULES or not target_modules:
+        return "none (the image encoder is SAM's own)"
+    num_blocks = image_encoder_block_count(config)
+    layers = getattr(adapter_config, "layers_to_transform", None)
+    if layers is None:
+        return f"beside the MLP of every one of the {num_blocks} image-encoder blocks"
+    # Stored resolved once wrapped (`get_peft_model`); a config not yet applied may count from the end.
+    blocks = sorted(block % num_blocks for block in ([layers] if isinstance(layers, int) else layers))
+    names = ", ".join(str(block) for block in blocks[:-1]) + (" and " if len(blocks) > 1 else "") + str(blocks[-1])
+    return f"beside the MLP of image-encoder block{'s' if len(blocks) > 1 else ''} {names} of {num_blocks} (0-based)"
+
+
+def _text_entry(config: SamPtxConfig, adapter_config: Any) -> str:
+    """Where the class name enters SAM, in words."""
+    injection = config.text_injection
+    if injection == TextInjection.PARALLEL_TEXT.value and getattr(adapter_config, "use_text", True):
+        return "through Parallel-Text adapters in SAM's image encoder"
+    if injection == TextInjection.PROMPT_ENCODER.value:
+        return "as one more sparse prompt token of SAM's prompt encoder"
+    if injection == TextInjection.MASK_DECODER.value:
+        return "added to the output tokens of SAM's mask decoder"
+    return "nowhere: this model is a text-free baseline"
+
+
+def _model_card_body(config: SamPtxConfig, adapter_config: Any, metrics: dict[str, float], repo_id: str) -> str:
+    name = repo_id.split("/")[-1]
+    placement = adapter_placement(config, adapter_config)
+    rows = [
+        ("Frozen SAM", f"`{config.sam_model_name_or_path}`"),
+        ("Frozen CLIP text encoder", f"`{config.text_model_name_or_path}`"),
+        ("Prompt template", f"`{config.prompt_template}`"),
+        ("Text injection", f"`{config.text_injection}`"),
+        ("Adapters", placement),
+    ]
+    for option in ("r", "scaling", "activation", "use_text"):
+        if hasattr(adapter_config, option):
+            rows.append((f"Adapter `{option}`", f"`{getattr(adapter_config, option)}`"))
+    rows.append(("Trained in full", f"`{adapter_config.modules_to_save}`"))
+    details = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    results = "\n".join(f"| {metric} | {value:.4f} |" for metric, value in metrics.items())
+    results_section = f"\n## Evaluation\n\n| metric | value |\n|---|---|\n{results}\n" if metrics else ""
+    return f"""# {name}
+
+A [SAM-PTx](https://arxiv.org/abs/2508.00213) model: Segment Anything guided by a class name. The frozen CLIP text
+embedding of the class prompt enters SAM {_text_entry(config, adapter_config)}. Adapters: {placement}. The adapters
+and SAM's mask decoder were trained, everything else is frozen.
+
+This repository holds only the adapters, the trained mask decoder, the configuration and the processor. The frozen
+SAM and CLIP weights are loaded from their own repositories (below) when the model is built.
+
+## How to use
+
+```bash
+pip install samptx_hf
+```
+
+```python
+from samptx_hf import SamPtxForTextSegmentation
+
+model = SamPtxForTextSegmentation.from_pretrained("{repo_id}")  # frozen SAM + CLIP, then this adapter
+result = model.segment("image.jpg", "batfish", points=[(320, 240)])
+result.mask   # bool array (height, width) at the image's size
+result.score  # SAM's predicted IoU
+```
+
+With transformers (after `import samptx_hf`, which registers the model and the pipeline):
+
+```python
+import samptx_hf
+from transformers import AutoModel, pipeline
+
+model = AutoModel.from_pretrained("{repo_id}")  # the same model as above
+segmenter = pipeline("text-guided-segmentation", model="{repo_id}")
+segmenter("image.jpg", text=["batfish", "seahorse"], points=[(320, 240)])
+# [{{"label": "batfish", "score": 0.93, "mask": <PIL.Image>}}, {{"label": "seahorse", ...}}]
+```
+
+From the command line:
+
+```bash
+samptx segment --model {repo_id} --image image.jpg --text batfish --point 320,240 --output mask.png
+```
+
+With peft directly, on a base model you built:
+
+```python
+from peft import PeftModel
+from samptx_hf import SamPtxForTextSegmentation
+
+base = SamPtxForTextSegmentation.from_pretrained_components(
+    "{config.sam_model_name_or_path}", "{config.text_model_name_or_path}"
+)
+model = PeftModel.from_pretrained(base, "{repo_id}")
+```
+
+## Model details
+
+| | |
+|---|---|
+{details}
+{results_section}
+## Files
+
+- `adapter_config.json`, `adapter_model.safetensors`: Parallel-Text adapters and mask decoder (peft format).
+- `config.json`: the `SamPtxConfig`, naming the frozen components.
+- `processor_config.json` and tokenizer files: the `SamPtxProcessor`.
+- `eval_results.json`: evaluation results, when present.
+"""
+
+
+def _scalar_metrics(eval_results: Mapping[str, Any] | None) -> dict[str, float]:
+    """Numbers of `eval_results["metrics"]` (the format of `evaluate_model`) or of a flat mapping."""
+    if not eval_results:
+        return {}
+    metrics = eval_results.get("metrics", eval_results)
+    return {
+        name: float(value)
+        for name, value in metrics.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and name != "num_samples"
+    }
+
+
+__all__ = ["MODEL_CARD_TAGS", "adapter_placement", "build_model_card", "image_encoder_block_count"]

@@ -1,0 +1,62 @@
+"""The adapter repository's card says where the adapters are and lists the adapter under its Hub base model."""
+
+import pytest
+from factories import make_model
+from huggingface_hub import ModelCard
+from peft import get_peft_model
+
+from samptx_hf import peft_config_for, text_injection_for
+from samptx_hf.hub import adapter_placement, build_model_card, save_adapter_repo
+
+
+def card_of(method: str, tmp_path, sam_model_name_or_path: str = "facebook/sam-vit-base", **options) -> ModelCard:
+    model = make_model(num_hidden_layers=4, text_injection=text_injection_for(method).value)
+    model.config.sam_model_name_or_path = sam_model_name_or_path
+    peft_model = get_peft_model(model, peft_config_for(method, r=4, **options))
+    save_adapter_repo(peft_model, tmp_path / "repo", repo_id="me/sam-ptx-shapes")
+    return ModelCard.load(tmp_path / "repo" / "README.md")
+
+
+def test_the_card_of_last_two_adapters_names_their_blocks(tmp_path):
+    card = card_of("parallel_text", tmp_path, adapter_layers="last:2")
+    assert "| Adapters | beside the MLP of image-encoder blocks 2 and 3 of 4 (0-based) |" in card.text
+    assert "every one of" not in card.text
+
+
+def test_the_card_of_adapters_everywhere_says_so(tmp_path):
+    card = card_of("parallel_text", tmp_path)
+    assert "beside the MLP of every one of the 4 image-encoder blocks" in card.text
+    assert "through Parallel-Text adapters in SAM's image encoder" in card.text
+
+
+@pytest.mark.parametrize(
+    ("method", "text_entry", "placement"),
+    [("decoder_only", "nowhere: this model is a text-free baseline", "none (the image encoder is SAM's own)"),
+     ("parallel_adapter", "nowhere: this model is a text-free baseline", "every one of the 4 image-encoder blocks"),
+     ("text_prompt_encoder", "one more sparse prompt token", "none (the image encoder is SAM's own)")],
+)  # fmt: skip
+def test_the_card_of_a_baseline_says_where_the_text_goes(tmp_path, method, text_entry, placement):
+    card = card_of(method, tmp_path)
+    assert text_entry in card.text and placement in card.text
+
+
+def test_a_hub_base_gets_peft_s_adapter_tag(tmp_path):
+    card = card_of("parallel_text", tmp_path)
+    assert card.data.base_model == "facebook/sam-vit-base"
+    assert "base_model:adapter:facebook/sam-vit-base" in card.data.tags
+
+
+@pytest.mark.parametrize("sam", ["samptx_hf:tiny-sam", "local"])
+def test_a_builtin_or_local_base_gets_no_base_model_metadata(tmp_path, sam):
+    card = card_of("parallel_text", tmp_path, sam_model_name_or_path=str(tmp_path) if sam == "local" else sam)
+    assert card.data.base_model is None
+    assert not any(tag.startswith("base_model:") for tag in card.data.tags)
+
+
+def test_placement_before_wrapping_counts_from_the_end():
+    model = make_model(num_hidden_layers=4)
+    assert adapter_placement(model.config, peft_config_for("parallel_text", adapter_layers="last:1")) == (
+        "beside the MLP of image-encoder block 3 of 4 (0-based)"
+    )
+    card = build_model_card(model.config, peft_config_for("parallel_text", adapter_layers=[0, 2]))
+    assert "blocks 0 and 2 of 4" in card.text
