@@ -7,6 +7,7 @@ without a browser. Bad input raises [`DemoInputError`], whose message the page s
 import math
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from PIL import Image, ImageDraw
 from ..class_prompts import check_class_names
 from ..data.prompts import interior_point
 from ..data.synthetic_parts import generate_parts_sample
-from ..inference import SegmentationResult, load_image, overlay_mask, segment
+from ..inference import SegmentationResult, load_image, overlay_mask
+from ..predictor import SamPtxPredictor
 
 MAX_IMAGE_SIDE = 2048  # px; larger images are downscaled on upload (SAM itself works at 1024 px)
 MAX_CLASS_NAMES = 8  # each class name is one pass of the image encoder
@@ -280,9 +282,12 @@ def write_examples(directory: str | Path, count: int = 3) -> list[DemoExample]:
 def segment_classes(
     model: Any, image: np.ndarray | None, class_text: str | None, prompts: Prompts, processor: Any = None
 ) -> DemoSegmentation:
-    """Segments every class name of `class_text` in `image` at `prompts` (one call of `segment`).
+    """Segments every class name of `class_text` in `image` at `prompts`.
 
-    With neither a point nor a box the class name alone prompts SAM, and the message says so.
+    `model` is a SAM-PTx model or, as the page passes it, the session's [`SamPtxPredictor`]: then the image is
+    encoded once, each class once on it, and a further click runs only SAM's prompt encoder and mask decoder. The
+    masks are those of `segment`. With neither a point nor a box the class name alone prompts SAM, and the message
+    says so.
 
     Raises:
         DemoInputError: On a missing image, no class name, too many, or prompts the model rejects (a point outside
@@ -291,15 +296,11 @@ def segment_classes(
     if image is None:
         raise DemoInputError("Upload an image or pick one of the examples first.")
     class_names = parse_class_names(class_text)
+    predictor = model if isinstance(model, SamPtxPredictor) else SamPtxPredictor(model, processor)
     try:
-        results = segment(
-            model,
-            image,
-            class_names,
-            points=prompts.points or None,
-            box=prompts.box,
-            processor=processor,
-            point_labels=prompts.point_labels or None,
+        predictor.set_image(image)
+        results = predictor.predict(
+            class_names, points=prompts.points or None, box=prompts.box, point_labels=prompts.point_labels or None
         )
     except ValueError as error:
         raise DemoInputError(f"Cannot segment: {error}") from error
@@ -311,6 +312,41 @@ def segment_classes(
     return DemoSegmentation(image, results, f"{found}.{hint if prompts.is_empty else ''}")
 
 
+class SessionPredictors:
+    """One [`SamPtxPredictor`] per page session (browser tab), so that each keeps its own image and classes.
+
+    Args:
+        model, processor: As for [`SamPtxPredictor`].
+        max_sessions: Sessions kept at once; the least recently active one is dropped beyond it (its next click
+            encodes the image again).
+        max_cache_bytes: The memory each session's predictor may hold.
+    """
+
+    def __init__(
+        self, model: Any, processor: Any = None, max_sessions: int = 8, max_cache_bytes: int = 256 * 2**20
+    ) -> None:
+        self.model, self.processor = model, processor
+        self.max_sessions, self.max_cache_bytes = max_sessions, max_cache_bytes
+        self._predictors: OrderedDict[str, SamPtxPredictor] = OrderedDict()
+
+    def get(self, session: str | None) -> SamPtxPredictor:
+        """The predictor of `session` (Gradio's `request.session_hash`), made on its first use."""
+        key = session or ""
+        if key not in self._predictors:
+            self._predictors[key] = SamPtxPredictor(self.model, self.processor, max_cache_bytes=self.max_cache_bytes)
+            while len(self._predictors) > self.max_sessions:
+                self._predictors.popitem(last=False)
+        self._predictors.move_to_end(key)
+        return self._predictors[key]
+
+    def drop(self, session: str | None) -> None:
+        """Forget `session`'s predictor (the page calls this when the tab closes)."""
+        self._predictors.pop(session or "", None)
+
+    def __len__(self) -> int:
+        return len(self._predictors)
+
+
 __all__ = [
     "MAX_CLASS_NAMES",
     "MAX_IMAGE_SIDE",
@@ -319,6 +355,7 @@ __all__ = [
     "DemoInputError",
     "DemoSegmentation",
     "Prompts",
+    "SessionPredictors",
     "draw_prompts",
     "parse_class_names",
     "prepare_image",

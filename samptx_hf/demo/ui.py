@@ -14,6 +14,7 @@ from .session import (
     PROMPT_MODES,
     DemoInputError,
     Prompts,
+    SessionPredictors,
     draw_prompts,
     prepare_image,
     segment_classes,
@@ -64,6 +65,8 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
     # Removed when the app is garbage-collected or Python exits.
     work_dir = tempfile.TemporaryDirectory(prefix="samptx-demo-")
     examples = write_examples(Path(work_dir.name) / "examples")
+    # Each browser session encodes its image once and each class once; a further click runs SAM's decoder only.
+    predictors = SessionPredictors(model, processor)
 
     def new_masks_folder() -> Path:
         """A folder for one answer's mask files; older ones go (Gradio copies answers to its cache at once)."""
@@ -74,9 +77,11 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
                     shutil.rmtree(old, ignore_errors=True)
         return masks_dir / uuid.uuid4().hex
 
-    def show_segmentation(image: np.ndarray, class_text: str, prompts: Prompts) -> tuple[Any, Any, str]:
+    def show_segmentation(
+        image: np.ndarray, class_text: str, prompts: Prompts, session: str | None
+    ) -> tuple[Any, Any, str]:
         try:
-            segmentation = segment_classes(model, image, class_text, prompts, processor=processor)
+            segmentation = segment_classes(predictors.get(session), image, class_text, prompts)
         except DemoInputError as error:
             return None, None, str(error)
         files = segmentation.save_masks(new_masks_folder())
@@ -98,7 +103,12 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         return on_image(payload.get("path"), payload.get("orig_name")) if payload else on_image(None)
 
     def on_click(
-        image: np.ndarray | None, prompts_json: dict, mode: str, class_text: str, event: gr.SelectData
+        image: np.ndarray | None,
+        prompts_json: dict,
+        mode: str,
+        class_text: str,
+        event: gr.SelectData,
+        request: gr.Request,
     ) -> tuple[Any, ...]:
         """A click on the image: add the prompt, draw it, and segment again when class names are typed."""
         if image is None:
@@ -112,15 +122,21 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             return drawn, prompts.to_json(), gr.skip(), gr.skip(), "Box started: click the opposite corner."
         if not (class_text or "").strip():
             return drawn, prompts.to_json(), gr.skip(), gr.skip(), f"Prompts: {prompts.describe()}. Type a class name."
-        return drawn, prompts.to_json(), *show_segmentation(image, class_text, prompts)
+        return drawn, prompts.to_json(), *show_segmentation(image, class_text, prompts, request.session_hash)
 
-    def on_segment(image: np.ndarray | None, class_text: str, prompts_json: dict | None) -> tuple[Any, Any, str]:
+    def on_segment(
+        image: np.ndarray | None, class_text: str, prompts_json: dict | None, request: gr.Request
+    ) -> tuple[Any, Any, str]:
         """Segment every class name at the current prompts (the page's button and its `/segment` API)."""
         try:
             prompts = Prompts.from_json(prompts_json)
         except DemoInputError as error:
             return None, None, str(error)
-        return show_segmentation(image, class_text, prompts)
+        return show_segmentation(image, class_text, prompts, request.session_hash)
+
+    def on_close(request: gr.Request) -> None:
+        """A tab closed: its predictor and what it holds go."""
+        predictors.drop(request.session_hash)
 
     def on_clear_prompts(image: np.ndarray | None) -> tuple[Any, ...]:
         return (draw_prompts(image, Prompts()) if image is not None else None), Prompts().to_json(), None, None, ""
@@ -180,4 +196,5 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             cache_examples=False,
             label="Examples (the built-in task: a body colour names the whole object, a part colour its part)",
         )
+        demo.unload(on_close)
     return demo

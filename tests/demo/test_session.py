@@ -11,6 +11,7 @@ from samptx_hf.demo import (
     MAX_IMAGE_SIDE,
     DemoInputError,
     Prompts,
+    SessionPredictors,
     draw_prompts,
     parse_class_names,
     prepare_image,
@@ -186,3 +187,38 @@ def test_without_prompts_the_class_name_alone_is_used_and_the_message_says_so(de
 def test_bad_input_is_a_message_not_a_crash(demo_model, image, class_text, prompts, message):
     with pytest.raises(DemoInputError, match=message):
         segment_classes(demo_model, image, class_text, prompts)
+
+
+def test_a_second_click_on_the_same_class_does_not_run_the_image_encoder(demo_model):
+    vision_encoder = demo_model.get_base_model().sam.vision_encoder
+    calls = []
+    hooks = [block.register_forward_hook(lambda *args: calls.append(1)) for block in vision_encoder.layers]
+    try:
+        predictors = SessionPredictors(demo_model)
+        image = np.asarray(make_image())
+        first = segment_classes(
+            predictors.get("tab-1"), image, "circle", Prompts().add_click(20, 20, "foreground point")
+        )
+        assert calls  # the first click encodes the image and the class
+        calls.clear()
+        clicks = Prompts().add_click(20, 20, "foreground point").add_click(60, 30, "background point")
+        second = segment_classes(predictors.get("tab-1"), image, "circle", clicks)
+        assert calls == []  # the decoder's time only
+        expected = segment(demo_model, image, "circle", points=clicks.points, point_labels=clicks.point_labels)
+        assert np.array_equal(second.results[0].mask, expected.mask) and first.results[0].class_name == "circle"
+        segment_classes(predictors.get("tab-2"), image, "circle", clicks)
+        assert calls  # another session has its own predictor
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_sessions_beyond_the_limit_drop_the_least_recent(demo_model):
+    predictors = SessionPredictors(demo_model, max_sessions=2)
+    first = predictors.get("a")
+    predictors.get("b")
+    assert predictors.get("a") is first  # used again: now the most recent
+    predictors.get("c")
+    assert len(predictors) == 2 and predictors.get("a") is first
+    predictors.drop("a")
+    assert predictors.get("a") is not first
