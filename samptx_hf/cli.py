@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
     )
     evaluate.add_argument("--threshold", type=float, default=0.0, help="mask logit threshold (default 0.0)")
+    evaluate.add_argument(
+        "--clicks",
+        type=int,
+        default=None,
+        help="also run the interactive protocol with N simulated clicks per sample: mIoU@1..N, NoC@85/90",
+    )
     evaluate.add_argument("--output-dir", default=".", help="where to write eval_results.json/.md (default: .)")
     evaluate.set_defaults(run=run_eval)
 
@@ -295,6 +301,8 @@ def run_eval(args: argparse.Namespace) -> None:
         if args.max_samples < 1:
             raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    if args.clicks is not None and args.clicks < 1:
+        raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
     model, processor = _load_model(args.model, args.device)
     results = evaluate_model(
@@ -306,6 +314,7 @@ def run_eval(args: argparse.Namespace) -> None:
         image_processor=processor.image_processor if processor is not None else None,
         dataset_name=args.dataset,
         progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
+        num_clicks=args.clicks,
     )
     print(file=sys.stderr)
     if dropped:

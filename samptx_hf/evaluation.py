@@ -14,8 +14,9 @@ import torch
 from .data import SamPtxDataCollator
 from .data._utils import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
+from .interactive_evaluation import evaluate_clicks
 from .metrics import load_metric
-from .processing_samptx import check_image_processor_matches, image_processor_for_sam_config
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches, image_processor_for_sam_config
 
 EVAL_TABLE_NAME = "eval_results.md"
 
@@ -33,6 +34,7 @@ def evaluate_model(
     dataset_name: str | None = None,
     output_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
+    num_clicks: int | None = None,
 ) -> dict[str, Any]:
     """Segment every row of `dataset` at its evaluation point(s) and its class name, and score the masks.
 
@@ -53,6 +55,9 @@ def evaluate_model(
         dataset_name: Name recorded in the results (and the model card).
         output_dir: When given, `eval_results.json` and `eval_results.md` (the tables) are written there.
         progress: Called as `progress(done, total)` after each batch.
+        num_clicks: Also run the interactive protocol with this many simulated clicks per row
+            (`samptx_hf.interactive_evaluation`): `miou@1`..`miou@N`, `noc@85`, `noc@90`, `nof@85`, `nof@90` join
+            `metrics`.
 
     Returns:
         `{"dataset": dataset_name, "num_samples": int, "metrics": {name: float}, "per_class": {class_name:
@@ -70,6 +75,8 @@ def evaluate_model(
         raise ValueError("dataset is empty, expected at least one row")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}, expected at least 1")
+    if num_clicks is not None and (isinstance(num_clicks, bool) or not isinstance(num_clicks, int) or num_clicks < 1):
+        raise ValueError(f"num_clicks={num_clicks!r}, expected a whole number of clicks of at least 1")
     metric_modules = {name: load_metric(name, keep_in_memory=True) for name in metrics}
     if "mean_iou" not in metric_modules:
         metric_modules["mean_iou"] = load_metric("mean_iou", keep_in_memory=True)  # per-class table
@@ -94,6 +101,9 @@ def evaluate_model(
         model.train(was_training)
 
     results = compute_results(metric_modules, class_counts, dataset_name)
+    if num_clicks is not None:
+        processor = SamPtxProcessor(image_processor, model.get_tokenizer(), model.config.prompt_template)
+        results["metrics"].update(evaluate_clicks(model, dataset, num_clicks, processor, threshold))
     if output_dir is not None:
         write_eval_results(results, output_dir)
     return results

@@ -295,3 +295,18 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_is_behind_verbose(sha
     assert "RuntimeError: something new (--verbose shows the traceback)" in one_line_error(capsys, "push")
     with pytest.raises(RuntimeError, match="something new"):
         main(["push", str(shareable_model_dir), "your-name/sam-ptx", "--verbose"])
+
+
+def test_eval_with_clicks_prints_the_interactive_metrics(model_dir, tmp_path, capsys):
+    args = ["eval", "--model", str(model_dir), "--dataset", "synthetic", "--num-samples", "3", "--clicks", "3",
+            "--output-dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for name in ("miou@1", "miou@2", "miou@3", "noc@85", "noc@90"):
+        assert f"| {name} |" in out
+    assert json.loads((tmp_path / "eval_results.json").read_text())["metrics"]["noc@90"] <= 3
+
+
+def test_eval_with_no_clicks_is_a_one_line_error(model_dir, capsys):
+    assert main(["eval", "--model", str(model_dir), "--dataset", "synthetic", "--clicks", "0"]) == 1
+    assert "--clicks 0, expected at least 1 click" in capsys.readouterr().err
