@@ -21,8 +21,10 @@ from pathlib import Path
 from accelerate import PartialState
 from transformers.utils import logging
 
+from samptx_hf import SamPtxForTextSegmentation
 from samptx_hf.data import TEXT_BLIND_STRATEGIES
 from samptx_hf.evaluation import score_reference_masks
+from samptx_hf.interactive_evaluation import evaluate_clicks
 from samptx_hf.methods import Method, parse_method
 from samptx_hf.training import (
     DataArguments,
@@ -40,6 +42,10 @@ class AblationArguments:
         default=",".join(m.value for m in Method), metadata={"help": "Comma-separated methods to compare."}
     )
     seeds: str = field(default="0,1,2", metadata={"help": "Comma-separated training seeds (--seed of each run)."})
+    clicks: int | None = field(
+        default=None,
+        metadata={"help": "Also run the interactive protocol with this many clicks on the held-out split (mIoU@k)."},
+    )
 
     def __post_init__(self) -> None:
         self.method_list = [parse_method(name.strip()).value for name in self.methods.split(",") if name.strip()]
@@ -51,6 +57,8 @@ class AblationArguments:
             raise ValueError(f"--seeds {self.seeds!r}, expected comma-separated integers such as 0,1,2") from None
         if not self.seed_list or min(self.seed_list) < 0:
             raise ValueError(f"--seeds {self.seeds!r}, expected one or more non-negative integers")
+        if self.clicks is not None and self.clicks < 1:
+            raise ValueError(f"--clicks {self.clicks}, expected at least 1 click")
 
 
 def _mean_std(values: list[float]) -> str:
@@ -81,6 +89,24 @@ def markdown_table(rows: list[dict], references: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def interactive_table(rows: list[dict]) -> str:
+    """mIoU after 1, 3, 5 clicks (those run) and NoC@85/90 per method, mean ± std over seeds."""
+    clicks = rows[0]["clicks"]
+    columns = [f"miou@{k}" for k in (1, 3, 5) if f"miou@{k}" in clicks] + ["noc@85", "noc@90"]
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for row in rows:
+        cells = [_mean_std(row["clicks"][name]) if name.startswith("miou") else _noc(row["clicks"][name])
+                 for name in columns]  # fmt: skip
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _noc(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.disable_progress_bar()
     parser = TrainingArgumentParser(
@@ -103,9 +129,17 @@ def main(argv: list[str] | None = None) -> dict:
             )
             for seed in ablation.seed_list
         ]
+        clicks = {}
+        if ablation.clicks is not None:
+            for run_seed in ablation.seed_list:
+                run_dir = output_dir / method / f"seed-{run_seed}"
+                model = SamPtxForTextSegmentation.from_pretrained(run_dir)
+                for name, value in evaluate_clicks(model, held_out, ablation.clicks).items():
+                    clicks.setdefault(name, []).append(value)
         rows.append(
             {
                 "method": method,
+                "clicks": clicks,
                 "trainable_parameters": runs[0]["trainable_parameters"],
                 "seeds": ablation.seed_list,
                 "mean_iou": [run["mean_iou"] for run in runs],
@@ -114,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
             }
         )
     table = markdown_table(rows, references)
+    if ablation.clicks is not None:
+        table += "\n\nInteractive protocol (held-out split, simulated clicks):\n\n" + interactive_table(rows)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "ablation.md").write_text(table + "\n")
     result = {"methods": rows, "text_blind": references, "num_eval_samples": len(held_out)}

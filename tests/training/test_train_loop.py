@@ -223,7 +223,7 @@ def test_ablation_trains_each_method_and_writes_the_table(tmp_path, capsys):
     finally:
         sys.path.remove(str(REPO / "examples"))
     result = ablation.main(
-        ["--methods", "parallel_text,decoder_only", "--seeds", "0,1", *tiny_cli(tmp_path, max_steps=2)]
+        ["--methods", "parallel_text,decoder_only", "--seeds", "0,1", "--clicks", "2", *tiny_cli(tmp_path, max_steps=2)]
     )
     rows = result["methods"]
     assert [row["method"] for row in rows] == ["parallel_text", "decoder_only"]
@@ -236,6 +236,9 @@ def test_ablation_trains_each_method_and_writes_the_table(tmp_path, capsys):
     table = (tmp_path / "ablation.md").read_text()
     assert "| parallel_text |" in table and "| decoder_only |" in table and " ± " in table
     assert "| *text-blind: always the part* |" in table
+    # The interactive protocol on each run's adapter: two clicks, every seed.
+    assert all(len(row["clicks"]["miou@2"]) == 2 and len(row["clicks"]["noc@90"]) == 2 for row in rows)
+    assert "| method | miou@1 | noc@85 | noc@90 |" in table
     assert json.loads((tmp_path / "ablation.json").read_text()) == result
     for flags, message in (
         (["--methods", "lora"], "method='lora' is not one of"),
