@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -377,6 +378,10 @@ def _run_demo(args: argparse.Namespace) -> None:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
     model, processor = _load_model(args.model, args.device)
     demo = build_demo(model, processor, model_name=args.model)
+    # A process manager's stop (SIGTERM) or a closed terminal (SIGHUP) ends the server the way Ctrl-C does: Gradio
+    # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught).
+    stop_signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {number: signal.signal(number, _interrupt) for number in stop_signals}
     try:
         demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
     except OSError as error:
@@ -384,6 +389,15 @@ def _run_demo(args: argparse.Namespace) -> None:
             port = args.port or os.environ.get("GRADIO_SERVER_PORT", 7860)
             raise OSError(f"port {port} is in use; choose another with --port") from error
         raise
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        demo.close()
+        demo.remove_work_dir()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:

@@ -58,11 +58,16 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         processor: The processor saved with the model, if any (default: built from the model).
         model_name: What the title calls the model: its folder or Hub id.
 
+    Returns:
+        The app. Its `remove_work_dir()` deletes the temporary folder of its examples and mask files, which is
+        otherwise removed when Python exits.
+
     Raises:
         ImportError: When gradio is not installed.
     """
     gr = import_gradio()
-    # Removed when the app is garbage-collected or Python exits.
+    # The examples and the answers' mask files. Removed when Python exits, or at once by `demo.remove_work_dir()`
+    # (`samptx demo` calls it however the server stops: Ctrl-C, SIGTERM, SIGHUP).
     work_dir = tempfile.TemporaryDirectory(prefix="samptx-demo-")
     examples = write_examples(Path(work_dir.name) / "examples")
     # Each browser session encodes its image once and each class once; a further click runs SAM's decoder only.
@@ -197,4 +202,5 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             label="Examples (the built-in task: a body colour names the whole object, a part colour its part)",
         )
         demo.unload(on_close)
+    demo.remove_work_dir = work_dir.cleanup
     return demo

@@ -1,8 +1,12 @@
 """`samptx demo` and the repository's `app.py`: the page they build and how they launch it (no server started)."""
 
+import os
 import runpy
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gradio
@@ -79,3 +83,38 @@ def test_a_port_in_use_is_a_one_line_error(demo_model_dir, capsys):
         assert main(["demo", "--model", str(demo_model_dir), "--port", str(port)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"samptx demo: error: port {port} is in use; choose another with --port"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, stop):
+    """However a process manager or a person stops `samptx demo`, its temporary folder goes with it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "samptx_hf.cli", "demo", "--model", str(demo_model_dir), "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _serving(port):
+            assert server.poll() is None, server.stderr.read()
+            assert time.monotonic() < deadline, "the demo did not start within 120 s"
+            time.sleep(0.5)
+        assert list(tmp_path.glob("samptx-demo-*"))  # the page's folder exists while it runs
+        server.send_signal(stop)
+        server.wait(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert list(tmp_path.glob("samptx-demo-*")) == []
+
+
+def _serving(port: int) -> bool:
+    with socket.socket() as client:
+        return client.connect_ex(("127.0.0.1", port)) == 0
