@@ -127,12 +127,14 @@ def segment(
     original_sizes = inputs.pop("original_sizes")
     reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
 
-    was_training = model.training
-    model.eval()
+    was_training = model.training  # switched only when needed: it walks every module
+    if was_training:
+        model.eval()
     try:
         outputs = model(**inputs_on_model(inputs, model), multimask_output=multimask_output)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
 
     results = results_from_outputs(
         processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold

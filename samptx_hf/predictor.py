@@ -276,11 +276,14 @@ class _eval_mode:
         self.model = model
 
     def __enter__(self) -> None:
+        # Switching walks every module: only when needed, as a click takes milliseconds.
         self.was_training = self.model.training
-        self.model.eval()
+        if self.was_training:
+            self.model.eval()
 
     def __exit__(self, *exc: Any) -> None:
-        self.model.train(self.was_training)
+        if self.was_training:
+            self.model.train()
 
 
 def _nbytes(features: ImageFeatures) -> int:
