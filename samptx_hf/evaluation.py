@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .data import SamPtxDataCollator
-from .data._utils import to_binary_mask
+from .data.conversion import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
 from .interactive_evaluation import evaluate_clicks
 from .metrics import load_metric

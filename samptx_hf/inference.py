@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
 from .class_prompts import check_class_names
-from .data._utils import to_rgb
+from .data.conversion import to_rgb
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
@@ -45,7 +45,7 @@ class SegmentationResult:
 def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
     """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
 
-    16-bit and float grayscale images are scaled to 0..255 (see `samptx_hf.data._utils.to_rgb`), not clipped.
+    16-bit and float grayscale images are scaled to 0..255 (see `samptx_hf.data.conversion.to_rgb`), not clipped.
 
     Raises:
         FileNotFoundError: When the path does not exist.

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from .data import interior_point
-from .data._utils import to_binary_mask
+from .data.conversion import to_binary_mask
 from .predictor import SamPtxPredictor
 
 NOC_THRESHOLDS = (0.85, 0.90)

@@ -10,7 +10,7 @@ import datasets
 import numpy as np
 from PIL import Image
 
-from ._utils import encode_mask_png, segmentation_features
+from .conversion import encode_mask_png, segmentation_features
 from .validation import drop_invalid_samples
 
 # The SceneParsing150 class names (objectInfo150.txt, first name of each row); pixel value k is class k - 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from ._utils import encode_mask_png, segmentation_features
+from .conversion import encode_mask_png, segmentation_features
 from .validation import drop_invalid_samples
 
 

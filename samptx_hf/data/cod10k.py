@@ -12,7 +12,7 @@ from pathlib import Path
 
 import datasets
 
-from ._utils import segmentation_features
+from .conversion import segmentation_features
 from .validation import drop_invalid_samples
 
 # COD10K-<CAM|NonCAM>-<super id>-<SuperClass>-<class id>-<ClassName>-<image number>

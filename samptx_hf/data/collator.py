@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
 from ..sam2_image_processing import prompt_processor
-from ._utils import to_binary_mask, to_rgb
+from .conversion import to_binary_mask, to_rgb
 from .prompts import interior_point, sample_positive_points
 
 

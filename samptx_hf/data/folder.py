@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 
-from ._utils import SEGMENTATION_COLUMNS, segmentation_features
+from .conversion import SEGMENTATION_COLUMNS, segmentation_features
 from .validation import drop_invalid_samples
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ._utils import to_binary_mask
+from .conversion import to_binary_mask
 
 
 def _check_not_empty(mask: np.ndarray) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ._utils import encode_mask_png, segmentation_features
+from .conversion import encode_mask_png, segmentation_features
 
 SYNTHETIC_SHAPES = ("circle", "square", "triangle", "star")
 SYNTHETIC_TEXTURES = ("striped", "dotted", "checkered", "noisy")

@@ -28,7 +28,7 @@ import datasets
 import numpy as np
 from scipy import ndimage
 
-from ._utils import encode_mask_png, segmentation_features
+from .conversion import encode_mask_png, segmentation_features
 from .synthetic import SYNTHETIC_SHAPES, SYNTHETIC_TEXTURES, _encode_png, _shape_mask, _texture, seeded_splits
 
 # RGB, 0-255. Bodies and parts never share a colour: the name alone says "whole" or "part".

@@ -1,4 +1,5 @@
-"""Helpers shared by the loaders: the common feature schema and mask encoding."""
+"""Conversions the loaders, the collator, inference and evaluation share: images to RGB, masks to booleans, the
+common feature schema and mask encoding."""
 
 from __future__ import annotations
 
