@@ -13,7 +13,7 @@ from .folder import from_hf_dataset, load_image_folder
 from .prompts import interior_point, sample_positive_points
 from .sources import DATASETS, SPLITS, load_split
 from .subsets import low_data_subset, select_image_ids
-from .synthetic import (
+from .synthetic_attributes import (
     SYNTHETIC_CLASS_NAMES,
     SYNTHETIC_SHAPES,
     SYNTHETIC_TEXTURES,

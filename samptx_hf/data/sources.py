@@ -10,7 +10,7 @@ from .ade20k import load_ade20k
 from .coco import load_coco
 from .cod10k import load_cod10k
 from .folder import from_hf_dataset, load_image_folder
-from .synthetic import make_synthetic_dataset
+from .synthetic_attributes import make_synthetic_dataset
 from .synthetic_parts import make_parts_dataset
 
 DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")

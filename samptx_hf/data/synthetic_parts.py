@@ -29,7 +29,14 @@ import numpy as np
 from scipy import ndimage
 
 from .conversion import encode_mask_png, segmentation_features
-from .synthetic import SYNTHETIC_SHAPES, SYNTHETIC_TEXTURES, _encode_png, _shape_mask, _texture, seeded_splits
+from .synthetic_attributes import (
+    SYNTHETIC_SHAPES,
+    SYNTHETIC_TEXTURES,
+    _encode_png,
+    _shape_mask,
+    _texture,
+    seeded_splits,
+)
 
 # RGB, 0-255. Bodies and parts never share a colour: the name alone says "whole" or "part".
 BODY_COLOURS = {"red": (205, 45, 40), "blue": (40, 75, 215), "white": (235, 235, 235)}

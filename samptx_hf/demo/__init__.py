@@ -1,17 +1,18 @@
 """The demo page: click on an image, type class names, see the masks (a Gradio app, `pip install 'samptx_hf[demo]'`).
 
-`session` holds what the page does as plain Python; `ui` builds the page. Start it with `samptx demo --model
-DIR_OR_HUB_ID`, with the repository's `app.py` (a Hugging Face Space), or from Python:
+`interactions` holds what the page does as plain Python, `examples` its example images; `ui` builds the page.
+Start it with `samptx demo --model DIR_OR_HUB_ID`, with the repository's `app.py` (a Hugging Face Space), or
+from Python:
 
     demo = build_demo(model, model_name="your-name/sam-ptx-cod10k")
     demo.launch()
 """
 
-from .session import (
+from .examples import DemoExample, write_examples
+from .interactions import (
     MAX_CLASS_NAMES,
     MAX_IMAGE_SIDE,
     PROMPT_MODES,
-    DemoExample,
     DemoInputError,
     DemoSegmentation,
     Prompts,
@@ -20,7 +21,6 @@ from .session import (
     parse_class_names,
     prepare_image,
     segment_classes,
-    write_examples,
 )
 from .ui import GRADIO_MISSING, build_demo, import_gradio
 

@@ -1,4 +1,4 @@
-"""The demo page: a Gradio app that wires [`session`]'s functions to an image you click on and a text box."""
+"""The demo page: a Gradio app that wires [`interactions`]'s functions to an image you click on and a text box."""
 
 import os
 import shutil
@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .session import (
+from .examples import write_examples
+from .interactions import (
     PROMPT_MODES,
     DemoInputError,
     Prompts,
@@ -18,7 +19,6 @@ from .session import (
     draw_prompts,
     prepare_image,
     segment_classes,
-    write_examples,
 )
 
 CACHE_LIFETIME_S = 3600  # how long answers' files are kept on the server

@@ -17,16 +17,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..class_prompts import check_class_names
-from ..data.prompts import interior_point
-from ..data.synthetic_parts import generate_parts_sample
 from ..inference import SegmentationResult, load_image, overlay_mask
 from ..predictor import SamPtxPredictor
 
 MAX_IMAGE_SIDE = 2048  # px; larger images are downscaled on upload (SAM itself works at 1024 px)
 MAX_CLASS_NAMES = 8  # each class name is one pass of the image encoder
 PROMPT_MODES = ("foreground point", "background point", "box corner")
-EXAMPLE_MIN_SIDE = 384  # px
-EXAMPLES_SEED = 1  # the held-out seed of the default training run: examples it did not train on
 MASK_COLORS = ("#1e90ff", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#e377c2", "#bcbd22", "#17becf")
 
 
@@ -240,45 +236,6 @@ class DemoSegmentation:
         return paths
 
 
-@dataclass
-class DemoExample:
-    """A bundled example: an image file, the class names it shows, and a point that both names concern."""
-
-    image_path: Path
-    class_names: tuple[str, ...]
-    point: tuple[float, float]
-
-    @property
-    def class_text(self) -> str:
-        """The class names as the page's text box takes them."""
-        return ", ".join(self.class_names)
-
-
-def write_examples(directory: str | Path, count: int = 3) -> list[DemoExample]:
-    """Writes `count` images of the built-in task as PNGs into `directory`, for the page's examples.
-
-    Each example names both colours of one composite, with a point on its part: the whole object and its part from
-    one click, told apart by the name (see `samptx_hf.data.synthetic_parts`).
-
-    Small images are enlarged by a whole factor (nearest neighbour) to at least `EXAMPLE_MIN_SIDE` pixels, so that
-    the page shows them large enough to click on; SAM resizes its input anyway.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    examples = []
-    for index in range(count):
-        sample = generate_parts_sample(index, seed=EXAMPLES_SEED)
-        image = Image.fromarray(sample.image)
-        factor = max(1, math.ceil(EXAMPLE_MIN_SIDE / max(image.size)))
-        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-        path = directory / f"whole_or_part_{index}.png"
-        image.save(path, format="PNG")
-        x, y = interior_point(sample.part_mask)
-        point = (float(x * factor + factor // 2), float(y * factor + factor // 2))  # the centre of the enlarged pixel
-        examples.append(DemoExample(path, (sample.body_colour, sample.part_colour), point))
-    return examples
-
-
 def segment_classes(
     model: Any, image: np.ndarray | None, class_text: str | None, prompts: Prompts, processor: Any = None
 ) -> DemoSegmentation:
@@ -351,7 +308,6 @@ __all__ = [
     "MAX_CLASS_NAMES",
     "MAX_IMAGE_SIDE",
     "PROMPT_MODES",
-    "DemoExample",
     "DemoInputError",
     "DemoSegmentation",
     "Prompts",
@@ -360,5 +316,4 @@ __all__ = [
     "parse_class_names",
     "prepare_image",
     "segment_classes",
-    "write_examples",
 ]
