@@ -27,8 +27,10 @@ for _variable in _CACHE_VARIABLES:  # each would override its part of HF_HOME
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from factories import make_batch, make_model  # noqa: E402
+from hub_factories import make_peft_model, save_frozen_components  # noqa: E402
 
 from samptx_hf import SamPtxForTextSegmentation  # noqa: E402
+from samptx_hf.hub import save_adapter_repo  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -43,3 +45,12 @@ def model() -> SamPtxForTextSegmentation:
 @pytest.fixture
 def batch() -> dict[str, torch.Tensor]:
     return make_batch()
+
+
+@pytest.fixture(scope="session")
+def adapter_repo(tmp_path_factory: pytest.TempPathFactory):
+    """An adapter repository as training writes it, on tiny frozen SAM and CLIP folders, with trained-looking
+    adapters: what the CLI, the pipeline and the demo load. Tests read it; none may change it."""
+    directory = tmp_path_factory.mktemp("adapter_repo")
+    save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "adapter")
+    return directory / "adapter"

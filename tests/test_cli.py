@@ -18,11 +18,9 @@ from samptx_hf.cli import main
 from samptx_hf.hub import save_adapter_repo
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("run")
-    save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "adapter")
-    return directory / "adapter"
+@pytest.fixture
+def model_dir(adapter_repo):
+    return adapter_repo
 
 
 @pytest.fixture(scope="module")

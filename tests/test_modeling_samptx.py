@@ -175,7 +175,6 @@ def test_only_adapters_and_mask_decoder_train_and_frozen_parts_get_no_gradient(m
     peft_model.print_trainable_parameters()
     printed = capsys.readouterr().out
     assert "trainable params" in printed and "trainable%" in printed
-    print(printed)
 
 
 @pytest.mark.parametrize("with_labels_shape", [(2, 64, 64), (2, 1, 64, 64), (2, 16, 16)])

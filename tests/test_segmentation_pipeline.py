@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
-from hub_factories import hub_offline, make_image, make_peft_model, save_frozen_components
+from hub_factories import hub_offline, make_image
 from PIL import Image
 from transformers import pipeline
 
 from samptx_hf import SamPtxForTextSegmentation, TextGuidedSegmentationPipeline
-from samptx_hf.hub import save_adapter_repo
 
 CLASSES = ["circle", "square"]
 
@@ -17,10 +16,8 @@ def offline():
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("pipeline")
-    save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "repo")
-    return directory / "repo"
+def repo(adapter_repo):
+    return adapter_repo
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,11 @@
 from pathlib import Path
 
 import pytest
-from hub_factories import make_peft_model, save_frozen_components
-
-from samptx_hf.hub import save_adapter_repo
 
 
 @pytest.fixture(scope="session")
-def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("demo_run")
-    save_adapter_repo(make_peft_model(*save_frozen_components(directory)), directory / "adapter")
-    return directory / "adapter"
+def demo_model_dir(adapter_repo: Path) -> Path:
+    return adapter_repo
 
 
 @pytest.fixture(scope="session")
