@@ -149,8 +149,10 @@ def prepare_inputs(
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
     point_labels: Sequence[int] | None = None,
+    mask_input: Any = None,
 ) -> BatchFeature:
-    """The processor's inputs for one image and its class names (one sample per name), as [`segment`] builds them.
+    """The processor's inputs for one image and its class names (one sample per name), as [`segment`] builds them;
+    `mask_input`, the low-resolution logits of an earlier result, is SAM's mask prompt for every name.
 
     Returns:
         A `BatchFeature` with the model's inputs and `original_sizes`, `reshaped_input_sizes` for post-processing.
@@ -161,6 +163,7 @@ def prepare_inputs(
         input_points=[list(point) for point in points] if points is not None else None,
         input_labels=list(point_labels) if point_labels is not None else None,
         input_boxes=list(box) if box is not None else None,
+        input_masks=mask_input,
     )
 
 

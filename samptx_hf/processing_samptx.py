@@ -110,6 +110,7 @@ class SamPtxProcessor(ProcessorMixin):
         input_labels: Sequence | None = None,
         input_boxes: Sequence | None = None,
         return_tensors: str = "pt",
+        input_masks: Any = None,
         **kwargs: Any,
     ) -> BatchFeature:
         r"""Prepare samples for the model: one per (image, class name) pair.
@@ -131,6 +132,10 @@ class SamPtxProcessor(ProcessorMixin):
                 Defaults to 1 for every point.
             input_boxes (*optional*):
                 One box `[x1, y1, x2, y2]` for one image, `[[x1, y1, x2, y2], ...]` for a list of images.
+            input_masks (*optional*):
+                SAM's mask prompt: the low-resolution logits of an earlier prediction, `(size, size)` or
+                `(1, size, size)` (a predictor result's `low_res_logits`), one for one image, a list for a list of
+                images; repeated for each class name of its image. The model checks the size.
             return_tensors (`str`, defaults to `"pt"`):
                 Only `"pt"` (PyTorch tensors).
 
@@ -195,6 +200,9 @@ class SamPtxProcessor(ProcessorMixin):
             data["input_points"][data["input_labels"] == POINT_PAD_LABEL] = POINT_PAD_LABEL  # SAM's padding point
         if boxes is not None:
             data["input_boxes"] = encoding["input_boxes"][index].to(torch.float32)  # (samples, 1, 4)
+        masks = _per_image(input_masks, "input_masks", len(images), is_batch)
+        if masks is not None:
+            data["input_masks"] = torch.stack([_check_mask_prompt(mask, i) for i, mask in enumerate(masks)])[index]
 
         # 3. Class prompts.
         prompts = format_prompts([class_names[i] for i in name_index], self.prompt_template)
@@ -368,6 +376,19 @@ def _check_labels(labels: Any, num_points: int, image_index: int) -> list[int]:
     if any(label not in (0, 1) for label in labels):
         raise ValueError(f"input_labels of image {image_index} are {labels}, expected 1 (foreground) or 0 (background)")
     return [int(label) for label in labels]
+
+
+def _check_mask_prompt(mask: Any, image_index: int) -> torch.Tensor:
+    """A mask prompt as `(1, size, size)` float32 logits."""
+    tensor = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+    if tensor.dim() == 2:
+        tensor = tensor[None]
+    if tensor.dim() != 3 or tensor.shape[0] != 1 or tensor.shape[1] != tensor.shape[2]:
+        raise ValueError(
+            f"input_masks of image {image_index} must be low-resolution logits of shape (size, size) or "
+            f"(1, size, size) (an earlier result's low_res_logits), got {tuple(tensor.shape)}"
+        )
+    return tensor
 
 
 def _check_box(box: Any, image_size: tuple[int, int], image_index: int) -> list[float]:

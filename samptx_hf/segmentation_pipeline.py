@@ -13,7 +13,7 @@ from .inference import inputs_on_model, load_image, prepare_inputs, results_from
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 
 TASK = "text-guided-segmentation"
-_PROMPT_KEYS = ("text", "points", "box", "point_labels")
+_PROMPT_KEYS = ("text", "points", "box", "point_labels", "mask_input")
 _SIZE_KEYS = ("original_sizes", "reshaped_input_sizes")
 
 
@@ -64,6 +64,9 @@ class TextGuidedSegmentationPipeline(Pipeline):
                 `(x1, y1, x2, y2)` pixels of the image.
             point_labels (`list[int]`, *optional*):
                 1 (foreground) or 0 (background) per point.
+            mask_input (*optional*):
+                SAM's mask prompt: the low-resolution logits `(1, size, size)` of an earlier prediction (a
+                [`SamPtxPredictor`] result's `low_res_logits`), for every class name of the image.
             threshold (`float`, defaults to 0.0):
                 Mask logit above which a pixel is in the mask.
             multimask_output (`bool`, defaults to `False`):
@@ -90,10 +93,11 @@ class TextGuidedSegmentationPipeline(Pipeline):
         point_labels: Sequence[int] | None = None,
         threshold: float | None = None,
         multimask_output: bool | None = None,
+        mask_input: Any = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         preprocess_params = {
             key: value
-            for key, value in zip(_PROMPT_KEYS, (text, points, box, point_labels), strict=True)
+            for key, value in zip(_PROMPT_KEYS, (text, points, box, point_labels, mask_input), strict=True)
             if value is not None
         }
         forward_params = {"multimask_output": multimask_output} if multimask_output is not None else {}
@@ -119,6 +123,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
             prompts.get("points"),
             prompts.get("box"),
             prompts.get("point_labels"),
+            prompts.get("mask_input"),
         )
         # A non-tensor entry: with batch_size > 1 transformers' collator hands `_forward` a list of them.
         return {"inputs": inputs, "class_names": check_class_names(text)}

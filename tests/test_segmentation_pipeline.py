@@ -105,3 +105,19 @@ def test_pipeline_from_a_loaded_model_object(model):
 def test_bad_input_is_refused_with_a_clear_message(segmenter, call, message):
     with pytest.raises(ValueError, match=message):
         call(segmenter)
+
+
+def test_a_mask_prompt_refines_as_the_predictor_does(segmenter, model):
+    from samptx_hf import SamPtxPredictor
+
+    image = make_image()
+    predictor = SamPtxPredictor(model, segmenter.processor)
+    predictor.set_image(image)
+    first = predictor.predict("circle", points=[(20, 20)])
+    points, labels = [(20, 20), (60, 30)], [1, 0]
+    refined = predictor.predict("circle", points=points, point_labels=labels, mask_input=first.low_res_logits)
+    (answer,) = segmenter(image, text="circle", points=points, point_labels=labels, mask_input=first.low_res_logits)
+    assert np.array_equal(as_array(answer["mask"]), refined.mask)
+    assert answer["score"] == pytest.approx(refined.score, rel=1e-5)
+    with pytest.raises(ValueError, match=r"input_masks of image 0 must be low-resolution logits .* got \(2, 32, 32\)"):
+        segmenter(image, text="circle", points=points, mask_input=np.zeros((2, 32, 32)))
