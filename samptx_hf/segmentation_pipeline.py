@@ -1,5 +1,7 @@
 """`pipeline("text-guided-segmentation")`: SAM-PTx behind transformers' pipeline API, registered on import."""
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,8 +13,10 @@ from transformers import Pipeline
 from .class_prompts import check_class_names
 from .inference import inputs_on_model, load_image, prepare_inputs, results_from_outputs
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
+from .sam_backbones import ImageFeatures
 
 TASK = "text-guided-segmentation"
+FEATURE_CACHE_SIZE = 32  # (image, class) pairs whose image embeddings the pipeline keeps (4 MiB each at ViT-B)
 _PROMPT_KEYS = ("text", "points", "box", "point_labels", "mask_input")
 _SIZE_KEYS = ("original_sizes", "reshaped_input_sizes")
 
@@ -48,6 +52,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
         check_image_processor_matches(processor.image_processor, model.config.sam_config)
         super().__init__(model=model, processor=processor, **kwargs)
         self.model.eval()
+        self._feature_cache: OrderedDict[tuple[str, tuple[int, ...]], ImageFeatures] = OrderedDict()
 
     def __call__(self, images: Any, **kwargs: Any) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
         """Segment each class name in an image, or in each of several images.
@@ -160,13 +165,51 @@ class TextGuidedSegmentationPipeline(Pipeline):
                 for key in per_image[indices[0]]
                 if key not in _SIZE_KEYS
             }  # (samples of these images, ...)
-            outputs = self.model(**inputs_on_model(batch, self.model), multimask_output=multimask_output)
+            batch = inputs_on_model(batch, self.model)
+            features = self._image_features(batch.pop("pixel_values"), batch["input_ids"], batch["attention_mask"])
+            outputs = self.model(**batch, image_embeddings=features, multimask_output=multimask_output)
             sizes = [len(per_image[index]["input_ids"]) for index in indices]
             for index, masks, scores in zip(
                 indices, outputs.pred_masks.split(sizes), outputs.iou_scores.split(sizes), strict=True
             ):
                 pred_masks[index], iou_scores[index] = masks, scores
         return pred_masks, iou_scores
+
+    @torch.no_grad()
+    def _image_features(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> ImageFeatures:
+        """The image embeddings of each (image, class) row. A pair this pipeline encoded before (another set of
+        prompts on the same image and class, in this call or an earlier one) is not encoded again: the last
+        `FEATURE_CACHE_SIZE` pairs are kept."""
+        keys = [
+            (hashlib.sha256(pixels.cpu().numpy().tobytes()).hexdigest(), tuple(ids[mask.bool()].tolist()))
+            for pixels, ids, mask in zip(pixel_values, input_ids, attention_mask, strict=True)
+        ]
+        missing = [row for row, key in enumerate(keys) if key not in self._feature_cache and keys.index(key) == row]
+        if missing:
+            features = self.model.get_image_embeddings(
+                pixel_values[missing], input_ids=input_ids[missing], attention_mask=attention_mask[missing]
+            )
+            for index, row in enumerate(missing):
+                high = features.high_resolution_features
+                self._feature_cache[keys[row]] = ImageFeatures(
+                    features.image_embeddings[index : index + 1].clone(),
+                    tuple(level[index : index + 1].clone() for level in high) if high is not None else None,
+                )
+        rows = []
+        for key in keys:
+            self._feature_cache.move_to_end(key)
+            rows.append(self._feature_cache[key])
+        while len(self._feature_cache) > FEATURE_CACHE_SIZE:
+            self._feature_cache.popitem(last=False)
+        high = rows[0].high_resolution_features
+        return ImageFeatures(
+            torch.cat([row.image_embeddings for row in rows]),
+            tuple(torch.cat([row.high_resolution_features[i] for row in rows]) for i in range(len(high)))
+            if high is not None
+            else None,
+        )
 
     def postprocess(self, model_outputs: dict[str, Any], threshold: float = 0.0) -> list[dict[str, Any]]:
         model_outputs = model_outputs["image_outputs"]

@@ -4,7 +4,7 @@ from hub_factories import hub_offline, make_image
 from PIL import Image
 from transformers import pipeline
 
-from samptx_hf import SamPtxForTextSegmentation, TextGuidedSegmentationPipeline
+from samptx_hf import SamPtxForTextSegmentation, TextGuidedSegmentationPipeline, segment
 
 CLASSES = ["circle", "square"]
 
@@ -74,17 +74,44 @@ def test_several_images_with_shared_or_own_prompts_batched_or_not(segmenter, mod
 
 
 def test_class_names_of_one_image_go_through_one_model_call(segmenter):
-    calls = []
+    calls, images_encoded = [], []
     base = segmenter.model.get_base_model()
-    handle = base.register_forward_pre_hook(
-        lambda module, args, kwargs: calls.append(kwargs["pixel_values"].shape[0]), with_kwargs=True
+    handles = [
+        base.register_forward_pre_hook(
+            lambda module, args, kwargs: calls.append(kwargs["image_embeddings"].image_embeddings.shape[0]),
+            with_kwargs=True,
+        ),
+        base.sam.vision_encoder.patch_embed.register_forward_hook(
+            lambda module, args, output: images_encoded.append(output.shape[0])
+        ),
+    ]
+    try:
+        segmenter(make_image(seed=7), text=["circle", "square", "star"])
+        segmenter([make_image(seed=8), make_image(seed=9)], text=CLASSES, batch_size=2)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls == [3, 4]  # one decoder call per model call: every (image, class) row
+    assert images_encoded == [1, 2]  # each image's text-free start once, whatever its number of classes
+
+
+def test_several_prompt_sets_of_one_image_encode_it_once(segmenter, model):
+    image = make_image(seed=11)
+    encoder_calls = []
+    handle = (
+        segmenter.model.get_base_model()
+        .sam.vision_encoder.layers[0]
+        .register_forward_hook(lambda *args: encoder_calls.append(1))
     )
     try:
-        segmenter(make_image(), text=["circle", "square", "star"])
-        segmenter([make_image(seed=1), make_image(seed=2)], text=CLASSES, batch_size=2)
+        answers = segmenter([{"image": image, "points": [(20, 20)]}, {"image": image, "points": [(60, 30)]}],
+                            text="circle")  # fmt: skip
     finally:
         handle.remove()
-    assert calls == [3, 4]
+    assert len(encoder_calls) == 1  # the second set of prompts reuses the image embeddings of the first
+    for (answer,), point in zip(answers, [(20, 20), (60, 30)], strict=True):
+        expected = segment(model, image, "circle", points=[point], processor=segmenter.processor)
+        assert np.array_equal(as_array(answer["mask"]), expected.mask)
 
 
 def test_pipeline_from_a_loaded_model_object(model):
