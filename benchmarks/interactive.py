@@ -2,7 +2,7 @@
 memory its caches take.
 
     python benchmarks/interactive.py --sizes tiny --threads 1            # seconds
-    python benchmarks/interactive.py --sizes tiny,vit-b --threads 1      # ViT-B: the cached click only, minutes
+    python benchmarks/interactive.py --sizes tiny,vit-b --threads 1      # ViT-B: minutes (3 repeats)
 
 Rows (median of interleaved repeats, ratios of medians measured in the same run):
 - a cached click: `SamPtxPredictor.predict` on a cached (image, class) against `SamModel(image_embeddings=...)` on the
@@ -11,8 +11,8 @@ Rows (median of interleaved repeats, ratios of medians measured in the same run)
 - the first call (`set_image` + `predict`) against `segment()`;
 - the caches' memory per image (the trunk) and per class (the image embeddings), from the shapes.
 
-At ViT-B only the cached click is measured here (one ViT-B image-encoder pass costs 10-20 s on this CPU); the memory
-rows follow from the configuration.
+At ViT-B every row but the cached click gets 3 repeats (one image-encoder pass costs 10-20 s on this CPU); the
+memory rows follow from the configuration.
 """
 
 import argparse
@@ -50,8 +50,8 @@ def cache_bytes(models: Models) -> dict[str, int]:
     }
 
 
-def measure(models: Models, repeats: int, full: bool) -> dict[str, Any]:
-    """The rows of one size; `full=False` measures the cached click only."""
+def measure(models: Models, repeats: int, encoder_repeats: int) -> dict[str, Any]:
+    """The rows of one size: `repeats` of each click, `encoder_repeats` of each row that runs the image encoder."""
     image = image_of(models.sam_config.vision_config.image_size)
     point = [(image.width * 0.4, image.height * 0.5)]
     results: dict[str, Any] = {"load_before": load_average(), **cache_bytes(models)}
@@ -106,10 +106,6 @@ def measure(models: Models, repeats: int, full: bool) -> dict[str, Any]:
     results["cached_click_ratio_at_image_size"] = (
         timing["samptx_predictor"]["median_s"] / timing["sam_model_masks_at_image_size"]["median_s"]
     )
-    if not full:
-        results["load_after"] = load_average()
-        return results
-
     names = iter(f"class{index}" for index in range(10_000))
     last_two = SamPtxPredictor(models.peft_model("parallel_text", adapter_layers="last:2", init_weights=False))
     last_two.set_image(image)
@@ -118,7 +114,7 @@ def measure(models: Models, repeats: int, full: bool) -> dict[str, Any]:
             "every_block": lambda: predictor.predict(next(names), points=point),
             "last_2_blocks": lambda: last_two.predict(next(names), points=point),
         },
-        repeats,
+        encoder_repeats,
         torch.device("cpu"),
     )
     results["new_class"] = new_class
@@ -133,7 +129,7 @@ def measure(models: Models, repeats: int, full: bool) -> dict[str, Any]:
             "predictor_first_call": first_call,
             "segment": lambda: segment(peft_model, image, "circle", points=point, processor=processor),
         },  # fmt: skip
-        repeats,
+        encoder_repeats,
         torch.device("cpu"),
     )
     results["first_call"] = first
@@ -211,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         repeats = args.repeats if size == "tiny" else min(args.repeats, 5)
         # The tiny SAM with 8 blocks, so that "the last 2 blocks" is a quarter of the encoder as at ViT-B (12).
         models = Models(size, encoder_blocks=8 if size == "tiny" else None)
-        results["sizes"][size] = measure(models, repeats, full=size == "tiny")
+        results["sizes"][size] = measure(models, repeats, repeats if size == "tiny" else 3)
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
