@@ -109,6 +109,7 @@ def test_help_of_each_command(command, expected, capsys):
     assert all(text in out for text in expected)
 
 
+@pytest.mark.slow
 def test_python_m_help_runs_as_a_program():
     completed = subprocess.run(
         [sys.executable, "-m", "samptx_hf.cli", "--help"], capture_output=True, text=True, timeout=120

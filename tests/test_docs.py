@@ -86,6 +86,7 @@ def test_nav_pages_exist() -> None:
     assert not missing, f"mkdocs.yml nav names pages that do not exist: {missing}"
 
 
+@pytest.mark.slow
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings_handlers.python")

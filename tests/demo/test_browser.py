@@ -25,6 +25,7 @@ from PIL import Image
 
 from samptx_hf.demo import write_examples
 
+pytestmark = pytest.mark.slow  # a real server and a real browser
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -152,6 +152,7 @@ def test_a_checkpoint_of_another_configuration_is_not_resumed_silently(tmp_path,
     assert "with a changed configuration: max_steps: 4 -> 6" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_help_documents_every_flag():
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "train.py"), "--help"], capture_output=True, text=True, check=True
@@ -161,6 +162,7 @@ def test_help_documents_every_flag():
     assert "parallel_adapter" in result.stdout and "decoder_only" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_bad_method_is_rejected_by_the_parser():
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "train.py"), "--method", "lora"], capture_output=True, text=True
@@ -216,6 +218,7 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path):
     torch.testing.assert_close(torch.tensor(two["mean_iou"]), torch.tensor(one["mean_iou"]), rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_ablation_trains_each_method_and_writes_the_table(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "examples"))
     try:
@@ -314,6 +317,7 @@ def test_the_flat_folder_layout_trains_with_a_classes_file(tmp_path):
     assert train_set["image_id"] == ["a", "b"] and eval_set["class_name"] == ["owl"]
 
 
+@pytest.mark.slow
 def test_training_reports_the_number_that_samptx_eval_computes(tmp_path):
     # One held-out number: training scores with evaluate_model's predict and score steps, at the original size.
     from samptx_hf import SamPtxForTextSegmentation

@@ -238,6 +238,7 @@ def test_config_rejects_bad_values(kwargs, message):
         ParallelTextConfig(**kwargs)
 
 
+@pytest.mark.slow
 def test_peft_sees_the_method_after_importing_samptx_only():
     code = (
         "import samptx_hf, peft;"
