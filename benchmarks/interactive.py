@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_benchmarks import Models, load_average, time_in_rotation  # noqa: E402
+from common import Models, load_average, time_in_rotation  # noqa: E402
 
 from samptx_hf import SamPtxPredictor, segment  # noqa: E402
 from samptx_hf.processing_samptx import SamPtxProcessor, image_processor_for_sam_config  # noqa: E402
