@@ -201,7 +201,7 @@ class SamPtxPredictor:
         """The memory the trunk and the classes take, and how often a class was found cached."""
         return PredictorCacheInfo(
             trunk_bytes=self._trunk.nbytes() if self._trunk is not None else 0,
-            class_embeddings_bytes=sum(_nbytes(features) for features in self._class_embeddings.values()),
+            class_embeddings_bytes=sum(features.nbytes() for features in self._class_embeddings.values()),
             classes=len(self._class_embeddings),
             hits=self.hits,
             misses=self.misses,
@@ -227,7 +227,7 @@ class SamPtxPredictor:
                 attention_mask=attention_mask[missing].to(device),
             )
             for index, row in enumerate(missing):
-                computed[class_names[row]] = _row(features, index)
+                computed[class_names[row]] = features.row(index)
         rows = []
         for name in class_names:
             if name in self._class_embeddings:
@@ -237,14 +237,14 @@ class SamPtxPredictor:
                 rows.append(computed[name])
         for name, features in computed.items():
             self._remember(name, features)
-        return _stack(rows)
+        return ImageFeatures.cat(rows)
 
     def _remember(self, name: str, features: ImageFeatures) -> None:
         budget = self.max_cache_bytes - (self._trunk.nbytes() if self._trunk is not None else 0)
-        if _nbytes(features) > budget:
+        if features.nbytes() > budget:
             return  # larger than the whole cache: used for this call only
         self._class_embeddings[name] = features
-        while sum(_nbytes(cached) for cached in self._class_embeddings.values()) > budget:
+        while sum(cached.nbytes() for cached in self._class_embeddings.values()) > budget:
             self._class_embeddings.popitem(last=False)  # least recently used
 
     def _input_masks(self, mask_input: Any, rows: int, single: bool) -> torch.Tensor | None:
@@ -284,30 +284,6 @@ class _eval_mode:
     def __exit__(self, *exc: Any) -> None:
         if self.was_training:
             self.model.train()
-
-
-def _nbytes(features: ImageFeatures) -> int:
-    tensors = [features.image_embeddings, *(features.high_resolution_features or ())]
-    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
-
-
-def _row(features: ImageFeatures, index: int) -> ImageFeatures:
-    """One row of a batch of features, as its own tensors (a view would keep the whole batch in memory)."""
-    high = features.high_resolution_features
-    return ImageFeatures(
-        features.image_embeddings[index : index + 1].clone(),
-        tuple(level[index : index + 1].clone() for level in high) if high is not None else None,
-    )
-
-
-def _stack(rows: list[ImageFeatures]) -> ImageFeatures:
-    high = rows[0].high_resolution_features
-    return ImageFeatures(
-        torch.cat([row.image_embeddings for row in rows]),
-        tuple(torch.cat([row.high_resolution_features[i] for row in rows]) for i in range(len(high)))
-        if high is not None
-        else None,
-    )
 
 
 __all__ = ["DEFAULT_CACHE_BYTES", "PredictorCacheInfo", "PredictorResult", "SamPtxPredictor"]

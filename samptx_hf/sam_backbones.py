@@ -44,6 +44,30 @@ class ImageFeatures:
     image_embeddings: torch.Tensor
     high_resolution_features: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    def row(self, index: int) -> "ImageFeatures":
+        """Row `index` as its own tensors (a view would keep the whole batch in memory), batch size 1."""
+        high = self.high_resolution_features
+        return ImageFeatures(
+            self.image_embeddings[index : index + 1].clone(),
+            tuple(level[index : index + 1].clone() for level in high) if high is not None else None,
+        )
+
+    @classmethod
+    def cat(cls, rows: list["ImageFeatures"]) -> "ImageFeatures":
+        """The rows of several `ImageFeatures` as one batch, in order."""
+        high = rows[0].high_resolution_features
+        return cls(
+            torch.cat([row.image_embeddings for row in rows]),
+            tuple(torch.cat([row.high_resolution_features[i] for row in rows]) for i in range(len(high)))
+            if high is not None
+            else None,
+        )
+
+    def nbytes(self) -> int:
+        """Memory held by the tensors, in bytes."""
+        tensors = [self.image_embeddings, *(self.high_resolution_features or ())]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
 
 def sam_model_type(sam_config: PreTrainedConfig) -> str:
     """`"sam"` or `"sam2"` (the config class's); `ValueError` naming the supported ones for any other config."""

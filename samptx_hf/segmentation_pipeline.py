@@ -192,24 +192,14 @@ class TextGuidedSegmentationPipeline(Pipeline):
                 pixel_values[missing], input_ids=input_ids[missing], attention_mask=attention_mask[missing]
             )
             for index, row in enumerate(missing):
-                high = features.high_resolution_features
-                self._feature_cache[keys[row]] = ImageFeatures(
-                    features.image_embeddings[index : index + 1].clone(),
-                    tuple(level[index : index + 1].clone() for level in high) if high is not None else None,
-                )
+                self._feature_cache[keys[row]] = features.row(index)
         rows = []
         for key in keys:
             self._feature_cache.move_to_end(key)
             rows.append(self._feature_cache[key])
         while len(self._feature_cache) > FEATURE_CACHE_SIZE:
             self._feature_cache.popitem(last=False)
-        high = rows[0].high_resolution_features
-        return ImageFeatures(
-            torch.cat([row.image_embeddings for row in rows]),
-            tuple(torch.cat([row.high_resolution_features[i] for row in rows]) for i in range(len(high)))
-            if high is not None
-            else None,
-        )
+        return ImageFeatures.cat(rows)
 
     def postprocess(self, model_outputs: dict[str, Any], threshold: float = 0.0) -> list[dict[str, Any]]:
         model_outputs = model_outputs["image_outputs"]

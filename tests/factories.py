@@ -1,8 +1,9 @@
 """Tiny random SAM-PTx models and inputs for tests, built offline in well under a second."""
 
 import torch
+from peft import PeftModel, get_peft_model
 
-from samptx_hf import SamPtxForTextSegmentation
+from samptx_hf import SamPtxForTextSegmentation, peft_config_for, text_injection_for
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
 
 IMAGE_SIZE = 64
@@ -13,6 +14,23 @@ def make_model(seed: int = 0, **config_kwargs) -> SamPtxForTextSegmentation:
     model = SamPtxForTextSegmentation(tiny_samptx_config(image_size=IMAGE_SIZE, **config_kwargs))
     model.tokenizer = tiny_clip_tokenizer()
     return model
+
+
+def make_trained_looking_model(
+    method: str = "parallel_text", sam_version: int = 1, adapter_layers=None, seed: int = 0
+) -> PeftModel:
+    """A tiny peft model of `method` whose adapters and text projection moved away from their initialisation, as
+    after training: its masks depend on the class name. In eval mode."""
+    model = make_model(seed=seed, sam_version=sam_version, text_injection=text_injection_for(method).value)
+    config = peft_config_for(method, r=4, adapter_layers=adapter_layers)
+    config.init_weights = False
+    peft_model = get_peft_model(model, config).eval()
+    torch.manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, parameter in peft_model.named_parameters():
+            if "text_prompt_projection" in name or "parallel_text_up" in name:
+                parameter.add_(0.5 * torch.randn_like(parameter))
+    return peft_model
 
 
 def make_batch(batch_size: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -3,29 +3,13 @@ masks and scores of the uncached forward, for every method, on SAM and SAM 2, th
 
 import pytest
 import torch
-from factories import make_batch, make_model
+from factories import make_batch, make_model, make_trained_looking_model
 from peft import get_peft_model
 from transformers import SamModel
 
-from samptx_hf import ImageFeatures, peft_config_for, text_injection_for
+from samptx_hf import ImageFeatures, peft_config_for
 
 METHODS = ["parallel_text", "parallel_adapter", "decoder_only", "text_prompt_encoder", "text_mask_decoder"]
-
-
-def trained_looking(method: str, sam_version: int = 1, adapter_layers=None, seed: int = 0):
-    """A peft model of `method` whose adapters and text projection moved away from their initialisation."""
-    model = make_model(
-        seed=seed, sam_version=sam_version, num_hidden_layers=2, text_injection=text_injection_for(method).value
-    )
-    config = peft_config_for(method, r=4, adapter_layers=adapter_layers)
-    config.init_weights = False
-    peft_model = get_peft_model(model, config).eval()
-    torch.manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "text_prompt_projection" in name or "parallel_text_up" in name:
-                parameter.add_(0.5 * torch.randn_like(parameter))
-    return peft_model
 
 
 def prompts(batch):
@@ -35,7 +19,7 @@ def prompts(batch):
 @pytest.mark.parametrize("sam_version", [1, 2])
 @pytest.mark.parametrize("method", METHODS)
 def test_cached_embeddings_give_the_uncached_masks_and_scores(method, sam_version):
-    peft_model = trained_looking(method, sam_version)
+    peft_model = make_trained_looking_model(method, sam_version)
     model = peft_model.get_base_model()
     batch = make_batch(2)
     text_embeds = model.encode_text(["circle", "striped"])
@@ -52,7 +36,7 @@ def test_cached_embeddings_give_the_uncached_masks_and_scores(method, sam_versio
 @pytest.mark.parametrize("sam_version", [1, 2])
 @pytest.mark.parametrize("adapter_layers", [None, "last:1"])
 def test_a_new_class_on_a_known_image_runs_only_the_adapted_blocks(sam_version, adapter_layers):
-    peft_model = trained_looking("parallel_text", sam_version, adapter_layers)
+    peft_model = make_trained_looking_model("parallel_text", sam_version, adapter_layers)
     model = peft_model.get_base_model()
     image = make_batch(1)["pixel_values"]
     blocks = model.sam.vision_encoder.backbone.blocks if sam_version == 2 else model.sam.vision_encoder.layers

@@ -4,25 +4,11 @@
 import numpy as np
 import pytest
 import torch
-from factories import make_model
+from factories import make_trained_looking_model
 from hub_factories import make_image
-from peft import get_peft_model
 
-from samptx_hf import SamPtxPredictor, peft_config_for, segment, text_injection_for
+from samptx_hf import SamPtxPredictor, segment
 from samptx_hf.inference import inputs_on_model, prepare_inputs
-
-
-def trained_looking(method="parallel_text", sam_version=1, adapter_layers=None):
-    model = make_model(sam_version=sam_version, text_injection=text_injection_for(method).value)
-    config = peft_config_for(method, r=4, adapter_layers=adapter_layers)
-    config.init_weights = False
-    peft_model = get_peft_model(model, config).eval()
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, parameter in peft_model.named_parameters():
-            if "text_prompt_projection" in name or "parallel_text_up" in name:
-                parameter.add_(0.5 * torch.randn_like(parameter))
-    return peft_model
 
 
 def count_block_calls(model):
@@ -47,7 +33,7 @@ def assert_same(ours, theirs):
      ("decoder_only", 1, None), ("text_mask_decoder", 2, None)],
 )  # fmt: skip
 def test_predictions_are_segment_s(method, sam_version, adapter_layers):
-    model = trained_looking(method, sam_version, adapter_layers)
+    model = make_trained_looking_model(method, sam_version, adapter_layers)
     image = make_image()
     predictor = SamPtxPredictor(model)
     predictor.set_image(image)
@@ -66,7 +52,7 @@ def test_predictions_are_segment_s(method, sam_version, adapter_layers):
 
 
 def test_a_second_click_runs_no_encoder_block_and_a_new_class_only_the_adapted_ones():
-    model = trained_looking(adapter_layers="last:1")
+    model = make_trained_looking_model(adapter_layers="last:1")
     calls, num_blocks = count_block_calls(model)
     predictor = SamPtxPredictor(model)
     predictor.set_image(make_image())
@@ -85,7 +71,7 @@ def test_a_second_click_runs_no_encoder_block_and_a_new_class_only_the_adapted_o
 
 
 def test_mask_input_is_sam_s_mask_prompt():
-    model = trained_looking()
+    model = make_trained_looking_model()
     image = make_image()
     predictor = SamPtxPredictor(model)
     predictor.set_image(image)
@@ -104,7 +90,7 @@ def test_mask_input_is_sam_s_mask_prompt():
 
 
 def test_the_cache_keeps_the_most_recent_classes_within_its_bytes():
-    model = trained_looking()
+    model = make_trained_looking_model()
     probe = SamPtxPredictor(model)
     probe.set_image(make_image())
     probe.predict("circle", points=[(20, 20)])
@@ -120,7 +106,7 @@ def test_the_cache_keeps_the_most_recent_classes_within_its_bytes():
 
 
 def test_a_new_image_forgets_the_old_one_and_the_same_image_keeps_it():
-    model = trained_looking()
+    model = make_trained_looking_model()
     calls, _ = count_block_calls(model)
     predictor = SamPtxPredictor(model)
     predictor.set_image(make_image(seed=0))
@@ -145,7 +131,7 @@ def test_a_new_image_forgets_the_old_one_and_the_same_image_keeps_it():
      (lambda p: p.predict("circle", points=[(500, 20)]), r"point \(500, 20\) of image 0 lies outside the image")],
 )  # fmt: skip
 def test_bad_prompts_are_named(call, message):
-    predictor = SamPtxPredictor(trained_looking())
+    predictor = SamPtxPredictor(make_trained_looking_model())
     predictor.set_image(make_image())
     with pytest.raises(ValueError, match=message):
         call(predictor)
@@ -153,4 +139,4 @@ def test_bad_prompts_are_named(call, message):
 
 def test_a_cache_size_must_be_a_positive_number_of_bytes():
     with pytest.raises(ValueError, match="max_cache_bytes must be a positive number of bytes, got 0"):
-        SamPtxPredictor(trained_looking(), max_cache_bytes=0)
+        SamPtxPredictor(make_trained_looking_model(), max_cache_bytes=0)
