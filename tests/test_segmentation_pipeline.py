@@ -41,7 +41,9 @@ def test_pipeline_from_a_repository_gives_one_dict_per_class_with_the_masks_of_s
     expected = model.segment(image, CLASSES, points=[(20, 20)], box=(5, 5, 60, 40))
     assert [result["label"] for result in results] == CLASSES
     for result, reference in zip(results, expected, strict=True):
-        assert type(result["score"]) is float and result["score"] == reference.score
+        # The pipeline may reuse image embeddings that an earlier call computed in a batch of another size: the
+        # same numbers up to float32 rounding.
+        assert type(result["score"]) is float and result["score"] == pytest.approx(reference.score, rel=1e-5)
         assert result["mask"].mode == "L" and result["mask"].size == (80, 48)
         assert set(np.unique(np.asarray(result["mask"]))) <= {0, 255}
         assert np.array_equal(as_array(result["mask"]), reference.mask)
