@@ -65,6 +65,9 @@ class SamPtxPredictor:
         max_cache_bytes: Memory the cached trunk and class embeddings may take, in bytes; the least recently
             used classes are dropped beyond it (the trunk of the current image is always kept).
 
+    The caches hold what the model computed: after changing its weights or switching its active adapter, call
+    `reset_image()` (or `set_image` with another image) so that nothing computed before is reused.
+
     Example:
 
     ```py
