@@ -352,8 +352,10 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             num_rows = image_trunk.num_images
             if input_ids is not None or text_embeds is not None:
                 num_rows = (input_ids if input_ids is not None else text_embeds).shape[0]
-        text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, num_rows)
-        adapter_text = text_embeds if self.config.text_injection == TextInjection.PARALLEL_TEXT.value else None
+        # Only Parallel-Text adapters read the text inside the encoder; the other methods take it in `forward`.
+        adapter_text = None
+        if self.config.text_injection == TextInjection.PARALLEL_TEXT.value:
+            adapter_text = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, num_rows)
         if pixel_values is not None:
             return encode_image_features(self.sam, pixel_values.to(self.device, self.dtype), adapter_text)
         if image_trunk.num_images not in (1, num_rows):

@@ -116,3 +116,16 @@ def test_sam2_needs_the_high_resolution_features():
     features = model.get_image_embeddings(batch["pixel_values"], text_embeds=model.encode_text(["a", "b"]))
     with pytest.raises(ValueError, match="SAM 2's mask decoder also reads the high-resolution features"):
         model(image_embeddings=features.image_embeddings, **prompts(batch))
+
+
+@pytest.mark.parametrize("method", ["decoder_only", "text_prompt_encoder", "text_mask_decoder"])
+def test_methods_without_text_in_the_encoder_encode_an_image_without_its_class(method):
+    peft_model = make_trained_looking_model(method)
+    model = peft_model.get_base_model()
+    batch = make_batch(2)
+    features = peft_model.get_image_embeddings(batch["pixel_values"])  # no class: the encoder does not read it
+    text_embeds = model.encode_text(["circle", "striped"])
+    with torch.no_grad():
+        expected = peft_model(pixel_values=batch["pixel_values"], **prompts(batch), text_embeds=text_embeds)
+        cached = peft_model(image_embeddings=features, **prompts(batch), text_embeds=text_embeds)
+    torch.testing.assert_close(cached.pred_masks, expected.pred_masks)
