@@ -1,5 +1,6 @@
 """One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,12 @@ def segment(
         processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold
     )
     return results[0] if isinstance(text, str) else results
+
+
+def image_fingerprint(image: Image.Image) -> str:
+    """A key of an image's pixels and size: equal images (wherever they came from) have equal keys. The caches of
+    [`SamPtxPredictor`] and the pipeline find an image they encoded before by it."""
+    return hashlib.sha256(np.asarray(image).tobytes()).hexdigest() + f"-{image.width}x{image.height}-{image.mode}"
 
 
 def prepare_inputs(

@@ -13,7 +13,6 @@ image encoder reads the class name. Three costs, paid once each:
 The results are those of [`segment`] on the same image and prompts.
 """
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import torch
 
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
-from .inference import SegmentationResult, load_image, results_from_outputs
+from .inference import SegmentationResult, image_fingerprint, load_image, results_from_outputs
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 from .sam2_image_processing import prompt_processor
 from .sam_backbones import ImageFeatures, low_res_mask_size
@@ -108,7 +107,7 @@ class SamPtxPredictor:
             FileNotFoundError, ValueError: On a missing or unreadable image (the message names it).
         """
         pil_image = load_image(image)
-        fingerprint = hashlib.sha256(np.asarray(pil_image).tobytes()).hexdigest() + str(pil_image.size)
+        fingerprint = image_fingerprint(pil_image)
         if fingerprint == self._image_fingerprint:
             return
         self.reset_image()

@@ -1,6 +1,5 @@
 """`pipeline("text-guided-segmentation")`: SAM-PTx behind transformers' pipeline API, registered on import."""
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +10,7 @@ from PIL import Image
 from transformers import Pipeline
 
 from .class_prompts import check_class_names
-from .inference import inputs_on_model, load_image, prepare_inputs, results_from_outputs
+from .inference import image_fingerprint, inputs_on_model, load_image, prepare_inputs, results_from_outputs
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches
 from .sam_backbones import ImageFeatures
 
@@ -121,22 +120,24 @@ class TextGuidedSegmentationPipeline(Pipeline):
         if prompts.get("text") is None:
             raise ValueError(f"no class name given: call the {TASK} pipeline with text='batfish' or text=[...]")
         text = prompts["text"]
+        image = load_image(image)
         inputs = prepare_inputs(
             self.processor,
-            load_image(image),
+            image,
             text,
             prompts.get("points"),
             prompts.get("box"),
             prompts.get("point_labels"),
             prompts.get("mask_input"),
         )
-        # A non-tensor entry: with batch_size > 1 transformers' collator hands `_forward` a list of them.
-        return {"inputs": inputs, "class_names": check_class_names(text)}
+        # Non-tensor entries: with batch_size > 1 transformers' collator hands `_forward` a list of each.
+        return {"inputs": inputs, "class_names": check_class_names(text), "image_key": image_fingerprint(image)}
 
     def _forward(self, model_inputs: dict[str, Any], multimask_output: bool = False) -> dict[str, Any]:
         batched = isinstance(model_inputs["inputs"], list)
         per_image = model_inputs["inputs"] if batched else [model_inputs["inputs"]]
-        pred_masks, iou_scores = self._predict(per_image, multimask_output)
+        image_keys = model_inputs["image_key"] if batched else [model_inputs["image_key"]]
+        pred_masks, iou_scores = self._predict(per_image, image_keys, multimask_output)
         class_names = model_inputs["class_names"] if batched else [model_inputs["class_names"]]
         image_outputs = [
             {
@@ -151,7 +152,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
         return {"image_outputs": image_outputs if batched else image_outputs[0]}
 
     def _predict(
-        self, per_image: list[dict[str, torch.Tensor]], multimask_output: bool
+        self, per_image: list[dict[str, torch.Tensor]], image_keys: list[str], multimask_output: bool
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """`pred_masks` and `iou_scores` of each image; images whose inputs have the same shapes share one call."""
         groups: dict[tuple, list[int]] = {}
@@ -166,7 +167,10 @@ class TextGuidedSegmentationPipeline(Pipeline):
                 if key not in _SIZE_KEYS
             }  # (samples of these images, ...)
             batch = inputs_on_model(batch, self.model)
-            features = self._image_features(batch.pop("pixel_values"), batch["input_ids"], batch["attention_mask"])
+            row_keys = [image_keys[index] for index in indices for _ in range(len(per_image[index]["input_ids"]))]
+            features = self._image_features(
+                batch.pop("pixel_values"), batch["input_ids"], batch["attention_mask"], row_keys
+            )
             outputs = self.model(**batch, image_embeddings=features, multimask_output=multimask_output)
             sizes = [len(per_image[index]["input_ids"]) for index in indices]
             for index, masks, scores in zip(
@@ -177,14 +181,19 @@ class TextGuidedSegmentationPipeline(Pipeline):
 
     @torch.no_grad()
     def _image_features(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        image_keys: list[str],
     ) -> ImageFeatures:
-        """The image embeddings of each (image, class) row. A pair this pipeline encoded before (another set of
-        prompts on the same image and class, in this call or an earlier one) is not encoded again: the last
+        """The image embeddings of each (image, class) row, `image_keys` naming each row's image
+        ([`image_fingerprint`], taken once per image in `preprocess`). A pair this pipeline encoded before (another
+        set of prompts on the same image and class, in this call or an earlier one) is not encoded again: the last
         `FEATURE_CACHE_SIZE` pairs are kept."""
         keys = [
-            (hashlib.sha256(pixels.cpu().numpy().tobytes()).hexdigest(), tuple(ids[mask.bool()].tolist()))
-            for pixels, ids, mask in zip(pixel_values, input_ids, attention_mask, strict=True)
+            (image_key, tuple(ids[mask.bool()].tolist()))
+            for image_key, ids, mask in zip(image_keys, input_ids, attention_mask, strict=True)
         ]
         missing = [row for row, key in enumerate(keys) if key not in self._feature_cache and keys.index(key) == row]
         if missing:
