@@ -14,6 +14,7 @@ import torch
 from .data import SamPtxDataCollator
 from .data.conversion import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
+from .inference import eval_mode
 from .interactive_evaluation import evaluate_clicks
 from .metrics import load_metric
 from .processing_samptx import SamPtxProcessor, check_image_processor_matches, image_processor_for_sam_config
@@ -87,9 +88,7 @@ def evaluate_model(
     class_counts = Counter(dataset["class_name"])
     text_embeds_by_class = text_embeddings_by_class(model, class_counts)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for start in range(0, len(dataset), batch_size):
             rows = [dataset[index] for index in range(start, min(start + batch_size, len(dataset)))]
             batch = collator(rows)
@@ -97,8 +96,6 @@ def evaluate_model(
             score_batch(metric_modules, logits, batch["masks"], batch["class_names"], threshold)
             if progress is not None:
                 progress(start + len(rows), len(dataset))
-    finally:
-        model.train(was_training)
 
     results = compute_results(metric_modules, class_counts, dataset_name)
     if num_clicks is not None:

@@ -1,8 +1,9 @@
 """One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,19 +129,27 @@ def segment(
     original_sizes = inputs.pop("original_sizes")
     reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
 
-    was_training = model.training  # switched only when needed: it walks every module
-    if was_training:
-        model.eval()
-    try:
+    with eval_mode(model):
         outputs = model(**inputs_on_model(inputs, model), multimask_output=multimask_output)
-    finally:
-        if was_training:
-            model.train()
 
     results = results_from_outputs(
         processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold
     )
     return results[0] if isinstance(text, str) else results
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """`model` in eval mode inside the block, back in training mode after if it was. Switched only when needed:
+    switching walks every module, a cost of the order of a click's decoder at the tiny size."""
+    was_training = model.training
+    if was_training:
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
 
 
 def image_fingerprint(image: Image.Image) -> str:

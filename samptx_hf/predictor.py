@@ -23,8 +23,8 @@ import torch
 
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
-from .inference import SegmentationResult, image_fingerprint, load_image, results_from_outputs
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches
+from .inference import SegmentationResult, eval_mode, image_fingerprint, load_image, results_from_outputs
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches, mask_prompt
 from .sam2_image_processing import prompt_processor
 from .sam_backbones import ImageFeatures, low_res_mask_size
 
@@ -112,7 +112,7 @@ class SamPtxPredictor:
             return
         self.reset_image()
         encoding = prompt_processor(self.processor.image_processor)(images=[pil_image], return_tensors="pt")
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             self._trunk = self.model.get_image_trunk(encoding["pixel_values"])
         self._original_size = tuple(int(v) for v in encoding["original_sizes"][0])
         self._reshaped_size = tuple(int(v) for v in encoding["reshaped_input_sizes"][0])
@@ -174,7 +174,7 @@ class SamPtxPredictor:
         )
         input_masks = self._input_masks(mask_input, len(class_names), isinstance(text, str))
         device = self.model.device
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             features = self._image_features(class_names, prompts["input_ids"], prompts["attention_mask"])
             outputs = self.model(
                 image_embeddings=features,
@@ -259,9 +259,7 @@ class SamPtxPredictor:
         size = self._mask_size
         tensors = []
         for mask in masks:
-            tensor = torch.as_tensor(np.asarray(mask, dtype=np.float32))
-            if tensor.dim() == 2:
-                tensor = tensor[None]
+            tensor = mask_prompt(mask, "mask_input")
             if tuple(tensor.shape) != (1, size, size):
                 raise ValueError(
                     f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
@@ -269,23 +267,6 @@ class SamPtxPredictor:
                 )
             tensors.append(tensor)
         return torch.stack(tensors).to(self.model.dtype)  # (rows, 1, size, size)
-
-
-class _eval_mode:
-    """The model in eval mode inside the block, its own mode restored after (as `segment` does)."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        # Switching walks every module: only when needed, as a click takes milliseconds.
-        self.was_training = self.model.training
-        if self.was_training:
-            self.model.eval()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.was_training:
-            self.model.train()
 
 
 __all__ = ["DEFAULT_CACHE_BYTES", "PredictorCacheInfo", "PredictorResult", "SamPtxPredictor"]

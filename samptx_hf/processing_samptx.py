@@ -202,7 +202,9 @@ class SamPtxProcessor(ProcessorMixin):
             data["input_boxes"] = encoding["input_boxes"][index].to(torch.float32)  # (samples, 1, 4)
         masks = _per_image(input_masks, "input_masks", len(images), is_batch)
         if masks is not None:
-            data["input_masks"] = torch.stack([_check_mask_prompt(mask, i) for i, mask in enumerate(masks)])[index]
+            data["input_masks"] = torch.stack(
+                [mask_prompt(mask, f"input_masks of image {i}") for i, mask in enumerate(masks)]
+            )[index]
 
         # 3. Class prompts.
         prompts = format_prompts([class_names[i] for i in name_index], self.prompt_template)
@@ -378,15 +380,16 @@ def _check_labels(labels: Any, num_points: int, image_index: int) -> list[int]:
     return [int(label) for label in labels]
 
 
-def _check_mask_prompt(mask: Any, image_index: int) -> torch.Tensor:
-    """A mask prompt as `(1, size, size)` float32 logits."""
+def mask_prompt(mask: Any, name: str = "mask_input") -> torch.Tensor:
+    """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
+    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape. The model checks the size."""
     tensor = torch.as_tensor(np.asarray(mask, dtype=np.float32))
     if tensor.dim() == 2:
         tensor = tensor[None]
     if tensor.dim() != 3 or tensor.shape[0] != 1 or tensor.shape[1] != tensor.shape[2]:
         raise ValueError(
-            f"input_masks of image {image_index} must be low-resolution logits of shape (size, size) or "
-            f"(1, size, size) (an earlier result's low_res_logits), got {tuple(tensor.shape)}"
+            f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
+            f"low_res_logits), got {tuple(tensor.shape)}"
         )
     return tensor
 
@@ -410,4 +413,5 @@ __all__ = [
     "SamPtxProcessor",
     "check_image_processor_matches",
     "image_processor_for_sam_config",
+    "mask_prompt",
 ]
