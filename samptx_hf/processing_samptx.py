@@ -5,12 +5,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from transformers import BatchFeature, PreTrainedConfig, ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
-from .sam2_image_processing import Sam2TorchImageProcessor, prompt_processor
+from .sam2_image_processing import Sam2TorchImageProcessor, image_size_of, prompt_processor
 from .sam_backbones import input_image_size, is_sam2, low_res_mask_size
 
 POINT_PAD_LABEL = -10  # SAM's label of a padding point
@@ -168,7 +167,7 @@ class SamPtxProcessor(ProcessorMixin):
         boxes = _per_image(input_boxes, "input_boxes", len(images), is_batch)
         if labels is not None and points is None:
             raise ValueError("input_labels were given without input_points")
-        image_sizes = [_image_size(image) for image in images]
+        image_sizes = [image_size_of(image) for image in images]
         for i, image_size in enumerate(image_sizes):
             self._check_image_size(image_size, i)
         if points is not None:
@@ -328,18 +327,6 @@ def _per_image(prompts: Sequence | None, name: str, num_images: int, is_batch: b
         length = len(prompts) if isinstance(prompts, Sequence) else type(prompts).__name__
         raise ValueError(f"{name} has {length} entries but {num_images} images were given: give one per image")
     return list(prompts)
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    """(height, width) of a PIL image or an array with channels first or last."""
-    if isinstance(image, Image.Image):
-        return image.height, image.width
-    shape = tuple(image.shape)
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    if len(shape) == 3:
-        return (shape[1], shape[2]) if shape[0] in (1, 3) and shape[2] not in (1, 3) else (shape[0], shape[1])
-    raise ValueError(f"an image must have shape (height, width[, channels]), got {shape}")
 
 
 def _check_points(points: Any, image_size: tuple[int, int], image_index: int) -> list[list[float]]:

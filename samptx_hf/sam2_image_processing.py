@@ -117,7 +117,7 @@ class Sam2TorchImageProcessor(BaseImageProcessor):
         if return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors={return_tensors!r} is not supported, expected 'pt'")
         images = list(images) if isinstance(images, list | tuple) else [images]
-        original_sizes = [_image_size(image) for image in images]
+        original_sizes = [image_size_of(image) for image in images]
         pixels = torch.stack([self.resize_image(image) for image in images])  # (images, 3, H, W), 0..255
         mean = torch.tensor(self.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
         std = torch.tensor(self.image_std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -237,7 +237,8 @@ def _to_channels_first(image: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 0))).to(torch.float32)
 
 
-def _image_size(image: Any) -> tuple[int, int]:
+def image_size_of(image: Any) -> tuple[int, int]:
+    """(height, width) of a PIL image or an array with channels first or last."""
     if isinstance(image, Image.Image):
         return image.height, image.width
     shape = tuple(image.shape)
@@ -260,4 +261,4 @@ def _per_image_array(prompts: Any, name: str, num_images: int, last: int) -> lis
     return arrays
 
 
-__all__ = ["Sam2TorchImageProcessor", "prompt_processor"]
+__all__ = ["Sam2TorchImageProcessor", "image_size_of", "prompt_processor"]
