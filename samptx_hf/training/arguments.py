@@ -190,6 +190,13 @@ class SamPtxTrainingArguments:
         default="no", metadata={"help": "Accelerate mixed precision.", "choices": ["no", "fp16", "bf16"]}
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute ViT blocks in backward."})
+    click_rounds: int = field(
+        default=1,
+        metadata={
+            "help": "Prompt rounds per sample: each after the first adds a simulated click in the largest error region "
+            "and feeds the previous mask back, as SAM is trained (one image-encoder pass serves all rounds)."
+        },
+    )
     seed: int = field(default=0, metadata={"help": "Seed of initialisation, shuffling and points."})
     checkpointing_steps: int = field(default=250, metadata={"help": "Save a resumable checkpoint every N steps."})
     checkpoints_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
@@ -212,7 +219,7 @@ class SamPtxTrainingArguments:
     disable_tqdm: bool = field(default=False, metadata={"help": "No progress bar."})
 
     def __post_init__(self) -> None:
-        positive = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size")
+        positive = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "click_rounds")
         for name in (*positive, "gradient_accumulation_steps", "eval_steps", "logging_steps", "checkpointing_steps"):
             _require(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
         _require(

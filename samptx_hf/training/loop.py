@@ -23,6 +23,7 @@ from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from ..tiny import TINY_RANDOM
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import save_checkpoint, start_run
+from .click_rounds import click_rounds_loss
 from .datasets import load_splits
 from .modeling import build_peft_model, frozen_component_paths, save_tiny_random_components, uses_tiny_sam
 
@@ -168,7 +169,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         epoch_batches = accelerator.skip_first_batches(train_dataloader, state.batches_in_epoch)
         for batch in epoch_batches:
             with accelerator.accumulate(model):
-                loss = model(**_model_inputs(batch, text_table, accelerator.device)).loss
+                inputs = _model_inputs(batch, text_table, accelerator.device)
+                loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

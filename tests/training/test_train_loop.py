@@ -111,6 +111,7 @@ def test_resume_from_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
         ({"max_steps": 0, "num_train_epochs": 0}, "one must be positive"),
         ({"push_to_hub": True}, "argument --push_to_hub: needs --hub_model_id"),
         ({"checkpoints_total_limit": 0}, "argument --checkpoints_total_limit: must be at least 1"),
+        ({"click_rounds": 0}, "argument --click_rounds: must be positive, got 0"),
     ],
 )
 def test_bad_training_arguments_are_rejected(overrides, message):
@@ -171,13 +172,18 @@ def test_a_bad_method_is_rejected_by_the_parser():
 
 
 @pytest.mark.slow
-def test_two_processes_give_the_loss_curve_of_one(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"method": "decoder_only", "click_rounds": 3}],  # later click rounds run the trained decoder outside DDP
+    ids=["one_round", "click_rounds"],
+)
+def test_two_processes_give_the_loss_curve_of_one(tmp_path, options):
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     single = subprocess.run(
         [
             sys.executable,
             str(REPO / "examples" / "train.py"),
-            *tiny_cli(tmp_path / "one", per_device_train_batch_size=8),
+            *tiny_cli(tmp_path / "one", per_device_train_batch_size=8, **options),
         ],
         env=env,
         capture_output=True,
@@ -201,7 +207,11 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path):
         "29533",
     ]
     double = subprocess.run(
-        [*launch, str(REPO / "examples" / "train.py"), *tiny_cli(tmp_path / "two", per_device_train_batch_size=4)],
+        [
+            *launch,
+            str(REPO / "examples" / "train.py"),
+            *tiny_cli(tmp_path / "two", per_device_train_batch_size=4, **options),
+        ],
         env=env,
         capture_output=True,
         text=True,
