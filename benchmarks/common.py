@@ -150,7 +150,8 @@ def synchronize(device: torch.device) -> None:
 def time_in_rotation(
     functions: dict[str, Callable[[], Any]], repeats: int, device: torch.device, warmup: int = 1
 ) -> dict[str, dict[str, float]]:
-    """Median and spread (seconds) of each function, called `warmup` times and then `repeats` times in rotation."""
+    """Median, spread and every time (seconds) of each function, called `warmup` times and then `repeats` times in
+    rotation: the i-th times of two functions were taken next to each other (`paired_ratio`)."""
     for function in functions.values():
         for _ in range(warmup):
             function()
@@ -165,9 +166,22 @@ def time_in_rotation(
             synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {
-        name: {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values), "n": len(values)}
+        name: {
+            "median_s": statistics.median(values),
+            "min_s": min(values),
+            "max_s": max(values),
+            "n": len(values),
+            "times_s": values,
+        }
         for name, values in times.items()
     }
+
+
+def paired_ratio(timing: dict[str, dict[str, Any]], numerator: str, denominator: str) -> float:
+    """The median over repeats of `numerator`'s time over `denominator`'s in the same round of `time_in_rotation`:
+    steadier than the ratio of the medians when the machine's speed drifts during a run."""
+    pairs = zip(timing[numerator]["times_s"], timing[denominator]["times_s"], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 def load_average() -> list[float]:
