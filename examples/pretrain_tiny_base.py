@@ -38,6 +38,7 @@ from samptx_hf.tiny import (
     tiny_clip_tokenizer,
     tiny_text_config,
 )
+from samptx_hf.training.click_rounds import follow_up_rounds
 
 TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tasks' own splits use other streams
 
@@ -52,11 +53,18 @@ class PretrainingArguments:
     seed: int = field(default=0, metadata={"help": "Seed of the initialisation and the points."})
     num_eval_samples: int = field(default=256, metadata={"help": "Held-out images for the reported IoU."})
     log_steps: int = field(default=100, metadata={"help": "Print the loss every N steps."})
+    click_rounds: int = field(
+        default=1,
+        metadata={
+            "help": "Prompt rounds per image, as SAM is pretrained: each after the first adds a simulated click in "
+            "the largest error region and the previous mask logits (negative clicks and mask prompts get trained)."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.sam_version not in (1, 2):
             raise ValueError(f"--sam_version must be 1 or 2, got {self.sam_version}")
-        for name in ("max_steps", "batch_size", "learning_rate", "num_eval_samples", "log_steps"):
+        for name in ("max_steps", "batch_size", "learning_rate", "num_eval_samples", "log_steps", "click_rounds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
 
@@ -88,24 +96,58 @@ def object_rows(indices, seed: int) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
-def held_out_iou(
-    model: SamModel | Sam2Model, collator: SamPtxDataCollator, rows: list[dict], batch_size: int = 32
-) -> float:
-    """Mean IoU of the predicted mask with the target, one interior point per image, at the low-res mask size."""
-    model.eval()
-    ious = []
-    for start in range(0, len(rows), batch_size):
-        batch = collator(rows[start : start + batch_size])
-        outputs = model(
-            pixel_values=batch["pixel_values"],
-            input_points=batch["input_points"],
-            input_labels=batch["input_labels"],
+def prompt_rounds(model: SamModel | Sam2Model, batch: dict, rounds: int) -> list:
+    """The outputs of `rounds` prompt rounds on `batch`: its points, then one simulated click more per round with the
+    previous mask logits (`samptx_hf.training.click_rounds`); the image encoder runs once."""
+    prompts = {"input_points": batch["input_points"], "input_labels": batch["input_labels"]}
+    if isinstance(model, Sam2Model):
+        outputs = model(pixel_values=batch["pixel_values"], **prompts, multimask_output=False)
+        image_embeddings = outputs.image_embeddings
+    else:  # SamModel's output does not carry its image embeddings
+        image_embeddings = model.vision_encoder(batch["pixel_values"])[0]
+        outputs = model(image_embeddings=image_embeddings, **prompts, multimask_output=False)
+
+    def decode(points: torch.Tensor, labels: torch.Tensor, mask_prompt: torch.Tensor):
+        return model(
+            image_embeddings=image_embeddings,
+            input_points=points,
+            input_labels=labels,
+            input_masks=mask_prompt,
             multimask_output=False,
         )
-        ious.append(binary_mask_iou(outputs.pred_masks[:, 0, 0], batch["labels"]))
+
+    later = follow_up_rounds(
+        outputs,
+        decode,
+        batch["input_points"],
+        batch["input_labels"],
+        batch["labels"],
+        batch["reshaped_input_sizes"],
+        batch["pixel_values"].shape[-1],
+        rounds,
+    )
+    return [outputs, *later]
+
+
+@torch.no_grad()
+def held_out_ious(
+    model: SamModel | Sam2Model, collator: SamPtxDataCollator, rows: list[dict], rounds: int = 1, batch_size: int = 32
+) -> list[float]:
+    """Mean IoU of the predicted mask with the target after each of `rounds` clicks, the first at the interior point,
+    at the low-res mask size."""
+    model.eval()
+    ious: list[list[torch.Tensor]] = [[] for _ in range(rounds)]
+    for start in range(0, len(rows), batch_size):
+        batch = collator(rows[start : start + batch_size])
+        for index, outputs in enumerate(prompt_rounds(model, batch, rounds)):
+            ious[index].append(binary_mask_iou(outputs.pred_masks[:, 0, 0], batch["labels"]))
     model.train()
-    return float(torch.cat(ious).mean())
+    return [float(torch.cat(values).mean()) for values in ious]
+
+
+def facts_file(sam_version: int) -> str:
+    """The name of the JSON file of the pretraining's settings and results."""
+    return "pretraining.json" if sam_version == 1 else "pretraining-sam2.json"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -124,15 +166,11 @@ def main(argv: list[str] | None = None) -> dict:
     for step in range(args.max_steps):
         # Every step sees new images: sample `i` of the stream is image `i` of the training seed.
         batch = train_collator(object_rows(range(step * args.batch_size, (step + 1) * args.batch_size), TRAIN_SEED))
-        outputs = model(
-            pixel_values=batch["pixel_values"],
-            input_points=batch["input_points"],
-            input_labels=batch["input_labels"],
-            multimask_output=False,
-        )
-        loss = sam_segmentation_loss(
-            outputs.pred_masks, outputs.iou_scores, batch["labels"], **LOSS_WEIGHTS["bce_dice"]
-        )
+        losses = [
+            sam_segmentation_loss(outputs.pred_masks, outputs.iou_scores, batch["labels"], **LOSS_WEIGHTS["bce_dice"])
+            for outputs in prompt_rounds(model, batch, args.click_rounds)
+        ]
+        loss = torch.stack(losses).mean()
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -143,8 +181,11 @@ def main(argv: list[str] | None = None) -> dict:
             running = []
     train_seconds = time.perf_counter() - started
 
-    object_iou = held_out_iou(model, eval_collator, held_out)
+    click_ious = held_out_ious(model, eval_collator, held_out, rounds=max(args.click_rounds, 1))
+    object_iou = click_ious[0]
     print(f"held-out object IoU (one interior point, {len(held_out)} images): {object_iou:.4f}")
+    if args.click_rounds > 1:
+        print("held-out IoU after each simulated click: " + ", ".join(f"{iou:.4f}" for iou in click_ious))
 
     output_dir = Path(args.output_dir)
     sam_name = "tiny-sam" if args.sam_version == 1 else "tiny-sam2"
@@ -160,10 +201,10 @@ def main(argv: list[str] | None = None) -> dict:
         "train_seconds": round(train_seconds, 1),
         "torch": torch.__version__,
         "held_out_object_iou": round(object_iou, 4),
+        **({"held_out_iou_after_click": [round(iou, 4) for iou in click_ious]} if args.click_rounds > 1 else {}),
         "num_parameters": sum(p.numel() for p in model.parameters()),
     }
-    facts_name = "pretraining.json" if args.sam_version == 1 else "pretraining-sam2.json"
-    (output_dir / facts_name).write_text(json.dumps(facts, indent=2) + "\n")
+    (output_dir / facts_file(args.sam_version)).write_text(json.dumps(facts, indent=2) + "\n")
     for name in written:
         print(f"SHA256 {name}/model.safetensors: {file_sha256(output_dir / name / 'model.safetensors')}")
     return facts

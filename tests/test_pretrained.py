@@ -1,6 +1,10 @@
 """The tiny bases shipped with the package: intact, a `SamModel` and a `Sam2Model`, each a SAM that segments the
 object under a point."""
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +110,30 @@ def test_builtin_names_resolve_to_the_package_and_unknown_ones_are_refused():
     assert resolve_component("facebook/sam-vit-base") == "facebook/sam-vit-base"
     with pytest.raises(ValueError, match="'samptx_hf:huge-sam' is not a built-in component"):
         resolve_component("samptx_hf:huge-sam")
+
+
+def _pretraining_script():
+    examples = str(Path(__file__).resolve().parents[1] / "examples")
+    sys.path.insert(0, examples)
+    try:
+        import pretrain_tiny_base as script
+    finally:
+        sys.path.remove(examples)
+    return script
+
+
+@pytest.mark.parametrize("sam_version", [1, 2])
+def test_the_pretraining_script_trains_with_click_rounds_and_reports_the_iou_after_each_click(tmp_path, sam_version):
+    script = _pretraining_script()
+    facts = script.main(
+        [f"--output_dir={tmp_path}", f"--sam_version={sam_version}", "--max_steps=2", "--batch_size=2",
+         "--num_eval_samples=4", "--log_steps=1", "--click_rounds=3"]  # fmt: skip
+    )
+    assert facts["arguments"]["click_rounds"] == 3
+    assert len(facts["held_out_iou_after_click"]) == 3 and facts["held_out_iou_after_click"][0] == facts[
+        "held_out_object_iou"
+    ]
+    saved = (tmp_path / ("tiny-sam" if sam_version == 1 else "tiny-sam2") / "model.safetensors").is_file()
+    assert saved and json.loads((tmp_path / script.facts_file(sam_version)).read_text()) == facts
+    with pytest.raises(ValueError, match="--click_rounds must be positive, got 0"):
+        script.main([f"--output_dir={tmp_path}", "--click_rounds=0"])

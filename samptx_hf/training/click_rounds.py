@@ -9,6 +9,7 @@ already exact gets a padding point (label -10) instead of a click.
 """
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -62,6 +63,44 @@ def next_click_prompts(
     return points, point_labels
 
 
+def follow_up_rounds(
+    outputs: Any,
+    decode: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any],
+    input_points: torch.Tensor,
+    input_labels: torch.Tensor,
+    labels: torch.Tensor,
+    valid_sizes: torch.Tensor,
+    input_size: int,
+    rounds: int,
+) -> list[Any]:
+    """The outputs of rounds 2..`rounds`, each one click and the previous logits on top of the one before.
+
+    Args:
+        outputs: The first round's output, with `pred_masks` `(batch, point_batch, masks, h, w)`.
+        decode: `decode(input_points, input_labels, input_masks)` runs the prompt encoder and the mask decoder on
+            the cached image embeddings and returns an output with `pred_masks`.
+        input_points, input_labels: The first round's point prompts, `(batch, 1, n, 2)` and `(batch, 1, n)`.
+        labels (`torch.Tensor` of shape `(batch, H, W)`): The 0/1 targets, padded like the input image.
+        valid_sizes, input_size: As for [`next_click_prompts`].
+        rounds (`int`): Prompt rounds in all, at least 1.
+    """
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r}, expected a whole number of prompt rounds of at least 1")
+    points, point_labels = input_points, input_labels
+    later = []
+    for _ in range(rounds - 1):
+        mask_prompt = outputs.pred_masks[:, 0, :1].detach()  # (batch, 1, h, w): the first point batch's mask
+        logits = mask_prompt
+        if logits.shape[-2:] != labels.shape[-2:]:
+            logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        new_points, new_labels = next_click_prompts(logits[:, 0], labels, valid_sizes, input_size)
+        points = torch.cat([points, new_points.to(points)], dim=2)
+        point_labels = torch.cat([point_labels, new_labels.to(point_labels)], dim=2)
+        outputs = decode(points, point_labels, mask_prompt)
+        later.append(outputs)
+    return later
+
+
 def click_rounds_loss(model: Any, inputs: dict[str, Any], rounds: int, valid_sizes: torch.Tensor) -> torch.Tensor:
     """The mean loss over `rounds` prompt rounds of one batch (see the module).
 
@@ -70,7 +109,7 @@ def click_rounds_loss(model: Any, inputs: dict[str, Any], rounds: int, valid_siz
             `accelerator.prepare`). The first round runs through it as given; the later rounds call the module it
             wraps: they add gradients to the same parameters within the one backward pass.
         inputs: `forward`'s keyword arguments for the first round, with `input_points`, `input_labels` and
-            `labels` (batch, height, width) at the low-resolution mask size.
+            `labels` (batch, height, width) padded like the input image.
         rounds (`int`): Prompt rounds, at least 1; 1 is the plain loss.
         valid_sizes (`torch.LongTensor` of shape `(batch, 2)`): The collator's `reshaped_input_sizes`.
     """
@@ -79,31 +118,31 @@ def click_rounds_loss(model: Any, inputs: dict[str, Any], rounds: int, valid_siz
     outputs = model(**inputs)
     if rounds == 1:
         return outputs.loss
-    decoder = extract_model_from_parallel(model)  # one forward through DistributedDataParallel per step
+    unwrapped = extract_model_from_parallel(model)  # one forward through DistributedDataParallel per step
     features = ImageFeatures(outputs.image_embeddings, outputs.high_resolution_features)
-    input_size = inputs["pixel_values"].shape[-1]
-    labels = inputs["labels"]
-    points, point_labels = inputs["input_points"], inputs["input_labels"]
-    losses = [outputs.loss]
-    for _ in range(rounds - 1):
-        logits = outputs.pred_masks[:, 0, :1].detach()  # (batch, 1, h, w): the first mask of the first point batch
-        if logits.shape[-2:] != labels.shape[-2:]:
-            logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-        new_points, new_labels = next_click_prompts(logits[:, 0], labels, valid_sizes, input_size)
-        points = torch.cat([points, new_points.to(points)], dim=2)
-        point_labels = torch.cat([point_labels, new_labels.to(point_labels)], dim=2)
-        outputs = decoder(
+    text = {key: inputs.get(key) for key in ("text_embeds", "input_ids", "attention_mask")}
+
+    def decode(points: torch.Tensor, point_labels: torch.Tensor, mask_prompt: torch.Tensor) -> Any:
+        return unwrapped(
             image_embeddings=features,
             input_points=points,
             input_labels=point_labels,
-            input_masks=outputs.pred_masks[:, 0, :1].detach(),
-            text_embeds=inputs.get("text_embeds"),
-            input_ids=inputs.get("input_ids"),
-            attention_mask=inputs.get("attention_mask"),
-            labels=labels,
+            input_masks=mask_prompt,
+            labels=inputs["labels"],
+            **text,
         )
-        losses.append(outputs.loss)
-    return torch.stack(losses).mean()
+
+    later = follow_up_rounds(
+        outputs,
+        decode,
+        inputs["input_points"],
+        inputs["input_labels"],
+        inputs["labels"],
+        valid_sizes,
+        inputs["pixel_values"].shape[-1],
+        rounds,
+    )
+    return torch.stack([outputs.loss, *(round_outputs.loss for round_outputs in later)]).mean()
 
 
-__all__ = ["PADDING_LABEL", "click_rounds_loss", "next_click_prompts"]
+__all__ = ["PADDING_LABEL", "click_rounds_loss", "follow_up_rounds", "next_click_prompts"]
