@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from .data import interior_point
 from .data.conversion import to_binary_mask
+from .metrics import mask_iou
 from .predictor import SamPtxPredictor
 
 NOC_THRESHOLDS = (0.85, 0.90)
@@ -52,11 +53,6 @@ def next_click(prediction: np.ndarray, target: np.ndarray) -> tuple[tuple[float,
         return None
     x, y = interior_point(best[1])
     return (float(x), float(y)), best[2]
-
-
-def iou(prediction: np.ndarray, target: np.ndarray) -> float:
-    union = np.logical_or(prediction, target).sum()
-    return float(np.logical_and(prediction, target).sum() / union) if union else 1.0
 
 
 def evaluate_clicks(
@@ -129,8 +125,8 @@ def _click_row(
             class_name, points=points, point_labels=labels, mask_input=logits, threshold=threshold
         )
         prediction, logits = result.mask, result.low_res_logits
-        ious[click] = iou(prediction, target)
+        ious[click] = mask_iou(prediction, target)
     return ious
 
 
-__all__ = ["NOC_THRESHOLDS", "evaluate_clicks", "iou", "next_click"]
+__all__ = ["NOC_THRESHOLDS", "evaluate_clicks", "next_click"]

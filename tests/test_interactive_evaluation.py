@@ -6,7 +6,8 @@ from hub_factories import make_peft_model, save_frozen_components
 
 from samptx_hf.data import SyntheticShapesConfig, make_synthetic_dataset
 from samptx_hf.evaluation import evaluate_model
-from samptx_hf.interactive_evaluation import evaluate_clicks, iou, next_click
+from samptx_hf.interactive_evaluation import evaluate_clicks, next_click
+from samptx_hf.metrics import mask_iou
 
 
 def square(top, left, size, shape=(20, 30)):
@@ -35,7 +36,7 @@ def test_a_perfect_mask_needs_no_click_and_bad_masks_are_named():
         next_click(np.zeros((3, 3), bool), target)
     with pytest.raises(ValueError, match="the target mask is empty"):
         next_click(target, np.zeros_like(target))
-    assert iou(target, target) == 1.0 and iou(np.zeros_like(target), target) == 0.0
+    assert mask_iou(target, target) == 1.0 and mask_iou(np.zeros_like(target), target) == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -126,13 +126,21 @@ def _pretraining_script():
 def test_the_pretraining_script_trains_with_click_rounds_and_reports_the_iou_after_each_click(tmp_path, sam_version):
     script = _pretraining_script()
     facts = script.main(
-        [f"--output_dir={tmp_path}", f"--sam_version={sam_version}", "--max_steps=2", "--batch_size=2",
-         "--num_eval_samples=4", "--log_steps=1", "--click_rounds=3"]  # fmt: skip
+        [
+            f"--output_dir={tmp_path}",
+            f"--sam_version={sam_version}",
+            "--max_steps=2",
+            "--batch_size=2",
+            "--num_eval_samples=4",
+            "--log_steps=1",
+            "--click_rounds=3",
+        ]  # fmt: skip
     )
     assert facts["arguments"]["click_rounds"] == 3
-    assert len(facts["held_out_iou_after_click"]) == 3 and facts["held_out_iou_after_click"][0] == facts[
-        "held_out_object_iou"
-    ]
+    assert (
+        len(facts["held_out_iou_after_click"]) == 3
+        and facts["held_out_iou_after_click"][0] == facts["held_out_object_iou"]
+    )
     saved = (tmp_path / ("tiny-sam" if sam_version == 1 else "tiny-sam2") / "model.safetensors").is_file()
     assert saved and json.loads((tmp_path / script.facts_file(sam_version)).read_text()) == facts
     with pytest.raises(ValueError, match="--click_rounds must be positive, got 0"):

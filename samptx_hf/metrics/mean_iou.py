@@ -141,3 +141,9 @@ class MeanIoU(evaluate.Metric):
 def _iou(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
     """Elementwise intersection / union, with 1.0 where the union is empty (both masks empty)."""
     return np.where(union > 0, intersection / np.maximum(union, 1), 1.0)
+
+
+def mask_iou(prediction: np.ndarray, reference: np.ndarray) -> float:
+    """IoU of two boolean masks of one shape, with `MeanIoU`'s convention: 1.0 when both are empty."""
+    intersection = np.count_nonzero(prediction & reference)
+    return float(_iou(np.asarray(intersection), np.asarray(np.count_nonzero(prediction | reference))))

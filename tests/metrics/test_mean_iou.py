@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from samptx_hf.metrics import MeanIoU
+from samptx_hf.metrics import MeanIoU, mask_iou
 
 # 2x2: intersection 1 pixel (top-left), union 3 pixels -> IoU 1/3.
 PRED_2X2 = np.array([[1, 1], [0, 0]])
@@ -45,11 +45,13 @@ def test_single_sample_iou_by_hand(metric: MeanIoU) -> None:
         ([[1, 0], [0, 1]], [[1, 0], [0, 1]], 1.0),  # identical
         ([[1, 0], [0, 0]], [[0, 0], [0, 1]], 0.0),  # disjoint
         ([[0, 0], [0, 0]], [[0, 1], [0, 0]], 0.0),  # empty prediction, non-empty reference
+        ([[0, 0], [0, 0]], [[0, 0], [0, 0]], 1.0),  # both empty
     ],
 )
 def test_known_overlaps(metric: MeanIoU, prediction: list, reference: list, expected: float) -> None:
     result = metric.compute(predictions=[prediction], references=[reference], class_names=["x"])
     assert result["per_sample_iou"][0] == pytest.approx(expected)
+    assert mask_iou(np.array(prediction, bool), np.array(reference, bool)) == result["per_sample_iou"][0]
 
 
 def test_per_class_sums_intersection_and_union_over_samples_of_different_sizes(metric: MeanIoU) -> None:
