@@ -27,9 +27,9 @@ TINY_MODEL = {
 TINY_DATA = {"num_train_samples": 24, "num_eval_samples": 8}
 
 
-def tiny_cli(output_dir, **overrides) -> list[str]:
+def tiny_cli(output_dir, model: dict | None = None, **overrides) -> list[str]:
     options = {
-        **TINY_MODEL,
+        **(TINY_MODEL if model is None else model),
         **TINY_DATA,
         "output_dir": output_dir,
         "max_steps": 6,
@@ -174,8 +174,13 @@ def test_a_bad_method_is_rejected_by_the_parser():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
-    [{}, {"method": "decoder_only", "click_rounds": 3}],  # later click rounds run the trained decoder outside DDP
-    ids=["one_round", "click_rounds"],
+    [
+        {},
+        {"method": "decoder_only", "click_rounds": 3},  # later click rounds run the trained decoder outside DDP
+        # SAM 2's decoder has a head no loss trains: DDP refuses trainable parameters without gradients
+        {"method": "decoder_only", "model": {"sam_model_name_or_path": "samptx_hf:tiny-sam2", "adapter_r": 4}},
+    ],
+    ids=["one_round", "click_rounds", "sam2"],
 )
 def test_two_processes_give_the_loss_curve_of_one(tmp_path, options):
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}

@@ -122,3 +122,26 @@ def test_layers_to_transform_counts_hiera_blocks(tmp_path, config_kwargs, expect
 def test_layers_to_transform_outside_the_hiera_names_its_blocks():
     with pytest.raises(ValueError, match=r"names blocks \[5\] that do not exist: .* blocks 0..4 \(5 blocks"):
         get_peft_model(make_model(sam_version=2), ParallelTextConfig(r=4, layers_to_transform=[5]))
+
+
+def test_the_object_score_head_that_no_loss_trains_stays_frozen_and_is_saved_as_the_base_has_it(tmp_path):
+    peft_model = trained_peft_model()
+    base_head = copy.deepcopy(peft_model.get_base_model().sam.mask_decoder.original_module.pred_obj_score_head)
+    trainable = {name for name, parameter in peft_model.named_parameters() if parameter.requires_grad}
+    decoder_copy = "sam.mask_decoder.modules_to_save.default."
+    assert not any("pred_obj_score_head" in name for name in trainable)
+    assert any(decoder_copy + "obj_score_token" in name for name in trainable)  # read by the mask tokens: trained
+    assert any(decoder_copy + "iou_prediction_head" in name for name in trainable)
+
+    batch = make_batch(batch_size=2)
+    loss = peft_model.train()(
+        **prompts(batch), text_embeds=torch.randn(2, peft_model.config.text_dim), labels=batch["labels"]
+    ).loss
+    loss.backward()
+    assert all(parameter.grad is not None for name, parameter in peft_model.named_parameters() if name in trainable)
+
+    peft_model.save_pretrained(tmp_path)
+    reloaded = PeftModel.from_pretrained(make_model(seed=1, sam_version=2), tmp_path)
+    head = reloaded.get_base_model().sam.mask_decoder.modules_to_save["default"].pred_obj_score_head
+    for saved, original in zip(head.state_dict().values(), base_head.state_dict().values(), strict=True):
+        assert torch.equal(saved, original)

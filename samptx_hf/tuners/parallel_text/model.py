@@ -71,6 +71,23 @@ def resolve_layers_to_transform(config: ParallelTextConfig, model: nn.Module) ->
     config.layers_to_transform = sorted(resolved) if isinstance(layers, list) else resolved[0]
 
 
+# Heads of a trained copy (`modules_to_save`) that no SAM-PTx loss reaches: SAM 2's mask decoder predicts whether the
+# object is in the image, and every training sample here holds its object. Left trainable, they would get no gradient,
+# which DistributedDataParallel refuses.
+HEADS_WITHOUT_LOSS = ("pred_obj_score_head",)
+
+
+def freeze_heads_without_loss(model: nn.Module, adapter_name: str) -> None:
+    """Freeze the `HEADS_WITHOUT_LOSS` inside the adapter's trained module copies (they keep the base's weights)."""
+    for module in model.modules():
+        copies = getattr(module, "modules_to_save", None)
+        if not isinstance(copies, nn.ModuleDict) or adapter_name not in copies:
+            continue
+        for name, submodule in copies[adapter_name].named_modules():
+            if name.rsplit(".", 1)[-1] in HEADS_WITHOUT_LOSS:
+                submodule.requires_grad_(False)
+
+
 class ParallelTextModel(BaseTuner):
     """Adds Parallel-Text adapters (SAM-PTx) to a model; used through `peft.get_peft_model`.
 
@@ -101,6 +118,7 @@ class ParallelTextModel(BaseTuner):
     def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
         resolve_layers_to_transform(self.peft_config[adapter_name], model)
         super().inject_adapter(model, adapter_name, *args, **kwargs)
+        freeze_heads_without_loss(model, adapter_name)
 
     @staticmethod
     def _check_target_module_exists(peft_config: PeftConfig, key: str) -> bool | re.Match[str] | None:
