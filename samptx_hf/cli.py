@@ -377,23 +377,39 @@ def _run_demo(args: argparse.Namespace) -> None:
     except ImportError as error:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
     model, processor = _load_model(args.model, args.device)
-    demo = build_demo(model, processor, model_name=args.model)
-    # A process manager's stop (SIGTERM) or a closed terminal (SIGHUP) ends the server the way Ctrl-C does: Gradio
-    # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught).
-    stop_signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {number: signal.signal(number, _interrupt) for number in stop_signals}
+    # A process manager's stop (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) end the server alike: Gradio
+    # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught). A stop
+    # that comes while the page is built or the server starts is held until it has started: interrupted inside
+    # Gradio's start-up, the server's thread could be left running, and the process with it.
+    stop_signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, _: held.append(signum)) for number in stop_signals}
+    demo = None
     try:
-        demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
-    except OSError as error:
-        if "empty port" in str(error):  # Gradio's message names its launch() parameter, not the flag
-            port = args.port or os.environ.get("GRADIO_SERVER_PORT", 7860)
-            raise OSError(f"port {port} is in use; choose another with --port") from error
-        raise
+        demo = build_demo(model, processor, model_name=args.model)
+        try:
+            demo.launch(
+                server_name=args.host, server_port=args.port, share=args.share, show_error=True,
+                prevent_thread_lock=True,
+            )  # fmt: skip
+        except OSError as error:
+            if "empty port" in str(error):  # Gradio's message names its launch() parameter, not the flag
+                port = args.port or os.environ.get("GRADIO_SERVER_PORT", 7860)
+                raise OSError(f"port {port} is in use; choose another with --port") from error
+            raise
+        for number in stop_signals:
+            signal.signal(number, _interrupt)
+        if not held:
+            # Until a stop signal; Gradio then closes the server. The suppress catches one that comes between the check
+            # and Gradio's own handler.
+            with contextlib.suppress(KeyboardInterrupt):
+                demo.block_thread()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        demo.close()
-        demo.remove_work_dir()
+        if demo is not None:
+            demo.close()
+            demo.remove_work_dir()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -30,12 +30,14 @@ def test_demo_builds_the_page_of_the_model_and_serves_it_where_asked(demo_model_
     assert main(args) == 0
     (demo, kwargs), = launches  # fmt: skip
     assert demo.title == f"SAM-PTx · {demo_model_dir}"
-    assert kwargs == {"server_name": "0.0.0.0", "server_port": 7999, "share": False, "show_error": True}
+    expected = {"server_name": "0.0.0.0", "server_port": 7999, "share": False, "show_error": True}
+    assert kwargs == {**expected, "prevent_thread_lock": True}  # the CLI waits itself, so that a stop closes it
 
 
 def test_demo_defaults_leave_host_and_port_to_gradio_and_do_not_share(demo_model_dir, launches):
     assert main(["demo", "--model", str(demo_model_dir)]) == 0
-    assert launches[0][1] == {"server_name": None, "server_port": None, "share": False, "show_error": True}
+    expected = {"server_name": None, "server_port": None, "share": False, "show_error": True}
+    assert launches[0][1] == {**expected, "prevent_thread_lock": True}
     assert main(["demo", "--model", str(demo_model_dir), "--share"]) == 0
     assert launches[1][1]["share"] is True
 
@@ -86,9 +88,14 @@ def test_a_port_in_use_is_a_one_line_error(demo_model_dir, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, stop):
-    """However a process manager or a person stops `samptx demo`, its temporary folder goes with it."""
+@pytest.mark.parametrize(
+    ("stop", "when"),
+    [(signal.SIGTERM, "serving"), (signal.SIGINT, "serving"), (signal.SIGTERM, "starting")],
+    ids=["sigterm", "sigint", "sigterm_while_starting"],
+)
+def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, stop, when):
+    """However and whenever a process manager or a person stops `samptx demo`, its temporary folder goes with it
+    (and the process ends: a stop during start-up waits for the server, then closes it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -102,13 +109,18 @@ def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, s
     )
     try:
         deadline = time.monotonic() + 120
-        while not _serving(port):
+        # "starting": as soon as the page's folder exists, before the server answers
+        while not (list(tmp_path.glob("samptx-demo-*")) if when == "starting" else _serving(port)):
             assert server.poll() is None, server.stderr.read()
-            assert time.monotonic() < deadline, "the demo did not start within 120 s"
-            time.sleep(0.5)
+            assert time.monotonic() < deadline, f"the demo did not reach {when!r} within 120 s"
+            time.sleep(0.5 if when == "serving" else 0.01)
         assert list(tmp_path.glob("samptx-demo-*"))  # the page's folder exists while it runs
         server.send_signal(stop)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail(f"samptx demo did not stop within 60 s of {stop.name}: {server.communicate()[1][-3000:]}")
     finally:
         server.kill()
         server.wait()
