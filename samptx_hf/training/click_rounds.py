@@ -84,8 +84,7 @@ def follow_up_rounds(
         valid_sizes, input_size: As for [`next_click_prompts`].
         rounds (`int`): Prompt rounds in all, at least 1.
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r}, expected a whole number of prompt rounds of at least 1")
+    _check_rounds(rounds)
     points, point_labels = input_points, input_labels
     later = []
     for _ in range(rounds - 1):
@@ -113,8 +112,7 @@ def click_rounds_loss(model: Any, inputs: dict[str, Any], rounds: int, valid_siz
         rounds (`int`): Prompt rounds, at least 1; 1 is the plain loss.
         valid_sizes (`torch.LongTensor` of shape `(batch, 2)`): The collator's `reshaped_input_sizes`.
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r}, expected a whole number of prompt rounds of at least 1")
+    _check_rounds(rounds)
     outputs = model(**inputs)
     if rounds == 1:
         return outputs.loss
@@ -143,6 +141,11 @@ def click_rounds_loss(model: Any, inputs: dict[str, Any], rounds: int, valid_siz
         rounds,
     )
     return torch.stack([outputs.loss, *(round_outputs.loss for round_outputs in later)]).mean()
+
+
+def _check_rounds(rounds: Any) -> None:
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r}, expected a whole number of prompt rounds of at least 1")
 
 
 __all__ = ["PADDING_LABEL", "click_rounds_loss", "follow_up_rounds", "next_click_prompts"]
