@@ -62,7 +62,9 @@ def build_model_card(
         ]
         or None,
     )
-    content = f"---\n{card_data.to_yaml()}\n---\n\n{_model_card_body(config, adapter_config, metrics, repo_id)}"
+    click_rounds = (eval_results or {}).get("click_rounds")
+    body = _model_card_body(config, adapter_config, metrics, repo_id, click_rounds)
+    content = f"---\n{card_data.to_yaml()}\n---\n\n{body}"
     return ModelCard(content)
 
 
@@ -101,7 +103,9 @@ def _text_entry(config: SamPtxConfig, adapter_config: Any) -> str:
     return "nowhere: this model is a text-free baseline"
 
 
-def _model_card_body(config: SamPtxConfig, adapter_config: Any, metrics: dict[str, float], repo_id: str) -> str:
+def _model_card_body(
+    config: SamPtxConfig, adapter_config: Any, metrics: dict[str, float], repo_id: str, click_rounds: int | None
+) -> str:
     name = repo_id.split("/")[-1]
     placement = adapter_placement(config, adapter_config)
     rows = [
@@ -115,6 +119,9 @@ def _model_card_body(config: SamPtxConfig, adapter_config: Any, metrics: dict[st
         if hasattr(adapter_config, option):
             rows.append((f"Adapter `{option}`", f"`{getattr(adapter_config, option)}`"))
     rows.append(("Trained in full", f"`{adapter_config.modules_to_save}`"))
+    if click_rounds is not None:
+        rounds = "one point prompt" if click_rounds == 1 else f"the prompt, then {click_rounds - 1} simulated clicks"
+        rows.append(("Prompt rounds per training sample", f"`{click_rounds}` ({rounds})"))
     details = "\n".join(f"| {key} | {value} |" for key, value in rows)
     results = "\n".join(f"| {metric} | {value:.4f} |" for metric, value in metrics.items())
     results_section = f"\n## Evaluation\n\n| metric | value |\n|---|---|\n{results}\n" if metrics else ""
@@ -140,6 +147,19 @@ model = SamPtxForTextSegmentation.from_pretrained("{repo_id}")  # frozen SAM + C
 result = model.segment("image.jpg", "batfish", points=[(320, 240)])
 result.mask   # bool array (height, width) at the image's size
 result.score  # SAM's predicted IoU
+```
+
+Interactively (the image encoded once, each class once, then every click in the mask decoder's time):
+
+```python
+from samptx_hf import SamPtxPredictor
+
+predictor = SamPtxPredictor(model)
+predictor.set_image("image.jpg")
+first = predictor.predict("batfish", points=[(320, 240)])
+better = predictor.predict(
+    "batfish", points=[(320, 240), (300, 200)], point_labels=[1, 0], mask_input=first.low_res_logits
+)
 ```
 
 With transformers (after `import samptx_hf`, which registers the model and the pipeline):

@@ -218,6 +218,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         "mean_iou": eval_results["metrics"]["mean_iou"],
         "num_processes": accelerator.num_processes,
         "global_step": state.global_step,
+        "click_rounds": args.click_rounds,
         "trainable_parameters": trainable,
         "train_seconds": train_seconds,
         "loss_history": history,

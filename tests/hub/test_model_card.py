@@ -60,3 +60,20 @@ def test_placement_before_wrapping_counts_from_the_end():
     )
     card = build_model_card(model.config, peft_config_for("parallel_text", adapter_layers=[0, 2]))
     assert "blocks 0 and 2 of 4" in card.text
+
+
+@pytest.mark.parametrize(
+    ("eval_results", "row"),
+    [({"metrics": {"mean_iou": 0.7}, "click_rounds": 3}, "| `3` (the prompt, then 2 simulated clicks) |"),
+     ({"metrics": {"mean_iou": 0.7}, "click_rounds": 1}, "| `1` (one point prompt) |"),
+     ({"metrics": {"mean_iou": 0.7}}, None)],
+)  # fmt: skip
+def test_the_card_says_whether_the_model_was_trained_for_several_clicks(eval_results, row):
+    model = make_model(num_hidden_layers=4)
+    card = build_model_card(model.config, peft_config_for("parallel_text"), eval_results=eval_results)
+    if row is None:
+        assert "Prompt rounds per training sample" not in card.text
+    else:
+        assert f"| Prompt rounds per training sample {row}" in card.text
+    assert "click_rounds" not in str(card.data.eval_results)  # a training fact, not a metric
+    assert "predictor = SamPtxPredictor(model)" in card.text  # interactive use, as the docs show it
