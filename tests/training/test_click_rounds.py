@@ -3,9 +3,9 @@ loss and the gradients of re-running the whole model every round."""
 
 import pytest
 import torch
+from factories import make_batch, make_trained_looking_model
 
 from samptx_hf.training.click_rounds import PADDING_LABEL, click_rounds_loss, next_click_prompts
-from tests.factories import make_batch, make_trained_looking_model
 
 
 def _masks(size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
