@@ -47,6 +47,12 @@ def batch() -> dict[str, torch.Tensor]:
     return make_batch()
 
 
+@pytest.fixture(scope="module")
+def peft_model(tmp_path_factory: pytest.TempPathFactory):
+    """A `PeftModel` with trained-looking adapters on tiny frozen SAM and CLIP folders, one per test module."""
+    return make_peft_model(*save_frozen_components(tmp_path_factory.mktemp("frozen")))
+
+
 @pytest.fixture(scope="session")
 def adapter_repo(tmp_path_factory: pytest.TempPathFactory):
     """An adapter repository as training writes it, on tiny frozen SAM and CLIP folders, with trained-looking

@@ -4,18 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hub_factories import make_peft_model, save_frozen_components
 
 from samptx_hf.data import SyntheticShapesConfig, interior_point, make_synthetic_dataset
 from samptx_hf.evaluation import evaluate_model
 from samptx_hf.inference import segment
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture(scope="module")
-def peft_model(tmp_path_factory):
-    return make_peft_model(*save_frozen_components(tmp_path_factory.mktemp("frozen")))
 
 
 @pytest.fixture(scope="module")

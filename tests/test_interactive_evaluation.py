@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from hub_factories import make_peft_model, save_frozen_components
 
 from samptx_hf.data import SyntheticShapesConfig, make_synthetic_dataset
 from samptx_hf.evaluation import evaluate_model
@@ -37,11 +36,6 @@ def test_a_perfect_mask_needs_no_click_and_bad_masks_are_named():
     with pytest.raises(ValueError, match="the target mask is empty"):
         next_click(target, np.zeros_like(target))
     assert mask_iou(target, target) == 1.0 and mask_iou(np.zeros_like(target), target) == 0.0
-
-
-@pytest.fixture(scope="module")
-def peft_model(tmp_path_factory):
-    return make_peft_model(*save_frozen_components(tmp_path_factory.mktemp("frozen")))
 
 
 @pytest.fixture(scope="module")
