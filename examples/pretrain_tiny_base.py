@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
             running = []
     train_seconds = time.perf_counter() - started
 
-    click_ious = held_out_ious(model, eval_collator, held_out, rounds=max(args.click_rounds, 1))
+    click_ious = held_out_ious(model, eval_collator, held_out, rounds=args.click_rounds)
     object_iou = click_ious[0]
     print(f"held-out object IoU (one interior point, {len(held_out)} images): {object_iou:.4f}")
     if args.click_rounds > 1:
