@@ -14,7 +14,7 @@ from transformers import BatchFeature
 
 from .class_prompts import check_class_names
 from .data.conversion import to_rgb
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
@@ -116,9 +116,12 @@ def segment(
 
     Raises:
         FileNotFoundError: When `image` is a path that does not exist.
-        ValueError: On an unreadable image, an empty class name, a point or box outside the image, labels that
-            do not match the points, or a processor for the other SAM (SAM's for a SAM 2 model, or the reverse).
+        ValueError: On an unreadable image, an empty image or (SAM) one too elongated for the model's input, an empty
+            class name, a point or box outside the image, labels that do not match the points, a NaN `threshold`, or
+            a processor for the other SAM (SAM's for a SAM 2 model, or the reverse).
+        TypeError: On a `threshold` that is not a real number.
     """
+    threshold = check_threshold(threshold)
     class_names = check_class_names(text)
     pil_image = load_image(image)
     if points is not None and np.asarray(points, dtype=object).ndim != 2:

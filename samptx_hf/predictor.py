@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from peft import PeftModel
 
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
 from .inference import SegmentationResult, eval_mode, image_fingerprint, load_image, results_from_outputs
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches, mask_prompt
+from .modeling_samptx import SamPtxForTextSegmentation
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold, mask_prompt
 from .sam2_image_processing import prompt_processor
 from .sam_backbones import ImageFeatures, low_res_mask_size
 
@@ -79,12 +81,19 @@ class SamPtxPredictor:
     ```
 
     Raises:
+        TypeError: When `model` is neither a [`SamPtxForTextSegmentation`] nor a `PeftModel` around one.
         ValueError: On a `max_cache_bytes` that is not a positive integer, or a processor for the other SAM.
     """
 
     def __init__(
         self, model: Any, processor: SamPtxProcessor | None = None, max_cache_bytes: int = DEFAULT_CACHE_BYTES
     ):
+        base = model.get_base_model() if isinstance(model, PeftModel) else model
+        if not isinstance(base, SamPtxForTextSegmentation):
+            what = f"a PeftModel around a {type(base).__name__}" if base is not model else f"a {type(model).__name__}"
+            if isinstance(model, str):
+                what += f" ({model!r}; a folder or Hub id is loaded with SamPtxForTextSegmentation.from_pretrained)"
+            raise TypeError(f"model is {what}, expected a SamPtxForTextSegmentation or a PeftModel around one")
         if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
             raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
         self.model = model
@@ -104,12 +113,14 @@ class SamPtxPredictor:
         Forgets the previous image and its classes. Setting the same image again keeps them.
 
         Raises:
-            FileNotFoundError, ValueError: On a missing or unreadable image (the message names it).
+            FileNotFoundError, ValueError: On a missing or unreadable image (the message names it), or one the model
+                cannot take: empty, or (SAM) too elongated for its input, as [`segment`] refuses them.
         """
         pil_image = load_image(image)
         fingerprint = image_fingerprint(pil_image)
         if fingerprint == self._image_fingerprint:
             return
+        self.processor.check_image_size((pil_image.height, pil_image.width))
         self.reset_image()
         encoding = prompt_processor(self.processor.image_processor)(images=[pil_image], return_tensors="pt")
         with eval_mode(self.model):
@@ -164,8 +175,11 @@ class SamPtxPredictor:
 
         Raises:
             RuntimeError: When no image was set.
-            ValueError: On bad class names, prompts outside the image, or a `mask_input` of the wrong shape.
+            ValueError: On bad class names, prompts outside the image, a `mask_input` of the wrong shape, or a NaN
+                `threshold`.
+            TypeError: On a `threshold` that is not a real number.
         """
+        threshold = check_threshold(threshold)
         if self._trunk is None:
             raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
         class_names = check_class_names(text)

@@ -1,5 +1,7 @@
 """Pre- and post-processing of SAM-PTx: SAM's image processor for images and prompts, CLIP's tokenizer for text."""
 
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,6 +60,23 @@ def check_image_processor_matches(image_processor: Any, sam_config: PreTrainedCo
             f"{'SAM 2' if gives_sam2 else 'SAM'}, but the model's frozen SAM is {model}: use "
             "SamPtxProcessor.from_model(model) or image_processor_for_sam_config(model.config.sam_config)"
         )
+
+
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """`threshold`, a mask logit, as a float: every public call that binarises masks checks it before any work.
+
+    Raises:
+        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
+        ValueError: When it is NaN (no pixel would be in the mask and none out of it, silently).
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={threshold!r} is a {type(threshold).__name__}, expected a real number: the mask logit above which "
+            "a pixel is in the mask (0.0 is probability 0.5)"
+        )
+    if math.isnan(threshold):
+        raise ValueError(f"{name} is NaN, expected a real number: the mask logit above which a pixel is in the mask")
+    return float(threshold)
 
 
 class SamPtxProcessor(ProcessorMixin):
@@ -169,7 +188,7 @@ class SamPtxProcessor(ProcessorMixin):
             raise ValueError("input_labels were given without input_points")
         image_sizes = [image_size_of(image) for image in images]
         for i, image_size in enumerate(image_sizes):
-            self._check_image_size(image_size, i)
+            self.check_image_size(image_size, f"image {i}")
         if points is not None:
             points = [_check_points(points[i], image_sizes[i], i) for i in range(len(images))]
             if labels is None:
@@ -275,7 +294,11 @@ class SamPtxProcessor(ProcessorMixin):
 
         Returns:
             One tensor per sample of shape `(point_batch, num_masks, original_height, original_width)`.
+
+        Raises:
+            TypeError, ValueError: On a `mask_threshold` that is not a real number, or NaN.
         """
+        mask_threshold = check_threshold(mask_threshold, "mask_threshold")
         return self.image_processor.post_process_masks(
             list(masks.detach().cpu().float()),
             original_sizes,
@@ -288,15 +311,26 @@ class SamPtxProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         return ["pixel_values", "input_points", "input_labels", "input_boxes", "input_ids", "attention_mask"]
 
-    def _check_image_size(self, image_size: tuple[int, int], image_index: int) -> None:
-        """Reject an image whose short side would be resized to 0 pixels (SAM resizes the long side to its input)."""
+    def check_image_size(self, image_size: Sequence[int], name: str = "image") -> None:
+        """Refuse an image the model cannot take, before any work: an empty one, or for SAM one so elongated that its
+        short side would be resized to 0 pixels (SAM resizes the long side to its input; SAM 2 stretches to a square).
+
+        Args:
+            image_size: `(height, width)` of the image in pixels.
+            name: How the message names the image, e.g. `"image 2"` for the third of a list.
+
+        Raises:
+            ValueError: Naming the image's size and the size or aspect ratio expected.
+        """
+        height, width = (int(side) for side in image_size)
+        if height < 1 or width < 1:
+            raise ValueError(f"{name} is {width}x{height} pixels, expected an image of at least 1x1 pixel")
         if isinstance(self.image_processor, Sam2TorchImageProcessor):
-            return  # SAM 2 resizes both sides to its square input
+            return
         longest_edge = self.image_processor.size["longest_edge"]
-        height, width = image_size
         if min(height, width) * longest_edge / max(height, width) < 0.5:
             raise ValueError(
-                f"image {image_index} is {width}x{height} pixels: with its long side resized to the model's "
+                f"{name} is {width}x{height} pixels: with its long side resized to the model's "
                 f"{longest_edge} px its short side would be 0 px; expected an aspect ratio of at most "
                 f"{2 * longest_edge}:1 (crop the image)"
             )
@@ -399,6 +433,7 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "SamPtxProcessor",
     "check_image_processor_matches",
+    "check_threshold",
     "image_processor_for_sam_config",
     "mask_prompt",
 ]

@@ -133,3 +133,21 @@ def test_overlay_tints_the_mask_and_leaves_the_rest_of_the_image():
     assert np.array_equal(overlay[untouched], pixels[untouched])
     with pytest.raises(ValueError, match=r"expected the image's \(height, width\) \(30, 40\)"):
         overlay_mask(image, mask.T)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "error", "message"),
+    [(float("nan"), ValueError, "threshold is NaN, expected a real number"),
+     ("0.5", TypeError, "threshold='0.5' is a str, expected a real number"),
+     (True, TypeError, "threshold=True is a bool, expected a real number")],
+)  # fmt: skip
+def test_a_threshold_that_is_not_a_number_is_refused(peft_model, threshold, error, message):
+    with pytest.raises(error, match=message):
+        segment(peft_model, make_image(), "circle", threshold=threshold)
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (5, 0)])
+def test_an_empty_image_is_refused_with_its_size(peft_model, shape):
+    height, width = shape[:2]
+    with pytest.raises(ValueError, match=rf"image 0 is {width}x{height} pixels, expected an image of at least 1x1"):
+        segment(peft_model, np.zeros(shape, np.uint8), "circle")

@@ -140,3 +140,40 @@ def test_bad_prompts_are_named(call, message):
 def test_a_cache_size_must_be_a_positive_number_of_bytes():
     with pytest.raises(ValueError, match="max_cache_bytes must be a positive number of bytes, got 0"):
         SamPtxPredictor(make_trained_looking_model(), max_cache_bytes=0)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [("outputs/sam-ptx-synthetic", r"model is a str \('outputs/sam-ptx-synthetic'; a folder or Hub id is loaded "
+      r"with SamPtxForTextSegmentation.from_pretrained\), expected a SamPtxForTextSegmentation or a PeftModel"),
+     (torch.nn.Linear(2, 2), "model is a Linear, expected a SamPtxForTextSegmentation or a PeftModel around one")],
+)  # fmt: skip
+def test_a_model_that_is_not_sam_ptx_is_a_type_error(model, message):
+    with pytest.raises(TypeError, match=message):
+        SamPtxPredictor(model)
+
+
+def test_images_segment_refuses_are_refused_by_set_image_with_the_same_message():
+    model = make_trained_looking_model("parallel_text", 1, None)
+    predictor = SamPtxPredictor(model)
+    for shape, message in (
+        ((4000, 10, 3), r"is 10x4000 pixels: with its long side resized to .* 64 px its short side would be 0 px"),
+        ((0, 0, 3), r"is 0x0 pixels, expected an image of at least 1x1 pixel"),
+    ):
+        image = np.zeros(shape, np.uint8)
+        with pytest.raises(ValueError, match=message):
+            segment(model, image, "circle")
+        with pytest.raises(ValueError, match=rf"^image {message}"):
+            predictor.set_image(image)
+        assert not predictor.is_image_set
+
+
+@pytest.mark.parametrize(
+    ("threshold", "error"), [(float("nan"), ValueError), ("0", TypeError), (torch.tensor(0.0), TypeError)]
+)
+def test_predict_refuses_a_threshold_that_is_not_a_number(threshold, error):
+    predictor = SamPtxPredictor(make_trained_looking_model("decoder_only", 1, None))
+    predictor.set_image(make_image())
+    with pytest.raises(error, match="threshold.* expected a real number"):
+        predictor.predict("circle", points=[(20, 20)], threshold=threshold)
+    assert predictor.cache_info().classes == 0  # refused before the class was encoded

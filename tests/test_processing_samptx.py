@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from factories import make_model
+from factories import make_model, make_trained_looking_model
 from hub_factories import make_image
 from transformers import SamImageProcessorPil
 
@@ -63,6 +63,20 @@ def test_an_image_too_thin_for_the_model_is_named(processor):
     with pytest.raises(ValueError, match=r"image 0 is 4000x10 pixels: .* 64 px its short side would be 0 px"):
         processor(np.zeros((10, 4000, 3), np.uint8), "circle")
     processor(np.zeros((10, 1200, 3), np.uint8), "circle")  # 10 * 64 / 1200 = 0.53 rounds to 1 px
+
+
+@pytest.mark.parametrize("sam_version", [1, 2])
+def test_an_empty_image_is_named_for_sam_and_sam_2(sam_version):
+    model = make_model() if sam_version == 1 else make_trained_looking_model("decoder_only", 2, None)
+    processor = SamPtxProcessor.from_model(model)
+    with pytest.raises(ValueError, match=r"image 1 is 0x0 pixels, expected an image of at least 1x1 pixel"):
+        processor([make_image(), np.zeros((0, 0, 3), np.uint8)], "circle")
+
+
+def test_post_process_masks_refuses_a_threshold_that_is_not_a_number(processor):
+    masks, sizes = torch.zeros(1, 1, 1, 16, 16), torch.tensor([[48, 80]])
+    with pytest.raises(ValueError, match="mask_threshold is NaN, expected a real number"):
+        processor.post_process_masks(masks, sizes, torch.tensor([[38, 64]]), mask_threshold=float("nan"))
 
 
 def test_several_images_with_one_name_share_it(processor):
