@@ -185,9 +185,20 @@ class SamPtxTrainingArguments:
     max_steps: int = field(default=500, metadata={"help": "Optimiser steps; <= 0 uses num_train_epochs."})
     num_train_epochs: int = field(default=1, metadata={"help": "Epochs, when max_steps <= 0."})
     eval_steps: int = field(default=250, metadata={"help": "Evaluate every N optimiser steps (and at the end)."})
-    logging_steps: int = field(default=10, metadata={"help": "Log loss and lr every N optimiser steps."})
-    mixed_precision: str = field(
-        default="no", metadata={"help": "Accelerate mixed precision.", "choices": ["no", "fp16", "bf16"]}
+    logging_steps: int = field(
+        default=10,
+        metadata={
+            "help": "Log loss and lr every N optimiser steps (to the trackers and loss_history; also printed when "
+            "there is no progress bar on a terminal)."
+        },
+    )
+    mixed_precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Accelerate mixed precision; by default the launcher's choice (accelerate launch "
+            "--mixed_precision, accelerate config), else no. The run's eval_results.json records the one used.",
+            "choices": ["no", "fp16", "bf16"],
+        },
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute ViT blocks in backward."})
     click_rounds: int = field(

@@ -1,9 +1,9 @@
 """Resumable checkpoints that are either complete or invisible.
 
 `Accelerator.save_state` writes model, optimiser, scheduler and RNG states into a temporary folder; the trainer
-state (step, epoch, position in the epoch, and the run configuration) is written last, and the folder is then renamed
-into place. A kill during a save leaves only a `.tmp-` folder, which resuming ignores, and never a `checkpoint-*`
-folder that looks complete but is not.
+state (step, epoch, position in the epoch, the run configuration, and the loss history) is written last, and the
+folder is then renamed into place. A kill during a save leaves only a `.tmp-` folder, which resuming ignores, and
+never a `checkpoint-*` folder that looks complete but is not.
 
 A run never mixes with another: it refuses a non-empty output folder unless told to overwrite it or to resume it
 ([`prepare_output_dir`]), and a resume whose configuration differs from the checkpoint's ([`check_resume_config`]).
@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class TrainerState:
     epoch: int = 0  # epoch in progress
     batches_in_epoch: int = 0  # micro-batches of that epoch already consumed
     run_config: dict[str, Any] | None = None  # `run_config(...)` of the run that saved it; None before it was kept
+    loss_history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss", "lr"} every logging step
+    loss_sum: float = 0.0  # summed loss of the micro-batches since the last logged step
+    loss_batches: int = 0  # their number
 
 
 def start_run(accelerator: Accelerator, *arguments: Any) -> tuple[TrainerState, Path | None]:
@@ -60,7 +63,9 @@ def start_run(accelerator: Accelerator, *arguments: Any) -> tuple[TrainerState, 
     args = arguments[-1]
     output_dir = Path(args.output_dir)
     prepare_output_dir(accelerator, output_dir, args.overwrite_output_dir, resuming=bool(args.resume_from_checkpoint))
-    config = run_config(*arguments, num_processes=accelerator.num_processes)
+    config = run_config(
+        *arguments, num_processes=accelerator.num_processes, mixed_precision=accelerator.mixed_precision
+    )
     if not args.resume_from_checkpoint:
         return TrainerState(run_config=config), None
     checkpoint = resolve_checkpoint(args.resume_from_checkpoint, output_dir / "checkpoints")
@@ -72,9 +77,10 @@ def start_run(accelerator: Accelerator, *arguments: Any) -> tuple[TrainerState, 
     return state, checkpoint
 
 
-def run_config(*arguments: Any, num_processes: int) -> dict[str, Any]:
-    """What determines a run's training: every field of the argument dataclasses but the operational ones, and the
-    number of processes (it sets the global batch), as JSON values."""
+def run_config(*arguments: Any, num_processes: int, **resolved: Any) -> dict[str, Any]:
+    """What determines a run's training, as JSON values: every field of the argument dataclasses but the operational
+    ones, the number of processes (it sets the global batch), and the `resolved` values of fields whose flag may leave
+    the choice to the launcher (`mixed_precision="bf16"` where `--mixed_precision` was not given)."""
     config = {
         item.name: getattr(dataclass_, item.name)
         for dataclass_ in arguments
@@ -82,6 +88,7 @@ def run_config(*arguments: Any, num_processes: int) -> dict[str, Any]:
         if item.name not in _OPERATIONAL_FLAGS
     }
     config["num_processes"] = num_processes
+    config.update(resolved)
     return json.loads(json.dumps(config))
 
 

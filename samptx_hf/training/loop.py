@@ -2,6 +2,7 @@
 
 import math
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, parse_choice_from_env, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -67,25 +68,51 @@ def evaluate_held_out(
     return compute_results(metrics, class_counts, dataset_name)
 
 
-def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
-    """Train SAM-PTx (or a baseline) and save the adapter to `args.output_dir`; returns the final metrics."""
-    output_dir = Path(args.output_dir)
-    if args.mixed_precision == "fp16" and PartialState().device.type == "cpu":  # accelerate would train in fp32
-        raise ValueError("argument --mixed_precision: fp16 needs a GPU and this run is on the CPU; use bf16 or no")
-    accelerator = Accelerator(
+def resolve_mixed_precision(args: SamPtxTrainingArguments) -> str:
+    """The mixed precision a run trains in: `--mixed_precision` when given, else the launcher's choice
+    (`accelerate launch --mixed_precision`, or `accelerate config`, which the launcher passes on as
+    `ACCELERATE_MIXED_PRECISION`), else `"no"`: what `Accelerator(mixed_precision=None)` would pick.
+
+    Raises:
+        ValueError: For fp16 on the CPU, which accelerate would silently run in fp32; the message says where the
+            fp16 came from.
+    """
+    mixed_precision = args.mixed_precision or parse_choice_from_env("ACCELERATE_MIXED_PRECISION", "no").lower()
+    if mixed_precision == "fp16" and PartialState().device.type == "cpu":
+        chosen = "fp16" if args.mixed_precision else "fp16 (the launcher's choice: ACCELERATE_MIXED_PRECISION)"
+        raise ValueError(f"argument --mixed_precision: {chosen} needs a GPU and this run is on the CPU; use bf16 or no")
+    return mixed_precision
+
+
+def build_accelerator(args: SamPtxTrainingArguments) -> Accelerator:
+    """The run's `Accelerator`: gradient accumulation, mixed precision ([`resolve_mixed_precision`]), trackers, and a
+    seedable sampler (a resumed epoch shuffles as the interrupted one did)."""
+    return Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=resolve_mixed_precision(args),
         log_with=None if args.report_to == "none" else args.report_to,
-        project_dir=str(output_dir),
+        project_dir=args.output_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
+    """Train SAM-PTx (or a baseline) and save the adapter to `args.output_dir`; returns the final metrics.
+
+    The loss and learning rate of every `logging_steps` go to the trackers and to the results' `loss_history` (whole
+    across a resume: it is saved with each checkpoint); they are also printed when no progress bar shows them on a
+    terminal (`--disable_tqdm`, or output to a file).
+    """
+    output_dir = Path(args.output_dir)
+    accelerator = build_accelerator(args)
     checkpoints_dir = output_dir / "checkpoints"
     state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
     logger.info(
         f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}",
         main_process_only=True,
     )
-    accelerator.print(f"Training {model_args.method} with {accelerator.num_processes} process(es)")
+    in_precision = f" in {accelerator.mixed_precision} mixed precision" if accelerator.mixed_precision != "no" else ""
+    accelerator.print(f"Training {model_args.method} with {accelerator.num_processes} process(es){in_precision}")
     if uses_tiny_sam(model_args) and "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > 1:
         # A tiny model gains little from a second thread and loses 10-25x when another process takes a core.
         torch.set_num_threads(1)
@@ -145,7 +172,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         model, optimizer, train_dataloader, eval_dataloader, scheduler
     )
     if args.report_to != "none":
-        accelerator.init_trackers("sam-ptx", config={**vars(model_args), **vars(data_args), **vars(args)})
+        tracker_config = {**vars(model_args), **vars(data_args), **vars(args)}
+        accelerator.init_trackers("sam-ptx", config={**tracker_config, "mixed_precision": accelerator.mixed_precision})
 
     # 4. Resume.
     if checkpoint is not None:
@@ -159,10 +187,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         disable=args.disable_tqdm or not accelerator.is_local_main_process,
         desc=model_args.method,
     )
+    print_losses = args.disable_tqdm or not sys.stderr.isatty()  # no bar on a terminal shows them
     model.train()
-    history: list[dict[str, float]] = []
     started = time.perf_counter()
-    running_loss, running_batches = 0.0, 0
     while state.global_step < max_steps:
         train_dataloader.set_epoch(state.epoch)
         train_collator.set_epoch(state.epoch)
@@ -176,8 +203,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
-            running_loss += accelerator.gather(loss.detach()).mean().item()
-            running_batches += 1
+            state.loss_sum += accelerator.gather(loss.detach()).mean().item()
+            state.loss_batches += 1
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
@@ -185,13 +212,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             if state.global_step % args.logging_steps == 0 or state.global_step == max_steps:
                 record = {
                     "step": state.global_step,
-                    "loss": running_loss / running_batches,
+                    "loss": state.loss_sum / state.loss_batches,
                     "lr": scheduler.get_last_lr()[0],
                 }
-                history.append(record)
+                state.loss_history.append(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                if print_losses:
+                    accelerator.print(
+                        f"step {state.global_step}/{max_steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}"
+                    )
                 accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
-                running_loss, running_batches = 0.0, 0
+                state.loss_sum, state.loss_batches = 0.0, 0
             if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
                 eval_results = evaluate_held_out(accelerator, model, eval_dataloader, text_table, image_processor)
                 mean_iou = eval_results["metrics"]["mean_iou"]
@@ -217,11 +248,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         "method": model_args.method,
         "mean_iou": eval_results["metrics"]["mean_iou"],
         "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
         "global_step": state.global_step,
         "click_rounds": args.click_rounds,
         "trainable_parameters": trainable,
         "train_seconds": train_seconds,
-        "loss_history": history,
+        "loss_history": state.loss_history,
     }
     if accelerator.is_main_process:
         save_adapter_repo(  # also writes eval_results.json

@@ -13,7 +13,15 @@ import torch
 from safetensors.torch import load_file
 
 import samptx_hf.training.loop as loop
-from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, list_checkpoints, train
+from samptx_hf.training import (
+    DataArguments,
+    ModelArguments,
+    SamPtxTrainingArguments,
+    TrainingArgumentParser,
+    list_checkpoints,
+    train,
+)
+from samptx_hf.training.loop import resolve_mixed_precision
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_MODEL = {
@@ -56,7 +64,7 @@ def run(output_dir, method="parallel_text", **training):
 def test_a_run_saves_the_adapter_and_the_metrics(tmp_path, method):
     results = run(tmp_path, method=method, max_steps=3)
     saved = json.loads((tmp_path / "eval_results.json").read_text())
-    assert saved["method"] == method and saved["num_processes"] == 1
+    assert saved["method"] == method and saved["num_processes"] == 1 and saved["mixed_precision"] == "no"
     assert 0.0 <= saved["mean_iou"] <= 1.0 and saved["mean_iou"] == results["mean_iou"]
     assert saved["global_step"] == 3 and len(saved["loss_history"]) == 3
     assert (tmp_path / "adapter_model.safetensors").is_file() and (tmp_path / "config.json").is_file()
@@ -68,10 +76,17 @@ def test_a_run_saves_the_adapter_and_the_metrics(tmp_path, method):
     assert "global_step" not in card and "train_seconds" not in card  # run facts are not metrics
 
 
-def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, caplog):
-    run(tmp_path / "whole", checkpointing_steps=3)
+def test_a_killed_and_resumed_run_ends_with_the_weights_and_the_loss_history_of_an_uninterrupted_one(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    # Losses are logged every 2 steps: the step-4 record averages step 3, before the checkpoint, and step 4, after it.
+    whole = run(tmp_path / "whole", checkpointing_steps=3, logging_steps=2)
     assert "Removed shared tensor" not in caplog.text  # SAM's tied embedding is saved once, without a warning
     expected = load_file(tmp_path / "whole" / "adapter_model.safetensors")
+    # Without a progress bar (--disable_tqdm, or no terminal) the logged losses are printed.
+    printed = re.findall(r"^step (\d+)/6: loss (\d+\.\d{4}), lr ", capsys.readouterr().out, re.MULTILINE)
+    assert printed == [(str(record["step"]), f"{record['loss']:.4f}") for record in whole["loss_history"]]
+    assert [record["step"] for record in whole["loss_history"]] == [2, 4, 6]
 
     real_save = loop.save_checkpoint
 
@@ -81,7 +96,7 @@ def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
 
     monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "killed", checkpointing_steps=3)
+        run(tmp_path / "killed", checkpointing_steps=3, logging_steps=2)
     monkeypatch.setattr(loop, "save_checkpoint", real_save)
     checkpoints_dir = tmp_path / "killed" / "checkpoints"
     # A save that was itself killed leaves only a staging folder, which resuming ignores.
@@ -89,8 +104,12 @@ def test_a_killed_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     (checkpoints_dir / "checkpoint-4").mkdir()  # looks like a checkpoint, but has no trainer state
     assert [p.name for p in list_checkpoints(checkpoints_dir)] == ["checkpoint-3"]
 
-    results = run(tmp_path / "killed", checkpointing_steps=3, resume_from_checkpoint="latest")
+    results = run(tmp_path / "killed", checkpointing_steps=3, logging_steps=2, resume_from_checkpoint="latest")
     assert results["global_step"] == 6
+    assert [record["step"] for record in results["loss_history"]] == [2, 4, 6]  # the steps before the resume too
+    for resumed_record, record in zip(results["loss_history"], whole["loss_history"], strict=True):
+        assert resumed_record["loss"] == pytest.approx(record["loss"], rel=1e-5)
+        assert resumed_record["lr"] == pytest.approx(record["lr"], rel=1e-6)
     resumed = load_file(tmp_path / "killed" / "adapter_model.safetensors")
     assert expected.keys() == resumed.keys()
     for key in expected:
@@ -126,10 +145,28 @@ def test_a_tracker_that_is_not_installed_is_refused_at_once(monkeypatch):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on a GPU")
-def test_fp16_on_the_cpu_is_refused_instead_of_ignored(tmp_path):
+def test_fp16_on_the_cpu_is_refused_instead_of_ignored(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="argument --mixed_precision: fp16 needs a GPU and this run is on the CPU"):
         run(tmp_path, mixed_precision="fp16")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")  # accelerate launch --mixed_precision fp16
+    with pytest.raises(ValueError, match=r"fp16 \(the launcher's choice: ACCELERATE_MIXED_PRECISION\) needs a GPU"):
+        run(tmp_path)
     assert not tmp_path.joinpath("frozen_base").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "launcher", "expected"),
+    [(None, None, "no"), (None, "bf16", "bf16"), (None, "BF16", "bf16"), ("no", "bf16", "no"), ("bf16", "no", "bf16")],
+)  # fmt: skip
+def test_the_launcher_s_mixed_precision_applies_unless_the_flag_is_given(monkeypatch, flag, launcher, expected):
+    # `accelerate launch --mixed_precision bf16` and `accelerate config` reach the script as this variable.
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    if launcher is not None:
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launcher)
+    flags = [] if flag is None else ["--mixed_precision", flag]
+    (args,) = TrainingArgumentParser(SamPtxTrainingArguments).parse_args_into_dataclasses(flags)
+    assert args.mixed_precision == flag
+    assert resolve_mixed_precision(args) == expected
 
 
 def test_a_non_empty_output_dir_is_refused_and_left_as_it_was(tmp_path):
@@ -231,6 +268,30 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path, options):
     losses_two = torch.tensor([record["loss"] for record in two["loss_history"]])
     torch.testing.assert_close(losses_two, losses_one, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(torch.tensor(two["mean_iou"]), torch.tensor(one["mean_iou"]), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_bf16_launch_trains_in_bf16_unless_the_flag_says_otherwise(tmp_path):
+    # `accelerate launch --mixed_precision bf16` sets this variable for the script it starts.
+    env = {**os.environ, "ACCELERATE_MIXED_PRECISION": "bf16", "OMP_NUM_THREADS": "1"}
+    script = str(REPO / "examples" / "train.py")
+    results, printed = {}, {}
+    for name, flags in (("launcher", []), ("flag", ["--mixed_precision", "no"])):
+        completed = subprocess.run(
+            [sys.executable, script, *tiny_cli(tmp_path / name, max_steps=3), *flags],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        results[name] = json.loads((tmp_path / name / "eval_results.json").read_text())
+        printed[name] = completed.stdout
+    assert "Training parallel_text with 1 process(es) in bf16 mixed precision\n" in printed["launcher"]
+    assert "Training parallel_text with 1 process(es)\n" in printed["flag"]
+    assert results["launcher"]["mixed_precision"] == "bf16" and results["flag"]["mixed_precision"] == "no"
+    losses = {name: [record["loss"] for record in result["loss_history"]] for name, result in results.items()}
+    assert losses["launcher"] != losses["flag"]  # bf16 arithmetic, not fp32 under another name
+    torch.testing.assert_close(torch.tensor(losses["launcher"]), torch.tensor(losses["flag"]), rtol=0.02, atol=0.0)
 
 
 @pytest.mark.slow
