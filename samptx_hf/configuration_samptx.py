@@ -1,6 +1,7 @@
 """Configuration of SAM-PTx: which frozen SAM and CLIP it is built on, and how text enters SAM."""
 
 from enum import Enum
+from typing import Any
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, CLIPTextConfig, PreTrainedConfig
@@ -39,10 +40,13 @@ class SamPtxConfig(PreTrainedConfig):
         text_config (`CLIPTextConfig` or `dict`, *optional*):
             Architecture of the frozen CLIP text encoder (`CLIPTextModelWithProjection`); its `projection_dim` is
             the width of the text embeddings, `text_dim`.
-        sam_model_name_or_path (`str`, *optional*, defaults to `"facebook/sam-vit-base"`):
-            Hub id or local directory the frozen SAM weights come from.
-        text_model_name_or_path (`str`, *optional*, defaults to `"openai/clip-vit-base-patch32"`):
-            Hub id or local directory the frozen CLIP text encoder and its tokenizer come from.
+        sam_model_name_or_path (`str`, *optional*):
+            Hub id, local directory or built-in name (`"samptx_hf:tiny-sam"`) the frozen SAM weights come from, as
+            `from_pretrained_components` records it. `None` (a model built from a config, with random weights)
+            means the weights come from nowhere that could be loaded again: an adapter trained on such a model
+            loads only onto that model (`PeftModel.from_pretrained(base, folder)`).
+        text_model_name_or_path (`str`, *optional*):
+            Where the frozen CLIP text encoder and its tokenizer come from; `None` as for `sam_model_name_or_path`.
         prompt_template (`str`, *optional*, defaults to `"a photo of a {}"`):
             Turns a class name into the text that is encoded; must contain `{}` once.
         text_injection (`str`, *optional*, defaults to `"parallel_text"`):
@@ -73,8 +77,8 @@ class SamPtxConfig(PreTrainedConfig):
 
     sam_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
-    sam_model_name_or_path: str = "facebook/sam-vit-base"
-    text_model_name_or_path: str = "openai/clip-vit-base-patch32"
+    sam_model_name_or_path: str | None = None
+    text_model_name_or_path: str | None = None
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     text_injection: str = TextInjection.PARALLEL_TEXT.value
     normalize_text_embeds: bool = True
@@ -109,8 +113,22 @@ class SamPtxConfig(PreTrainedConfig):
         if self.initializer_range <= 0:
             raise ValueError(f"initializer_range={self.initializer_range!r} must be positive")
         for name in ("sam_model_name_or_path", "text_model_name_or_path"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must be a non-empty Hub id or directory, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise ValueError(f"{name} must be a non-empty Hub id or directory (or None), got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as `config.json` holds it, without the machine's paths the sub-configs were loaded from.
+
+        The frozen components are named by `sam_model_name_or_path` and `text_model_name_or_path`; the sub-configs'
+        `_name_or_path` (an absolute local path for a built-in or a local component) would only leak the training
+        machine's file system into a pushed repository.
+        """
+        output = super().to_dict()
+        for name in self.sub_configs:
+            if isinstance(output.get(name), dict):
+                _drop_name_or_path(output[name])
+        return output
 
     @property
     def text_dim(self) -> int:
@@ -128,6 +146,13 @@ class SamPtxConfig(PreTrainedConfig):
     def prompt_hidden_size(self) -> int:
         """Width of SAM's prompt tokens (and of the mask decoder's queries)."""
         return self.sam_config.prompt_encoder_config.hidden_size
+
+
+def _drop_name_or_path(config_dict: dict[str, Any]) -> None:
+    config_dict.pop("_name_or_path", None)
+    for value in config_dict.values():
+        if isinstance(value, dict):
+            _drop_name_or_path(value)
 
 
 __all__ = ["SAM_MODEL_TYPES", "SamPtxConfig", "TextInjection"]

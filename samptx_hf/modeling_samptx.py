@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, Sam2Model, SamModel
-from transformers.utils import ModelOutput, logging
+from transformers.utils import CONFIG_NAME, ModelOutput, logging
 
 from .class_prompts import format_prompts
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .hub.locate import locate_pretrained
+from .hub.repository import ADAPTER_CONFIG_NAME
 from .image_encoding import ImageTrunk, encode_trunk
 from .inference import segment
 from .losses import LOSS_WEIGHTS, sam_segmentation_loss
@@ -188,8 +189,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         config = SamPtxConfig(
             sam_config=sam.config,
             text_config=text_encoder.config,
-            sam_model_name_or_path=str(sam_model_name_or_path),
-            text_model_name_or_path=str(text_model_name_or_path),
+            sam_model_name_or_path=_component_location(sam_model_name_or_path),
+            text_model_name_or_path=_component_location(text_model_name_or_path),
             **config_kwargs,
         )
         model = cls(config, sam=sam, text_encoder=text_encoder)
@@ -217,6 +218,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     def get_tokenizer(self):
         """The CLIP tokenizer, loaded from `config.text_model_name_or_path` on first use unless already set."""
         if self.tokenizer is None:
+            if self.config.text_model_name_or_path is None:
+                raise ValueError(
+                    "this model has no tokenizer and config.text_model_name_or_path is None (it was built from a "
+                    "config, not loaded): set model.tokenizer to the CLIP tokenizer of its text encoder"
+                )
             self.tokenizer = AutoTokenizer.from_pretrained(resolve_component(self.config.text_model_name_or_path))
         return self.tokenizer
 
@@ -643,9 +649,12 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         Otherwise this is `PreTrainedModel.from_pretrained`, with `use_safetensors=True` unless given.
 
         Raises:
-            FileNotFoundError: When `pretrained_model_name_or_path` is neither a folder nor a Hub repository.
+            FileNotFoundError: When `pretrained_model_name_or_path` is neither a folder nor a Hub repository, or a
+                folder without `adapter_config.json` or `config.json`.
             TypeError: On an adapter repository, for an argument it does not take (the message lists them).
-            OSError: When the adapter repository or a frozen component cannot be loaded.
+            OSError: When the adapter repository or a frozen component cannot be loaded; a broken file of the
+                repository is named (see [`SamPtxPeftModel.from_adapter_repo`]).
+            ValueError: When the adapter weights do not fit the model the repository's `config.json` describes.
         """
         # Imported here: the adapter repository's model is built on this class.
         from .peft_model import SamPtxPeftModel
@@ -654,8 +663,21 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         adapter_repo = SamPtxPeftModel.adapter_repository(pretrained_model_name_or_path, kwargs)
         if adapter_repo is not None:
             return SamPtxPeftModel.from_auto_class_arguments(adapter_repo, *model_args, **kwargs)
+        path = os.fspath(pretrained_model_name_or_path)
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, kwargs.get("subfolder") or "", CONFIG_NAME)):
+            raise FileNotFoundError(
+                f"{path} holds neither {ADAPTER_CONFIG_NAME} (a SAM-PTx adapter repository) nor {CONFIG_NAME} (a saved "
+                "model): expected a folder written by save_pretrained or examples/train.py"
+            )
         kwargs.setdefault("use_safetensors", True)
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+
+def _component_location(name_or_path: str | os.PathLike) -> str:
+    """How the config records where a frozen component came from: a local folder as an absolute path (a relative one
+    would only load again from the same working directory), a Hub id or built-in name as given."""
+    name = os.fspath(name_or_path)
+    return os.path.abspath(name) if os.path.isdir(name) else name
 
 
 __all__ = ["SamPtxForTextSegmentation", "SamPtxPreTrainedModel", "SamPtxSegmentationOutput"]

@@ -20,8 +20,12 @@ from .hub import (
     ADAPTER_CONFIG_NAME,
     ADAPTER_WEIGHTS_NAME,
     HUB_KWARGS,
+    adapter_weight_shapes,
+    check_frozen_components_named,
     find_adapter_config,
     push_adapter_to_hub,
+    read_adapter_config,
+    read_repository_config,
     read_repository_metadata,
     save_adapter_repo,
 )
@@ -128,9 +132,12 @@ class SamPtxPeftModel(PeftModel):
 
         Raises:
             OSError: When the repository lacks `config.json` or `adapter_model.safetensors` (only safetensors weights
-                are loaded), or a frozen component cannot be found.
+                are loaded), when one of its files is not valid JSON or safetensors (the message names the file), or
+                a frozen component cannot be found.
             TypeError: On a keyword that is not a Hub argument, or a `config` that is not a `SamPtxConfig`.
-            ValueError: On a `dtype` that is not a torch floating-point dtype.
+            ValueError: On a `dtype` that is not a torch floating-point dtype, an adapter config of another PEFT
+                method, a `config.json` that names no frozen SAM or CLIP, or adapter weights that do not fit the
+                model `config.json` describes.
         """
         unknown = sorted(set(hub_kwargs) - set(HUB_KWARGS))
         if unknown:
@@ -143,15 +150,18 @@ class SamPtxPeftModel(PeftModel):
         dtype = _torch_dtype(dtype)
         lookup = {key: value for key, value in hub_kwargs.items() if value is not None}
         model_id = os.fspath(pretrained_model_name_or_path)
+        # 1. The repository's files, each checked before anything is built: a broken one is named here.
+        read_adapter_config(find_adapter_config(model_id, **lookup))
         weights = cached_file(model_id, ADAPTER_WEIGHTS_NAME, _raise_exceptions_for_missing_entries=False, **lookup)
         if weights is None:
             raise OSError(
                 f"{model_id!r} has {ADAPTER_CONFIG_NAME} but no {ADAPTER_WEIGHTS_NAME}: SAM-PTx loads adapter weights "
                 "only from safetensors (re-save the adapter with save_pretrained(..., safe_serialization=True))"
             )
-
-        # 1. The configuration names the frozen components.
-        config = config if config is not None else SamPtxConfig.from_pretrained(model_id, **lookup)
+        stored_shapes = adapter_weight_shapes(weights)
+        # The configuration names the frozen components.
+        config = config if config is not None else read_repository_config(model_id, **lookup)
+        check_frozen_components_named(config, model_id)
         # 2. Frozen SAM and CLIP, with this repository's SAM-PTx options (template, text injection, ...). The
         #    revision names this repository's commit; the access options carry over to the components.
         options = {name: getattr(config, name) for name in _samptx_options()}
@@ -160,9 +170,18 @@ class SamPtxPeftModel(PeftModel):
         base = SamPtxForTextSegmentation.from_pretrained_components(
             config.sam_model_name_or_path, config.text_model_name_or_path, hub_kwargs=component_kwargs, **options
         )
-        # 3. Adapters and trained decoder, through peft (`cls` makes peft build this class).
+        # 3. Adapters and trained decoder, through peft (`cls` makes peft build this class); the weights must fit.
         peft_kwargs = {key: value for key, value in lookup.items() if key != "proxies"}
-        model = cls.from_pretrained(base, model_id, adapter_name=adapter_name, is_trainable=is_trainable, **peft_kwargs)
+        try:
+            model = cls.from_pretrained(
+                base, model_id, adapter_name=adapter_name, is_trainable=is_trainable, **peft_kwargs
+            )
+        except (KeyError, RuntimeError) as error:  # peft's own report of a key or a shape that does not fit
+            raise ValueError(
+                f"{weights} does not fit the {type(base.sam).__name__} that {model_id!r}'s config.json describes "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        _check_weights_fit(model, adapter_name, stored_shapes, weights)
         has_processor = cached_file(
             model_id, PROCESSOR_CONFIG_NAME, _raise_exceptions_for_missing_entries=False, **lookup
         )
@@ -271,6 +290,33 @@ class SamPtxPeftModel(PeftModel):
             digest.update(name.encode())
             digest.update(state_dict[name].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
         return digest.hexdigest()
+
+
+def _check_weights_fit(
+    model: PeftModel, adapter_name: str, stored_shapes: Mapping[str, tuple[int, ...]], weights_file: str
+) -> None:
+    """`ValueError` naming `weights_file` when its tensors are not exactly those the loaded adapter has.
+
+    peft loads what matches and only warns about the rest: a file saved for another base (SAM weights in a SAM 2
+    repository, another depth or width) would otherwise give a model that is partly untrained.
+    """
+    expected = {
+        name: tuple(tensor.shape)
+        for name, tensor in get_peft_model_state_dict(model, adapter_name=adapter_name).items()
+    }
+    missing = sorted(set(expected) - set(stored_shapes))
+    unexpected = sorted(set(stored_shapes) - set(expected))
+    reshaped = sorted(name for name in set(expected) & set(stored_shapes) if expected[name] != stored_shapes[name])
+    problems = [
+        f"{len(names)} {what}, e.g. {names[0]!r}"
+        for what, names in (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped))
+        if names
+    ]
+    if problems:
+        raise ValueError(
+            f"{weights_file} does not fit the {type(model.get_base_model().sam).__name__} its config.json describes: "
+            f"tensors {'; '.join(problems)}"
+        )
 
 
 def _samptx_options() -> list[str]:

@@ -5,12 +5,12 @@ from samptx_hf import SamPtxConfig, TextInjection
 from samptx_hf.tiny import tiny_sam_config, tiny_text_config
 
 
-def test_defaults_describe_vit_b_sam_and_clip_b32():
+def test_defaults_describe_vit_b_sam_and_clip_b32_but_name_no_weights():
     config = SamPtxConfig()
     assert isinstance(config.sam_config, SamConfig)
     assert isinstance(config.text_config, CLIPTextConfig)
-    assert config.sam_model_name_or_path == "facebook/sam-vit-base"
-    assert config.text_model_name_or_path == "openai/clip-vit-base-patch32"
+    # A config alone says nothing about where weights come from: no default base to fall back to.
+    assert config.sam_model_name_or_path is None and config.text_model_name_or_path is None
     assert config.text_injection == "parallel_text"
     assert config.text_dim == 512
 
@@ -57,3 +57,8 @@ def test_round_trips_through_dict_and_save_pretrained(tmp_path):
 def test_invalid_values_raise_value_error_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SamPtxConfig(**kwargs)
+
+
+def test_a_blank_component_location_is_refused():
+    with pytest.raises(ValueError, match="sam_model_name_or_path must be a non-empty Hub id"):
+        SamPtxConfig(sam_model_name_or_path="  ")

@@ -21,8 +21,10 @@ def hub_lookup_kwargs(hub_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {key: hub_kwargs[key] for key in HUB_KWARGS if hub_kwargs.get(key) is not None}
 
 
-def is_hub_id(name: str | os.PathLike) -> bool:
+def is_hub_id(name: str | os.PathLike | None) -> bool:
     """True when `name` is not an existing path and has the form of a Hub repository id (`"user/model"`)."""
+    if name is None:
+        return False
     name = os.fspath(name)
     if os.path.exists(name):
         return False

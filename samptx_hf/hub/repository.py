@@ -26,12 +26,14 @@ from typing import Any
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, ModelCard, is_offline_mode
 from huggingface_hub.errors import HfHubHTTPError, HTTPError
 from peft import PeftModel
+from safetensors import SafetensorError, safe_open
 from transformers import PreTrainedModel
-from transformers.utils import cached_file
+from transformers.utils import CONFIG_NAME, cached_file
 
 from ..configuration_samptx import SamPtxConfig
 from ..pretrained import is_builtin
 from ..processing_samptx import SamPtxProcessor
+from ..tuners.parallel_text.config import SamPtxPeftType
 from .locate import hub_lookup_kwargs, is_hub_id
 from .model_card import build_model_card
 
@@ -76,6 +78,95 @@ def read_repository_metadata(
         datasets = ModelCard.load(card_file).data.datasets
         dataset_name = datasets[0] if datasets else None
     return eval_results, dataset_name
+
+
+def read_adapter_config(adapter_config_file: str | os.PathLike) -> dict[str, Any]:
+    """The contents of an `adapter_config.json`, checked to be a SAM-PTx adapter's.
+
+    Raises:
+        OSError: When the file is not valid JSON, or not a JSON object; the message names the file.
+        ValueError: When it configures another PEFT method than the Parallel-Text adapter.
+    """
+    adapter_config = _read_json_object(adapter_config_file, "a PEFT adapter config written by save_pretrained")
+    peft_type = adapter_config.get("peft_type")
+    if peft_type != SamPtxPeftType.PARALLEL_TEXT.value:
+        raise ValueError(
+            f"{adapter_config_file} has peft_type {peft_type!r}, expected {SamPtxPeftType.PARALLEL_TEXT.value!r} "
+            "(every SAM-PTx method is a ParallelTextConfig)"
+        )
+    return adapter_config
+
+
+def read_repository_config(pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> SamPtxConfig:
+    """The [`SamPtxConfig`] of an adapter repository, which must name the frozen SAM and CLIP to rebuild.
+
+    `hub_kwargs`: the Hub arguments of `from_pretrained` (`samptx_hf.hub.HUB_KWARGS`); others are ignored.
+
+    Raises:
+        OSError: When `config.json` is missing, not valid JSON, or not a SAM-PTx config; the message names the file
+            and, for a missing one, how to load the adapter onto its base instead.
+        ValueError: When it names no frozen SAM or CLIP (a model built from a config, whose weights cannot be
+            loaded again).
+    """
+    lookup = hub_lookup_kwargs(hub_kwargs)
+    model_id = os.fspath(pretrained_model_name_or_path)
+    config_file = cached_file(model_id, CONFIG_NAME, _raise_exceptions_for_missing_entries=False, **lookup)
+    if config_file is None:
+        raise OSError(
+            f"{model_id!r} has {ADAPTER_CONFIG_NAME} but no {CONFIG_NAME} naming the frozen SAM and CLIP the adapter "
+            "was trained on: load it onto that base with PeftModel.from_pretrained(SamPtxForTextSegmentation."
+            f"from_pretrained_components(SAM, CLIP), {model_id!r})"
+        )
+    model_type = _read_json_object(config_file, "the SamPtxConfig of the adapter").get("model_type")
+    if model_type != SamPtxConfig.model_type:
+        raise OSError(
+            f"{config_file} has model_type {model_type!r}, expected {SamPtxConfig.model_type!r}: the config.json of an "
+            "adapter repository describes the SAM-PTx model the adapter was trained on"
+        )
+    config = SamPtxConfig.from_pretrained(model_id, **lookup)
+    check_frozen_components_named(config, model_id)
+    return config
+
+
+def check_frozen_components_named(config: SamPtxConfig, model_id: str) -> None:
+    """`ValueError` when the config of the adapter repository `model_id` names no frozen SAM or CLIP to load.
+
+    Such an adapter was trained on a model built from a config, whose weights cannot be loaded again: it loads only
+    onto that model, never onto a default base.
+    """
+    for what, field in (("SAM", "sam_model_name_or_path"), ("CLIP", "text_model_name_or_path")):
+        if getattr(config, field) is None:
+            raise ValueError(
+                f"the config.json of {model_id!r} names no frozen {what} ({field} is null: the adapter was trained on "
+                "a model built from a config, whose weights cannot be loaded again): load it onto that model with "
+                f"PeftModel.from_pretrained(model, {model_id!r})"
+            )
+
+
+def adapter_weight_shapes(weights_file: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes stored in `adapter_model.safetensors`, read from its header alone.
+
+    Raises:
+        OSError: When the file is not a readable safetensors file (truncated, or not safetensors at all).
+    """
+    try:
+        with safe_open(os.fspath(weights_file), framework="pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as error:
+        raise OSError(
+            f"{weights_file} is not a readable safetensors file ({error}): expected the adapter weights written by "
+            "save_pretrained (a truncated download or copy?)"
+        ) from None
+
+
+def _read_json_object(path: str | os.PathLike, expected: str) -> dict[str, Any]:
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise OSError(f"{path} is not valid JSON ({error}): expected {expected}") from None
+    if not isinstance(content, dict):
+        raise OSError(f"{path} holds a JSON {type(content).__name__}, expected an object: {expected}")
+    return content
 
 
 # ----------------------------------------------------------------------------------------------- saving
@@ -292,7 +383,12 @@ def _is_adapter_repo_file(relative_path: Path) -> bool:
 def _check_components_shareable(config: SamPtxConfig) -> None:
     """A pushed repository must load elsewhere: its frozen components must be Hub ids or built-in (`samptx_hf:`)."""
     for what, field in (("SAM", "sam_model_name_or_path"), ("CLIP", "text_model_name_or_path")):
-        name = os.fspath(getattr(config, field))
+        name = getattr(config, field)
+        if name is None:
+            raise ValueError(
+                f"the adapter's config.json names no frozen {what} ({field} is None: the model was built from a "
+                "config, with weights nobody could load again): train on a Hub id or a built-in component"
+            )
         if not (is_builtin(name) or is_hub_id(name)):
             raise ValueError(
                 f"the adapter's config.json names its frozen {what} by the local folder {name!r}, which nobody else "
@@ -326,7 +422,11 @@ __all__ = [
     "ADAPTER_REPO_FILES",
     "ADAPTER_WEIGHTS_NAME",
     "EVAL_RESULTS_NAME",
+    "adapter_weight_shapes",
+    "check_frozen_components_named",
     "push_adapter_to_hub",
+    "read_adapter_config",
+    "read_repository_config",
     "read_repository_metadata",
     "save_adapter_repo",
     "upload_adapter_repo",

@@ -1,11 +1,13 @@
 """Configuration of the Parallel-Text adapter."""
 
+import copy
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from peft import PeftConfig
+from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
 
@@ -86,6 +88,10 @@ class ParallelTextConfig(PeftConfig):
         init_weights (`bool`, defaults to `True`):
             Start the up-projection at zero so that the adapted model starts exactly equal to the base model.
             `False` initialises it randomly (for tests).
+
+    Saving: when the adapted model is a `SamPtxForTextSegmentation`, `save_pretrained` writes its `config.json`
+    (which names the frozen SAM and CLIP) beside `adapter_config.json`. A plain `PeftModel.save_pretrained` folder
+    then loads with `SamPtxForTextSegmentation.from_pretrained` and `AutoModel.from_pretrained` alone.
     """
 
     r: int = field(default=32, metadata={"help": "Bottleneck width of the adapter branch."})
@@ -124,6 +130,11 @@ class ParallelTextConfig(PeftConfig):
         metadata={"help": "Zero-initialise the up-projection (start exactly at the base model)."},
     )
 
+    # The config and class name of the SAM-PTx model the adapter was added to (`record_base_model`); class
+    # variables, not fields, so not in adapter_config.json.
+    _base_model_config: ClassVar[PreTrainedConfig | None] = None
+    _base_model_architecture: ClassVar[str | None] = None
+
     def __post_init__(self):
         super().__post_init__()
         self.peft_type = SamPtxPeftType.PARALLEL_TEXT
@@ -161,3 +172,18 @@ class ParallelTextConfig(PeftConfig):
                 )
         if self.text_dim is not None and (not isinstance(self.text_dim, int) or self.text_dim <= 0):
             raise ValueError(f"ParallelTextConfig.text_dim must be a positive integer or None, got {self.text_dim!r}")
+
+    def record_base_model(self, model: Any) -> None:
+        """Keep the config of a SAM-PTx `model` this adapter is added to, for `save_pretrained` to write."""
+        config = getattr(model, "config", None)
+        if getattr(config, "model_type", None) == "sam_ptx":
+            self._base_model_config = config
+            self._base_model_architecture = type(model).__name__
+
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        """Write `adapter_config.json`, and the SAM-PTx base model's `config.json` when the adapter has one."""
+        super().save_pretrained(save_directory, **kwargs)
+        if self._base_model_config is not None:
+            config = copy.deepcopy(self._base_model_config)
+            config.architectures = [self._base_model_architecture]
+            config.save_pretrained(save_directory)

@@ -117,6 +117,7 @@ class ParallelTextModel(BaseTuner):
 
     def inject_adapter(self, model: nn.Module, adapter_name: str, *args: Any, **kwargs: Any) -> None:
         resolve_layers_to_transform(self.peft_config[adapter_name], model)
+        self.peft_config[adapter_name].record_base_model(model)
         super().inject_adapter(model, adapter_name, *args, **kwargs)
         freeze_heads_without_loss(model, adapter_name)
 

@@ -1,0 +1,119 @@
+"""A plain PEFT save (`get_peft_model(...).save_pretrained(folder)`) loads again with SAM-PTx's and transformers'
+loaders, onto the frozen components it was trained on and nothing else."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hub_factories import make_image, save_frozen_components
+from peft import PeftModel, get_peft_model
+from transformers import AutoModel
+
+from samptx_hf import SamPtxForTextSegmentation, SamPtxPeftModel, peft_config_for
+from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
+
+LOADERS = [SamPtxForTextSegmentation.from_pretrained, AutoModel.from_pretrained]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+def trained_looking(model: SamPtxForTextSegmentation, method: str = "parallel_text") -> PeftModel:
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, peft_config_for(method, r=4))
+    with torch.no_grad():  # "training" moved every trainable weight
+        for parameter in peft_model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    return peft_model.eval()
+
+
+def keys_named(name: str, config: dict) -> list[str]:
+    """The paths of the keys called `name` anywhere in a nested config dict."""
+    found = []
+    for key, value in config.items():
+        if key == name:
+            found.append(key)
+        if isinstance(value, dict):
+            found += [f"{key}.{path}" for path in keys_named(name, value)]
+    return found
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["sam", "sam2"])
+def plain_save(request, tmp_path_factory):
+    """A PEFT model on tiny frozen components saved as peft saves it, and the masks it gives before saving."""
+    directory = tmp_path_factory.mktemp("plain")
+    sam_dir, clip_dir = save_frozen_components(directory, sam_version=request.param)
+    peft_model = trained_looking(SamPtxForTextSegmentation.from_pretrained_components(sam_dir, clip_dir))
+    peft_model.save_pretrained(directory / "adapter")  # peft's own save, not save_adapter_repo
+    image = make_image()
+    expected = peft_model.segment(image, "red", points=[(20, 20)])
+    return directory / "adapter", image, expected
+
+
+@pytest.mark.parametrize("load", LOADERS, ids=["from_pretrained", "AutoModel"])
+def test_a_plain_peft_save_reloads_to_the_same_masks(plain_save, load):
+    folder, image, expected = plain_save
+    model = load(folder)
+    assert isinstance(model, SamPtxPeftModel)
+    result = model.segment(image, "red", points=[(20, 20)])
+    # The same kernels run before and after the save: the reload is exact.
+    np.testing.assert_array_equal(result.mask, expected.mask)
+    assert result.score == expected.score
+
+
+def test_a_plain_peft_save_records_the_frozen_components_without_machine_paths(plain_save):
+    folder = plain_save[0]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "sam_ptx"
+    assert config["architectures"] == ["SamPtxForTextSegmentation"]
+    assert config["sam_model_name_or_path"] == str(folder.parent / "sam")
+    assert config["text_model_name_or_path"] == str(folder.parent / "clip")
+    assert not keys_named("_name_or_path", config)
+
+
+def test_a_relative_component_folder_is_recorded_absolute(tmp_path, monkeypatch):
+    save_frozen_components(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    model = SamPtxForTextSegmentation.from_pretrained_components("sam", "clip")
+    assert model.config.sam_model_name_or_path == str(tmp_path / "sam")
+    assert model.config.text_model_name_or_path == str(tmp_path / "clip")
+
+
+def test_a_builtin_base_is_recorded_by_name(tmp_path):
+    model = SamPtxForTextSegmentation.from_pretrained_components("samptx_hf:tiny-sam", "samptx_hf:tiny-clip")
+    trained_looking(model, "decoder_only").save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["sam_model_name_or_path"], config["text_model_name_or_path"]) == (
+        "samptx_hf:tiny-sam",
+        "samptx_hf:tiny-clip",
+    )
+    assert not keys_named("_name_or_path", config)  # the built-in folders' paths stay on this machine
+    assert isinstance(AutoModel.from_pretrained(tmp_path), SamPtxPeftModel)
+
+
+@pytest.mark.parametrize("load", LOADERS, ids=["from_pretrained", "AutoModel"])
+def test_an_adapter_on_a_model_built_from_a_config_is_refused_not_put_on_a_default_base(tmp_path, load):
+    model = SamPtxForTextSegmentation(tiny_samptx_config())
+    assert model.config.sam_model_name_or_path is None  # its weights come from nowhere that could be loaded again
+    trained_looking(model).save_pretrained(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"config\.json of .* names no frozen SAM .*PeftModel\.from_pretrained\(model, "
+    ):
+        load(tmp_path)
+    # ... and the way that works: onto the model it was trained on
+    reloaded = PeftModel.from_pretrained(model, tmp_path)
+    assert reloaded.peft_config["default"].r == 4
+
+
+def test_a_model_built_from_a_config_asks_for_its_tokenizer():
+    model = SamPtxForTextSegmentation(tiny_samptx_config())
+    with pytest.raises(ValueError, match="set model.tokenizer"):
+        model.encode_text("red")
+    model.tokenizer = tiny_clip_tokenizer()
+    assert model.encode_text("red").shape == (1, model.config.text_dim)
