@@ -11,7 +11,7 @@ from transformers import Pipeline
 
 from .class_prompts import check_class_names
 from .inference import image_fingerprint, inputs_on_model, load_image, prepare_inputs, results_from_outputs
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches
+from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold
 from .sam_backbones import ImageFeatures
 
 TASK = "text-guided-segmentation"
@@ -49,6 +49,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
         if processor is None:
             processor = getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
         check_image_processor_matches(processor.image_processor, model.config.sam_config)
+        _check_batch_size(kwargs.get("batch_size"))
         super().__init__(model=model, processor=processor, **kwargs)
         self.model.eval()
         self._feature_cache: OrderedDict[tuple[str, tuple[int, ...]], ImageFeatures] = OrderedDict()
@@ -76,7 +77,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
             multimask_output (`bool`, defaults to `False`):
                 Predict SAM's three masks per class and keep the one with the best predicted IoU.
             batch_size (`int`, *optional*):
-                Images per model call (transformers' pipeline batching).
+                Images per model call (transformers' pipeline batching), at least 1.
 
         Returns:
             For one image, a list with one dict per class name, in order: `"label"` (the class name), `"score"` (SAM's
@@ -84,9 +85,12 @@ class TextGuidedSegmentationPipeline(Pipeline):
             For a list of images, one such list per image.
 
         Raises:
-            ValueError: When no class name is given, on an empty class name, a point or box outside the image, or an
-                unreadable image (`FileNotFoundError` when a path does not exist).
+            ValueError: When no class name is given, on an empty class name, a point or box outside the image, an
+                unreadable image (`FileNotFoundError` when a path does not exist), a NaN `threshold` or a
+                `batch_size` below 1.
+            TypeError: On a `threshold` that is not a real number.
         """
+        _check_batch_size(kwargs.get("batch_size"))
         return super().__call__(images, **kwargs)
 
     def _sanitize_parameters(
@@ -105,7 +109,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
             if value is not None
         }
         forward_params = {"multimask_output": multimask_output} if multimask_output is not None else {}
-        postprocess_params = {"threshold": threshold} if threshold is not None else {}
+        postprocess_params = {"threshold": check_threshold(threshold)} if threshold is not None else {}
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, image: Any, **prompts: Any) -> dict[str, Any]:
@@ -229,6 +233,12 @@ class TextGuidedSegmentationPipeline(Pipeline):
             }
             for result in results
         ]
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    """Refuse a `batch_size` (given to `pipeline(...)` or to a call) that is not a whole number of at least 1."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size={batch_size!r}, expected a whole number of images per model call, at least 1")
 
 
 __all__ = ["TASK", "TextGuidedSegmentationPipeline"]

@@ -150,3 +150,30 @@ def test_a_mask_prompt_refines_as_the_predictor_does(segmenter, model):
     assert answer["score"] == pytest.approx(refined.score, rel=1e-5)
     with pytest.raises(ValueError, match=r"input_masks of image 0 must be low-resolution logits .* got \(2, 32, 32\)"):
         segmenter(image, text="circle", points=points, mask_input=np.zeros((2, 32, 32)))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda s: s(make_image(), text="circle", threshold=float("nan")), ValueError, "threshold is NaN"),
+        (lambda s: s(make_image(), text="circle", threshold="0.5"), TypeError, "threshold='0.5' is a str"),
+        (lambda s: s([make_image()] * 2, text="circle", batch_size=0), ValueError, "batch_size=0, expected a whole"),
+        (lambda s: s([make_image()] * 2, text="circle", batch_size=1.5), ValueError, "batch_size=1.5, expected"),
+    ],
+)
+def test_bad_options_are_refused_before_any_image_is_encoded(segmenter, call, error, message):
+    encoded = []
+    handle = segmenter.model.get_base_model().sam.vision_encoder.register_forward_hook(lambda *args: encoded.append(1))
+    try:
+        with pytest.raises(error, match=message):
+            call(segmenter)
+    finally:
+        handle.remove()
+    assert encoded == []
+
+
+def test_a_pipeline_built_with_batch_size_0_is_refused(model):
+    with pytest.raises(ValueError, match="batch_size=0, expected a whole number of images per model call, at least 1"):
+        pipeline("text-guided-segmentation", model=model, device="cpu", batch_size=0)
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        pipeline("text-guided-segmentation", model=model, device="cpu", threshold=float("nan"))
