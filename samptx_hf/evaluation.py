@@ -17,7 +17,12 @@ from .hub import EVAL_RESULTS_NAME
 from .inference import eval_mode
 from .interactive_evaluation import evaluate_clicks
 from .metrics import load_metric
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches, image_processor_for_sam_config
+from .processing_samptx import (
+    SamPtxProcessor,
+    check_image_processor_matches,
+    check_threshold,
+    image_processor_for_sam_config,
+)
 
 EVAL_TABLE_NAME = "eval_results.md"
 
@@ -66,9 +71,13 @@ def evaluate_model(
         the paper's mIoU) and `mean_sample_iou`, and with `"cod"` the COD metrics.
 
     Raises:
-        ValueError: On an empty dataset, a dataset without the needed columns, an unknown metric or a batch size
-            below 1.
+        ValueError: On an empty dataset, a dataset without the needed columns, an unknown metric, a batch size
+            below 1, a NaN `threshold`, or an `output_dir` that is a file (all before any sample is segmented).
+        TypeError: On a `threshold` that is not a real number.
     """
+    threshold = check_threshold(threshold)
+    if output_dir is not None:
+        check_output_dir(output_dir)
     missing = {"image", "mask", "class_name"} - set(dataset.column_names)
     if missing:
         raise ValueError(f"dataset lacks the columns {sorted(missing)}, expected image, mask and class_name")
@@ -223,8 +232,32 @@ def format_eval_results(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_output_dir(output_dir: str | os.PathLike, name: str = "output_dir") -> None:
+    """Refuse an `output_dir` that [`write_eval_results`] could not create or write into: a file, or a path under
+    one. Checked before an evaluation starts, so that a long run is not lost at its end.
+
+    Raises:
+        ValueError: Naming `name`, the path, and the file in the way.
+    """
+    path = Path(output_dir)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                what = "is a file" if existing == path else f"lies under the file {str(existing)!r}"
+                raise ValueError(
+                    f"{name} {str(path)!r} {what}, expected a folder (created if missing) to write "
+                    f"{EVAL_RESULTS_NAME} and {EVAL_TABLE_NAME} into"
+                )
+            return
+
+
 def write_eval_results(results: dict[str, Any], output_dir: str | os.PathLike) -> Path:
-    """Write `eval_results.json` and `eval_results.md` into `output_dir` (created if missing); return the JSON path."""
+    """Write `eval_results.json` and `eval_results.md` into `output_dir` (created if missing); return the JSON path.
+
+    Raises:
+        ValueError: When `output_dir` is a file or lies under one.
+    """
+    check_output_dir(output_dir)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVAL_TABLE_NAME).write_text(format_eval_results(results))
@@ -234,6 +267,7 @@ def write_eval_results(results: dict[str, Any], output_dir: str | os.PathLike) -
 
 
 __all__ = [
+    "check_output_dir",
     "compute_results",
     "evaluate_model",
     "format_eval_results",

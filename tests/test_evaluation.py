@@ -63,6 +63,27 @@ def test_rejects_datasets_it_cannot_evaluate(peft_model, dataset):
         evaluate_model(peft_model, dataset, metrics=["dice"])
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (lambda notes: {"output_dir": notes}, ValueError, r"output_dir '.*notes.txt' is a file, expected a folder"),
+        (lambda notes: {"output_dir": notes / "eval"}, ValueError, r"'.*eval' lies under the file '.*notes.txt'"),
+        (lambda notes: {"threshold": float("nan")}, ValueError, "threshold is NaN"),
+        (lambda notes: {"threshold": "0"}, TypeError, "threshold='0' is a str, expected a real number"),
+    ],
+)
+def test_bad_options_are_refused_before_any_sample_is_segmented(
+    peft_model, dataset, tmp_path, monkeypatch, options, error, message
+):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    base = peft_model.get_base_model()
+    monkeypatch.setattr(base, "encode_text", lambda names: pytest.fail("encoded text before refusing the options"))
+    with pytest.raises(error, match=message):
+        evaluate_model(peft_model, dataset, **options(notes))
+    assert notes.read_text() == "mine"
+
+
 def test_example_script_evaluates_an_adapter_folder(peft_model, tmp_path):
     from samptx_hf.hub import save_adapter_repo
 
