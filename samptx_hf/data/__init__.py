@@ -1,14 +1,16 @@
 """Datasets, prompts and batching for SAM-PTx.
 
-Every loader returns a `datasets.Dataset` with the columns `image` and `mask` (`datasets.Image`, mask non-zero
-= foreground), `class_name` (str) and `image_id` (str), one row per (image, class) sample. `load_split` reads one
-split of any source by name, as training and `samptx eval` do.
+Every loader returns a `datasets.Dataset` with the columns `image` and `mask` (`datasets.Image`, read by the mask
+rule of `to_binary_mask`: non-zero = foreground when a mask has one non-zero value, else value >= 128),
+`class_name` (str) and `image_id` (str), one row per (image, class) sample. `load_split` reads one split of any
+source by name, as training and `samptx eval` do.
 """
 
 from .ade20k import ADE20K_CLASS_NAMES, load_ade20k
 from .coco import load_coco
 from .cod10k import load_cod10k, parse_cod10k_class
 from .collator import SamPtxDataCollator, image_processor_for_sam_config
+from .conversion import to_binary_mask
 from .folder import from_hf_dataset, load_image_folder
 from .prompts import interior_point, sample_positive_points
 from .sources import DATASETS, SPLITS, load_split
@@ -36,11 +38,12 @@ from .synthetic_parts import (
     make_parts_dataset,
     make_parts_splits,
 )
-from .validation import DroppedSamplesWarning, drop_invalid_samples
+from .validation import DroppedSamplesWarning, NonBinaryMaskWarning, drop_invalid_samples
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
     "DroppedSamplesWarning",
+    "NonBinaryMaskWarning",
     "BODY_COLOURS",
     "PART_COLOURS",
     "PARTS_CLASS_NAMES",
@@ -76,4 +79,5 @@ __all__ = [
     "parse_cod10k_class",
     "sample_positive_points",
     "select_image_ids",
+    "to_binary_mask",
 ]

@@ -15,6 +15,16 @@ from .validation import drop_invalid_samples
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
+def _class_name(value: object, classes_file: Path, key: str) -> str:
+    """`value` as the class name of `key` in `classes_file`, refused unless it is a non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"{classes_file}: {key!r} has the class {value!r} ({type(value).__name__}), expected a class name as a "
+            'non-empty string, e.g. {"0001": "sea horse"}'
+        )
+    return value.strip()
+
+
 def _read_classes_file(classes_file: Path) -> dict[str, str]:
     """Reads a file-stem -> class-name mapping from a JSON object or a CSV with `image,class_name` columns."""
     if not classes_file.is_file():
@@ -26,7 +36,7 @@ def _read_classes_file(classes_file: Path) -> dict[str, str]:
             raise ValueError(f"classes file {classes_file} is not valid JSON: {error}") from None
         if not isinstance(mapping, dict):
             raise ValueError(f"{classes_file} holds a {type(mapping).__name__}, expected a JSON object stem -> class")
-        return {Path(str(key)).stem: str(value) for key, value in mapping.items()}
+        return {Path(key).stem: _class_name(value, classes_file, key) for key, value in mapping.items()}
     if classes_file.suffix.lower() == ".csv":
         with classes_file.open(newline="") as handle:
             reader = csv.DictReader(handle)
@@ -34,7 +44,9 @@ def _read_classes_file(classes_file: Path) -> dict[str, str]:
                 raise ValueError(
                     f"{classes_file} has columns {reader.fieldnames}, expected a header with 'image' and 'class_name'"
                 )
-            return {Path(row["image"]).stem: row["class_name"] for row in reader}
+            return {
+                Path(row["image"]).stem: _class_name(row["class_name"], classes_file, row["image"]) for row in reader
+            }
     raise ValueError(f"classes_file={str(classes_file)!r} has suffix {classes_file.suffix!r}, expected .json or .csv")
 
 
@@ -59,7 +71,7 @@ def _images_in(folder: Path) -> list[Path]:
 def load_image_folder(
     root: str | Path, classes_file: str | Path | None = None, validate: bool = True
 ) -> datasets.Dataset:
-    """Loads a folder of images and binary masks (mask = same file stem; non-zero pixels are foreground).
+    """Loads a folder of images and masks (mask = same file stem; read by the mask rule of `to_binary_mask`).
 
     Two layouts are read:
 
@@ -85,8 +97,8 @@ def load_image_folder(
         (`"<class folder>/<stem>"` or `"<stem>"`).
 
     Raises:
-        ValueError: on a layout that matches neither form, an image missing from `classes_file`, or no usable
-            sample.
+        ValueError: on a layout that matches neither form, an image missing from `classes_file`, a class in it that
+            is not a non-empty string (the message names the file, the key and the value), or no usable sample.
     """
     root = Path(root)
     features = segmentation_features()

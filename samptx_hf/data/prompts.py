@@ -25,7 +25,7 @@ def sample_positive_points(
 
     Args:
         mask (`np.ndarray` or PIL image):
-            `(height, width)` mask; non-zero pixels are foreground.
+            `(height, width)` mask, read by the mask rule of `to_binary_mask`.
         num_points (`int`, defaults to 1):
             How many points to draw.
         generator (`torch.Generator`, *optional*):
@@ -54,7 +54,7 @@ def interior_point(mask: np.ndarray) -> np.ndarray:
 
     Args:
         mask (`np.ndarray` or PIL image):
-            `(height, width)` mask; non-zero pixels are foreground.
+            `(height, width)` mask, read by the mask rule of `to_binary_mask`.
 
     Returns:
         `np.ndarray` of shape `(2,)`, dtype float32: the `(x, y)` pixel coordinates.

@@ -1,6 +1,8 @@
 """The model card of an adapter repository: Hub metadata, what was adapted where, and how to use it."""
 
-from collections.abc import Mapping
+import json
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -27,15 +29,31 @@ def build_model_card(
     eval_results: Mapping[str, Any] | None = None,
     dataset_name: str | None = None,
     repo_id: str = "path/to/this/repository",
+    class_names: Sequence[str] | None = None,
 ) -> ModelCard:
     """The model card of an adapter repository: Hub metadata (YAML) and a body that says how to use the model.
 
     Metadata: `library_name: samptx_hf`, `base_model` and peft's `base_model:adapter:<id>` tag (when the frozen SAM
     is a Hub id: the Hub then lists the adapter under its base model), `tags`, `datasets`,
     `pipeline_tag: image-segmentation`, and `model-index` with the numeric metrics of `eval_results`. The body says
-    where the text enters SAM and which image-encoder blocks hold adapters.
+    where the text enters SAM and which image-encoder blocks hold adapters, lists the classes the model knows, and
+    its usage examples prompt with the first of them (with `"batfish"` when none is known).
+
+    Args:
+        config: The `SamPtxConfig` of the model.
+        adapter_config: The peft config of its active adapter.
+        eval_results: Results of `evaluate_model` (or a mapping of metric name to number).
+        dataset_name: The dataset for the metadata; by default `eval_results["dataset"]`.
+        repo_id: The Hub id the usage examples load from.
+        class_names: The class names the model was trained on. By default `eval_results["class_names"]` (a training
+            run's vocabulary, when recorded), else the classes of `eval_results["per_class"]`, which the card then
+            names as the classes the model was evaluated on.
+
+    Raises:
+        ValueError: When a class name is not a non-empty string.
     """
     metrics = _scalar_metrics(eval_results)
+    classes = _known_classes(class_names, eval_results)
     dataset_name = dataset_name or (eval_results or {}).get("dataset")
     base_model = config.sam_model_name_or_path if is_hub_id(config.sam_model_name_or_path) else None
     tags = list(MODEL_CARD_TAGS) + (["sam2"] if is_sam2(config.sam_config) else [])
@@ -63,7 +81,7 @@ def build_model_card(
         or None,
     )
     click_rounds = (eval_results or {}).get("click_rounds")
-    body = _model_card_body(config, adapter_config, metrics, repo_id, click_rounds)
+    body = _model_card_body(config, adapter_config, metrics, repo_id, click_rounds, classes)
     content = f"---\n{card_data.to_yaml()}\n---\n\n{body}"
     return ModelCard(content)
 
@@ -103,10 +121,51 @@ def _text_entry(config: SamPtxConfig, adapter_config: Any) -> str:
     return "nowhere: this model is a text-free baseline"
 
 
+def _known_classes(
+    class_names: Sequence[str] | None, eval_results: Mapping[str, Any] | None
+) -> tuple[list[str], str] | None:
+    """`(names, "trained on" | "evaluated on")` from `class_names`, else `eval_results`; `None` when unknown."""
+    eval_results = eval_results or {}
+    if class_names is not None:
+        names, source, how = class_names, "class_names", "trained on"
+    elif eval_results.get("class_names") is not None:
+        names, source, how = eval_results["class_names"], 'eval_results["class_names"]', "trained on"
+    elif isinstance(eval_results.get("per_class"), Mapping) and eval_results["per_class"]:
+        names, source, how = list(eval_results["per_class"]), 'eval_results["per_class"]', "evaluated on"
+    else:
+        return None
+    if isinstance(names, str):
+        raise ValueError(f"{source}={names!r} is one string, expected a list of class names such as [{names!r}]")
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{source} holds {name!r} ({type(name).__name__}), expected class names as strings")
+    names = list(dict.fromkeys(name.strip() for name in names))
+    return (names, how) if names else None
+
+
+def _classes_section(classes: tuple[list[str], str] | None) -> str:
+    if classes is None:
+        return ""
+    names, how = classes
+    listed = ", ".join(f"`{name}`" for name in names)
+    count = "one class" if len(names) == 1 else f"{len(names)} classes"
+    return (
+        f"\n## Classes\n\nThe model was {how} {count}: {listed}. It reads any text, but it is at its best on "
+        "these names.\n"
+    )
+
+
 def _model_card_body(
-    config: SamPtxConfig, adapter_config: Any, metrics: dict[str, float], repo_id: str, click_rounds: int | None
+    config: SamPtxConfig,
+    adapter_config: Any,
+    metrics: dict[str, float],
+    repo_id: str,
+    click_rounds: int | None,
+    classes: tuple[list[str], str] | None,
 ) -> str:
     name = repo_id.split("/")[-1]
+    examples = classes[0][:2] if classes else ["batfish", "seahorse"]  # the classes the usage examples prompt with
+    first, texts = json.dumps(examples[0]), json.dumps(examples)  # as Python literals
     placement = adapter_placement(config, adapter_config)
     rows = [
         ("Frozen SAM", f"`{config.sam_model_name_or_path}`"),
@@ -133,7 +192,7 @@ and SAM's mask decoder were trained, everything else is frozen.
 
 This repository holds only the adapters, the trained mask decoder, the configuration and the processor. The frozen
 SAM and CLIP weights are loaded from their own repositories (below) when the model is built.
-
+{_classes_section(classes)}
 ## How to use
 
 ```bash
@@ -144,7 +203,7 @@ pip install samptx_hf
 from samptx_hf import SamPtxForTextSegmentation
 
 model = SamPtxForTextSegmentation.from_pretrained("{repo_id}")  # frozen SAM + CLIP, then this adapter
-result = model.segment("image.jpg", "batfish", points=[(320, 240)])
+result = model.segment("image.jpg", {first}, points=[(320, 240)])
 result.mask   # bool array (height, width) at the image's size
 result.score  # SAM's predicted IoU
 ```
@@ -156,9 +215,9 @@ from samptx_hf import SamPtxPredictor
 
 predictor = SamPtxPredictor(model)
 predictor.set_image("image.jpg")
-first = predictor.predict("batfish", points=[(320, 240)])
+first = predictor.predict({first}, points=[(320, 240)])
 better = predictor.predict(
-    "batfish", points=[(320, 240), (300, 200)], point_labels=[1, 0], mask_input=first.low_res_logits
+    {first}, points=[(320, 240), (300, 200)], point_labels=[1, 0], mask_input=first.low_res_logits
 )
 ```
 
@@ -170,14 +229,14 @@ from transformers import AutoModel, pipeline
 
 model = AutoModel.from_pretrained("{repo_id}")  # the same model as above
 segmenter = pipeline("text-guided-segmentation", model="{repo_id}")
-segmenter("image.jpg", text=["batfish", "seahorse"], points=[(320, 240)])
-# [{{"label": "batfish", "score": 0.93, "mask": <PIL.Image>}}, {{"label": "seahorse", ...}}]
+segmenter("image.jpg", text={texts}, points=[(320, 240)])
+# [{{"label": {first}, "score": 0.93, "mask": <PIL.Image>}}, ...]
 ```
 
 From the command line:
 
 ```bash
-samptx segment --model {repo_id} --image image.jpg --text batfish --point 320,240 --output mask.png
+samptx segment --model {repo_id} --image image.jpg --text {shlex.quote(examples[0])} --point 320,240 --output mask.png
 ```
 
 With peft directly, on a base model you built:

@@ -106,3 +106,27 @@ def test_a_missing_masks_folder_is_named(tmp_path, flat):
     (tmp_path / "classes.json").write_text('{"a": "owl"}')
     with pytest.raises(ValueError, match=r"masks is not a folder: expected the layout"):
         load_image_folder(tmp_path, classes_file="classes.json" if flat else None)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(5, "5 (int)"), (None, "None (NoneType)"), (["ball"], "['ball'] (list)"), ("  ", "'  ' (str)")]
+)
+def test_a_class_that_is_not_a_name_is_refused_with_the_file_key_and_value(tmp_path, value, shown):
+    write_image(tmp_path / "images" / "0001.jpg")
+    write_mask(tmp_path / "masks" / "0001.png", box_mask())
+    (tmp_path / "classes.json").write_text(json.dumps({"0000": "owl", "0001": value}))
+    with pytest.raises(ValueError) as error:
+        load_image_folder(tmp_path, classes_file="classes.json")
+    message = str(error.value)
+    assert message == (
+        f"{tmp_path / 'classes.json'}: '0001' has the class {shown}, expected a class name as a non-empty string, "
+        'e.g. {"0001": "sea horse"}'
+    )
+    assert "\n" not in message
+
+
+def test_a_csv_row_without_a_class_is_refused(tmp_path):
+    write_image(tmp_path / "images" / "0001.jpg")
+    (tmp_path / "classes.csv").write_text("image,class_name\n0001.jpg\n")
+    with pytest.raises(ValueError, match=r"classes.csv: '0001.jpg' has the class None \(NoneType\), expected"):
+        load_image_folder(tmp_path, classes_file="classes.csv")

@@ -77,3 +77,38 @@ def test_the_card_says_whether_the_model_was_trained_for_several_clicks(eval_res
         assert f"| Prompt rounds per training sample {row}" in card.text
     assert "click_rounds" not in str(card.data.eval_results)  # a training fact, not a metric
     assert "predictor = SamPtxPredictor(model)" in card.text  # interactive use, as the docs show it
+
+
+def test_the_card_prompts_with_the_class_names_the_model_was_trained_on():
+    model = make_model(num_hidden_layers=4)
+    card = build_model_card(model.config, peft_config_for("parallel_text"), class_names=["sea horse", "crab"])
+    assert "The model was trained on 2 classes: `sea horse`, `crab`." in card.text
+    assert 'model.segment("image.jpg", "sea horse", points=[(320, 240)])' in card.text
+    assert 'text=["sea horse", "crab"]' in card.text and "--text 'sea horse'" in card.text
+    assert "batfish" not in card.text
+
+
+def test_a_training_run_s_card_names_the_classes_of_its_results(tmp_path):
+    model = make_model(num_hidden_layers=4)
+    peft_model = get_peft_model(model, peft_config_for("parallel_text", r=4))
+    results = {"metrics": {"mean_iou": 0.7}, "per_class": {"owl": {"iou": 0.8, "num_samples": 3}}}
+    save_adapter_repo(peft_model, tmp_path / "repo", eval_results=results)  # as the training loop saves
+    text = ModelCard.load(tmp_path / "repo" / "README.md").text
+    assert "The model was evaluated on one class: `owl`." in text and 'predictor.predict("owl"' in text
+
+    recorded = {**results, "class_names": ["owl", "moth"]}  # a training vocabulary, when the run records it
+    assert "trained on 2 classes: `owl`, `moth`" in build_model_card(model.config, peft_model.peft_config["default"],
+                                                                     eval_results=recorded).text  # fmt: skip
+
+
+def test_without_known_classes_the_card_has_no_class_list():
+    model = make_model(num_hidden_layers=4)
+    card = build_model_card(model.config, peft_config_for("parallel_text"), eval_results={"mean_iou": 0.5})
+    assert "## Classes" not in card.text and 'model.segment("image.jpg", "batfish"' in card.text
+
+
+@pytest.mark.parametrize(("class_names", "message"), [([5], r"class_names holds 5 \(int\)"), ("owl", "one string")])
+def test_class_names_that_are_not_names_are_refused(class_names, message):
+    model = make_model(num_hidden_layers=4)
+    with pytest.raises(ValueError, match=message):
+        build_model_card(model.config, peft_config_for("parallel_text"), class_names=class_names)
