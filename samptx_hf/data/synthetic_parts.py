@@ -12,6 +12,10 @@ Colours are jittered per object, every region carries a faint random texture, an
 the background is made of blobs in the objects' own colours, so the name must be read from the pixels of the
 pointed object, not from the image as a whole.
 
+Without a point, a name is read over the whole image ("segment every red object"): its target, the `class_mask`
+column, is the union of every region the name names (a body colour: every composite of that body colour, whole; a
+part colour: every part of that colour), and `present_classes` lists the names with such a region in the image.
+
 `generate_object_sample` draws the class-agnostic images the built-in tiny SAM was pretrained on (plain objects of
 random colours; the target is the object under the point), as real SAM is pretrained before SAM-PTx sees a class.
 
@@ -120,12 +124,24 @@ class SyntheticPartsConfig:
 
 
 @dataclass
+class PartsComposite:
+    """One composite of an image: its two names and its boolean `(height, width)` masks (`part_mask` lies inside
+    `object_mask`, which is the whole composite)."""
+
+    body_colour: str
+    part_colour: str
+    object_mask: np.ndarray
+    part_mask: np.ndarray
+
+
+@dataclass
 class PartsSample:
     """One sample: `(height, width, 3)` uint8 image, boolean target, class name, and the pointed composite.
 
     `object_mask` is the whole pointed composite and `part_mask` its part: the target is one of them (`names_part`
     says which), and prompt points are drawn from `part_mask`, which both readings contain. `body_colour` and
-    `part_colour` are the composite's two names (`class_name` is one of them).
+    `part_colour` are the composite's two names (`class_name` is one of them). `composites` holds every composite of
+    the image, the pointed one included, in drawing order.
     """
 
     image: np.ndarray
@@ -136,6 +152,32 @@ class PartsSample:
     part_mask: np.ndarray
     body_colour: str
     part_colour: str
+    composites: tuple[PartsComposite, ...]
+
+    @property
+    def present_classes(self) -> list[str]:
+        """The class names with a region in the image: body colours first, then part colours, each once."""
+        bodies = dict.fromkeys(composite.body_colour for composite in self.composites)
+        parts = dict.fromkeys(composite.part_colour for composite in self.composites)
+        return list(bodies) + list(parts)
+
+    def class_mask(self, class_name: str | None = None) -> np.ndarray:
+        """The boolean `(height, width)` union of every region `class_name` (defaults to the sample's) names: every
+        composite whose body colour it is (whole), every part of its colour. Empty for a name absent from the image.
+
+        Raises:
+            ValueError: if `class_name` is neither a body nor a part colour.
+        """
+        class_name = self.class_name if class_name is None else class_name
+        if class_name not in BODY_COLOURS and class_name not in PART_COLOURS:
+            raise ValueError(f"class_name={class_name!r}, expected a colour among {PARTS_CLASS_NAMES}")
+        union = np.zeros(self.mask.shape, dtype=bool)
+        for composite in self.composites:
+            if composite.body_colour == class_name:
+                union |= composite.object_mask
+            elif composite.part_colour == class_name:
+                union |= composite.part_mask
+        return union
 
 
 def _grid(num_objects: int) -> int:
@@ -217,19 +259,20 @@ def generate_parts_sample(index: int, seed: int = 0, config: SyntheticPartsConfi
         )
         _paint(canvas, body & ~part, BODY_COLOURS[body_colour], xx, yy, config, rng)
         _paint(canvas, part, PART_COLOURS[part_colour], xx, yy, config, rng)
-        composites.append((body_colour, part_colour, body, part))
+        composites.append(PartsComposite(body_colour, part_colour, body, part))
 
-    body_colour, part_colour, body, part = composites[rng.integers(num_objects)]
+    pointed = composites[rng.integers(num_objects)]
     names_part = bool(rng.random() < config.part_probability)
     return PartsSample(
         image=_finish(canvas, config.pixel_noise, rng),
-        mask=part if names_part else body,
-        class_name=part_colour if names_part else body_colour,
+        mask=pointed.part_mask if names_part else pointed.object_mask,
+        class_name=pointed.part_colour if names_part else pointed.body_colour,
         names_part=names_part,
-        object_mask=body,
-        part_mask=part,
-        body_colour=body_colour,
-        part_colour=part_colour,
+        object_mask=pointed.object_mask,
+        part_mask=pointed.part_mask,
+        body_colour=pointed.body_colour,
+        part_colour=pointed.part_colour,
+        composites=tuple(composites),
     )
 
 
@@ -275,7 +318,9 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
     Returns:
         `datasets.Dataset` with columns `image` (RGB), `mask` (0/255 "L"), `class_name` (a colour), `image_id`
         (`"parts-<seed>-<index>"`), `point_mask` (the part: where prompt points are drawn), `object_mask` (the whole
-        pointed composite) and `names_part` (bool).
+        pointed composite), `names_part` (bool), `class_mask` (0/255 "L": every region the class name names in the
+        image, the target without a point; see `PartsSample.class_mask`) and `present_classes` (list of the
+        image's body and part colours).
 
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
@@ -283,7 +328,11 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples}, expected at least 1")
     features = segmentation_features(
-        point_mask=datasets.Image(), object_mask=datasets.Image(), names_part=datasets.Value("bool")
+        point_mask=datasets.Image(),
+        object_mask=datasets.Image(),
+        names_part=datasets.Value("bool"),
+        class_mask=datasets.Image(),
+        present_classes=datasets.List(datasets.Value("string")),
     )
     columns: dict[str, list] = {name: [] for name in features}
     for index in range(num_samples):
@@ -295,6 +344,8 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         columns["point_mask"].append(encode_mask_png(sample.part_mask))
         columns["object_mask"].append(encode_mask_png(sample.object_mask))
         columns["names_part"].append(sample.names_part)
+        columns["class_mask"].append(encode_mask_png(sample.class_mask()))
+        columns["present_classes"].append(sample.present_classes)
     return datasets.Dataset.from_dict(columns, features=features)
 
 

@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -107,3 +109,61 @@ def test_bad_configuration_is_named(kwargs, message):
 def test_reference_masks_need_their_columns():
     with pytest.raises(ValueError, match=r"lacks the columns \['nope'\]"):
         score_reference_masks(make_parts_dataset(2), {"x": "nope"})
+
+
+def _digest(array) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()[:16]
+
+
+def test_the_point_task_is_unchanged_by_the_text_only_columns():
+    # Digests of (image, mask, point_mask, object_mask) of samples 0..3 of seed 0, computed before class_mask and
+    # present_classes were added: the point task must keep its images and targets.
+    expected = [
+        ("black", "916b3efd3e081549", "6ac1f5461bd57332", "6ac1f5461bd57332", "a0a96d617abc2c01"),
+        ("green", "9174f18ce21de659", "959a3edaba4b6c3c", "959a3edaba4b6c3c", "46f7117bea89cd40"),
+        ("blue", "2bb6551301f48357", "369e044264ff7284", "0899892af43529ab", "369e044264ff7284"),
+        ("blue", "1aad812f1474e5e4", "a250581bb1e80568", "5e86261ae51dde76", "a250581bb1e80568"),
+    ]
+    for row, (class_name, *digests) in zip(make_parts_dataset(4, seed=0), expected, strict=True):
+        masks = [np.asarray(row[column]) > 0 for column in ("mask", "point_mask", "object_mask")]
+        assert (row["class_name"], *map(_digest, [row["image"], *masks])) == (class_name, *digests)
+    camouflage = generate_parts_sample(1, seed=3, config=SyntheticPartsConfig(background="camouflage", image_size=64))
+    assert (_digest(camouflage.image), _digest(camouflage.mask)) == ("dbfb506a936164f6", "9cfd29eb2c29e9ce")
+
+
+@pytest.mark.parametrize("background", ["flat", "camouflage"])
+def test_class_mask_is_every_region_the_name_names(background):
+    config = SyntheticPartsConfig(background=background, image_size=64, num_objects=(3, 6))
+    several = 0
+    for index in range(30):
+        sample = generate_parts_sample(index, seed=7, config=config)
+        assert len(sample.composites) >= 3
+        assert any(
+            np.array_equal(c.object_mask, sample.object_mask) and np.array_equal(c.part_mask, sample.part_mask)
+            for c in sample.composites
+        )  # the pointed composite is one of them
+        for name in config.class_names:
+            named = [c.object_mask for c in sample.composites if c.body_colour == name]
+            named += [c.part_mask for c in sample.composites if c.part_colour == name]
+            expected = np.logical_or.reduce(named) if named else np.zeros_like(sample.mask)
+            np.testing.assert_array_equal(sample.class_mask(name), expected)
+            assert (name in sample.present_classes) == bool(named) == bool(expected.any())
+        target = sample.class_mask()
+        assert not (sample.mask & ~target).any()  # the pointed target is one of the named regions
+        several += bool((target & ~sample.mask).any())
+    assert several > 5  # the name often names more than the pointed object
+
+
+def test_dataset_has_the_text_only_target_and_the_present_classes():
+    config = SyntheticPartsConfig(image_size=64)
+    dataset = make_parts_dataset(6, seed=3, config=config)
+    for index, row in enumerate(dataset):
+        sample = generate_parts_sample(index, seed=3, config=config)
+        np.testing.assert_array_equal(np.asarray(row["class_mask"]) > 0, sample.class_mask())
+        assert row["present_classes"] == sample.present_classes
+        assert row["class_name"] in row["present_classes"]
+        assert set(row["present_classes"]) == {c.body_colour for c in sample.composites} | {
+            c.part_colour for c in sample.composites
+        }
+    with pytest.raises(ValueError, match="class_name='purple', expected a colour among"):
+        generate_parts_sample(0).class_mask("purple")
