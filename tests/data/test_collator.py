@@ -106,3 +106,143 @@ def test_training_points_depend_only_on_seed_epoch_and_sample_index():
     collator = SamPtxDataCollator(processor, num_points=2, seed=5)
     collator.set_epoch(1)
     assert not torch.equal(collator(rows)["input_points"], whole)
+
+
+@pytest.fixture(scope="module")
+def parts_rows():
+    from samptx_hf.data import SyntheticPartsConfig, make_parts_dataset
+
+    dataset = make_parts_dataset(12, seed=1, config=SyntheticPartsConfig(image_size=64))
+    return [dict(row, sample_index=index) for index, row in enumerate(dataset)]
+
+
+def _as_bool(mask):
+    return np.asarray(mask) > 0
+
+
+@pytest.mark.parametrize("num_points", [1, 3])
+def test_text_mode_prompts_the_name_alone_and_targets_every_region_of_the_class(
+    image_processor, parts_rows, num_points
+):
+    batch = SamPtxDataCollator(image_processor, num_points=num_points, prompt_mode="text")(parts_rows)
+    assert batch["input_labels"][..., 0].eq(-1).all() and batch["input_labels"][..., 1:].eq(-10).all()
+    assert batch["input_points"].eq(0).all()
+    assert not batch["has_point"].any() and batch["has_point"].dtype == torch.bool
+    assert batch["presence_labels"].tolist() == [1.0] * len(parts_rows)
+    assert batch["class_names"] == [row["class_name"] for row in parts_rows]
+    for row, target in zip(parts_rows, batch["masks"], strict=True):
+        np.testing.assert_array_equal(target, _as_bool(row["class_mask"]))
+    assert any((_as_bool(row["class_mask"]) & ~_as_bool(row["mask"])).any() for row in parts_rows)  # not the object
+    point_labels = SamPtxDataCollator(image_processor)(parts_rows)["labels"]
+    text_labels = batch["labels"]
+    assert (text_labels >= point_labels).all() and (text_labels > point_labels).any()  # the union, low-res too
+
+
+def test_text_mode_falls_back_to_the_mask_without_a_class_mask(image_processor, rows):
+    batch = SamPtxDataCollator(image_processor, prompt_mode="text", train=False)(rows)
+    assert batch["input_labels"].eq(-1).all()
+    for row, target in zip(rows, batch["masks"], strict=True):
+        np.testing.assert_array_equal(target, _as_bool(row["mask"]))
+
+
+def test_mixed_mode_keeps_some_points_reproducibly(image_processor, parts_rows):
+    def collate(seed, epoch=0):
+        collator = SamPtxDataCollator(image_processor, num_points=2, seed=seed, prompt_mode="mixed")
+        collator.set_epoch(epoch)
+        return collator(parts_rows)
+
+    batch, pointed = collate(seed=0), SamPtxDataCollator(image_processor, num_points=2, seed=0)(parts_rows)
+    kept = batch["has_point"]
+    assert 0 < kept.sum() < len(parts_rows)
+    assert torch.equal(collate(seed=0)["has_point"], kept)
+    assert not torch.equal(collate(seed=0, epoch=1)["has_point"], kept)  # drawn anew each epoch
+    assert batch["input_labels"][kept].eq(1).all() and batch["input_labels"][~kept][..., 0].eq(-1).all()
+    torch.testing.assert_close(batch["input_points"][kept], pointed["input_points"][kept])  # the same points
+    for row, target, has_point in zip(parts_rows, batch["masks"], kept.tolist(), strict=True):
+        np.testing.assert_array_equal(target, _as_bool(row["mask" if has_point else "class_mask"]))
+    shares = [
+        SamPtxDataCollator(image_processor, prompt_mode="mixed", point_probability=p)(parts_rows)["has_point"]
+        for p in (0.0, 1.0)
+    ]
+    assert not shares[0].any() and shares[1].all()
+
+
+def test_absent_rows_name_a_class_missing_from_the_image_with_an_empty_target(image_processor, parts_rows):
+    from samptx_hf.data import PARTS_CLASS_NAMES
+
+    rows = [dict(row, sample_index=index) for index in range(25) for row in parts_rows[:12]]  # 300 rows
+    collator = SamPtxDataCollator(
+        image_processor, prompt_mode="text", absent_class_fraction=0.3, class_names=PARTS_CLASS_NAMES
+    )
+    batch = collator(rows)
+    absent = batch["presence_labels"] == 0
+    substitutable = [len(set(PARTS_CLASS_NAMES) - set(row["present_classes"])) > 0 for row in rows]
+    assert abs(absent.sum().item() / sum(substitutable) - 0.3) < 0.08
+    for index, row in enumerate(rows):
+        name, target = batch["class_names"][index], batch["masks"][index]
+        if absent[index]:
+            assert name in PARTS_CLASS_NAMES and name not in row["present_classes"]
+            assert not target.any() and not batch["labels"][index].any()
+        else:
+            assert name == row["class_name"] and target.any()
+    assert batch["presence_labels"].dtype == torch.float32 and batch["presence_labels"].shape == (300,)
+
+
+def test_a_row_with_every_class_present_stays_present(image_processor, parts_rows):
+    row = parts_rows[0]
+    collator = SamPtxDataCollator(
+        image_processor, absent_class_fraction=0.99, class_names=row["present_classes"], seed=3
+    )
+    batch = collator([row] * 8)
+    assert batch["presence_labels"].tolist() == [1.0] * 8 and batch["class_names"] == [row["class_name"]] * 8
+
+
+def test_a_row_whose_class_is_not_present_is_absent(image_processor, rows):
+    empty = dict(rows[0], mask=np.zeros((96, 96), dtype=np.uint8), present_classes=[])
+    batch = SamPtxDataCollator(image_processor, prompt_mode="text")([empty, rows[1]])
+    assert batch["presence_labels"].tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match=r"not in its present_classes \[\], but its mask is not empty"):
+        SamPtxDataCollator(image_processor)([dict(rows[0], present_classes=[])])
+
+
+def test_evaluation_choices_are_the_same_for_every_evaluation(image_processor, parts_rows):
+    from samptx_hf.data import PARTS_CLASS_NAMES
+
+    kwargs = {"train": False, "prompt_mode": "mixed", "absent_class_fraction": 0.5, "class_names": PARTS_CLASS_NAMES}
+    for rows in (parts_rows, [{k: v for k, v in row.items() if k != "sample_index"} for row in parts_rows]):
+        first = SamPtxDataCollator(image_processor, **kwargs)(rows)
+        collator = SamPtxDataCollator(image_processor, **kwargs)
+        collator.set_epoch(3)
+        again = collator(rows[::-1])
+        assert again["class_names"][::-1] == first["class_names"]
+        assert torch.equal(again["has_point"].flip(0), first["has_point"])
+        assert torch.equal(again["presence_labels"].flip(0), first["presence_labels"])
+        assert 0 < first["presence_labels"].sum() < len(rows) and 0 < first["has_point"].sum() < len(rows)
+
+
+def test_point_mode_batches_say_every_row_is_pointed_and_present(image_processor, rows):
+    batch = SamPtxDataCollator(image_processor)(rows)
+    assert batch["has_point"].all() and batch["presence_labels"].tolist() == [1.0] * len(rows)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt_mode": "box"}, r"prompt_mode='box', expected one of \('point', 'text', 'mixed'\)"),
+        ({"prompt_mode": "mixed", "point_probability": 1.5}, r"point_probability=1.5, expected a probability"),
+        ({"absent_class_fraction": 1.0, "class_names": ["a"]}, r"absent_class_fraction=1.0, expected a fraction"),
+        ({"absent_class_fraction": -0.1}, r"absent_class_fraction=-0.1, expected a fraction in \[0, 1\)"),
+        ({"absent_class_fraction": float("nan")}, r"absent_class_fraction=nan"),
+        ({"absent_class_fraction": 0.2}, r"absent_class_fraction=0.2 needs class_names"),
+        ({"absent_class_fraction": 0.2, "class_names": "red"}, r"class_names='red', expected a sequence"),
+    ],
+)
+def test_bad_prompt_options_are_named(image_processor, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SamPtxDataCollator(image_processor, **kwargs)
+
+
+def test_absent_classes_need_the_present_classes_of_each_row(image_processor, rows):
+    collator = SamPtxDataCollator(image_processor, absent_class_fraction=0.2, class_names=["circle"])
+    with pytest.raises(ValueError, match=r"row '.*' has no present_classes"):
+        collator(rows)
