@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -18,6 +19,8 @@ from transformers.utils import logging as transformers_logging
 
 from .data.sources import DATASETS
 
+# Sources that generate their samples (`--num-samples`, `--seed`) and read no `--data`.
+_GENERATED_DATASETS = ("synthetic", "synthetic_attributes")
 # How `samptx eval` spells the arguments of `samptx_hf.data.load_split`, for its error messages.
 _EVAL_DATA_FLAGS = {
     "data": "--data",
@@ -96,15 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a background point in image pixels; repeatable",
     )
     segment.add_argument("--box", type=_box, default=None, metavar="X1,Y1,X2,Y2", help="a box in image pixels")
-    segment.add_argument("--output", required=True, help="where to write the mask PNG (0 background, 255 mask)")
+    segment.add_argument(
+        "--output", required=True, help="where to write the mask, a .png file (0 background, 255 mask; lossless)"
+    )
     segment.add_argument(
         "--overlay",
         default=None,
-        help="where to write the overlay PNG (default: OUTPUT with '_overlay' before the extension)",
+        help="where to write the overlay, a .png file (default: OUTPUT with '_overlay' before the extension)",
     )
     segment.add_argument(
         "--threshold",
-        type=float,
+        type=_threshold,
         default=0.0,
         help="logit above which a pixel is in the mask (default 0.0, probability 0.5)",
     )
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
     )
-    evaluate.add_argument("--threshold", type=float, default=0.0, help="mask logit threshold (default 0.0)")
+    evaluate.add_argument("--threshold", type=_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     evaluate.add_argument(
         "--clicks",
         type=int,
@@ -218,6 +223,17 @@ def _device(value: str) -> str:
     return value
 
 
+def _threshold(value: str) -> float:
+    """A mask logit: any real number, not NaN."""
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = math.nan
+    if math.isnan(threshold):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a mask logit, expected a number such as 0.0 or -1.5")
+    return threshold
+
+
 def _point(value: str) -> list[float]:
     return _numbers(value, 2, "X,Y")
 
@@ -242,6 +258,10 @@ def run_segment(args: argparse.Namespace) -> None:
     if output.resolve() == overlay_path.resolve():
         raise ValueError(f"--overlay {str(overlay_path)!r} is the --output file: the overlay would replace the mask")
     for flag, path in (("--output", output), ("--overlay", overlay_path)):
+        if path.suffix.lower() != ".png":
+            lossy = path.suffix.lower() in (".jpg", ".jpeg")
+            why = " (JPEG is lossy: a mask's 0/255 pixels would not survive it)" if lossy else ""
+            raise ValueError(f"{flag} {str(path)!r} is not a .png file name: samptx segment writes PNG{why}")
         if path.resolve() == Path(args.image).resolve():
             raise ValueError(f"{flag} {str(path)!r} is the --image file: it would be overwritten")
         if path.is_dir():
@@ -275,8 +295,19 @@ def run_segment(args: argparse.Namespace) -> None:
 
 def run_eval(args: argparse.Namespace) -> None:
     from .data import DroppedSamplesWarning, load_split
-    from .evaluation import evaluate_model, format_eval_results, write_eval_results
+    from .evaluation import check_output_dir, evaluate_model, format_eval_results, write_eval_results
 
+    # Refused before the data and the model load, not after the evaluation ran.
+    if args.dataset in _GENERATED_DATASETS and args.data is not None:
+        raise ValueError(
+            f"--data {args.data!r} is not used by --dataset {args.dataset}, which generates its samples "
+            "(--num-samples, --seed): drop --data, or name the source it holds (e.g. --dataset folder)"
+        )
+    check_output_dir(args.output_dir, "--output-dir")
+    if args.max_samples is not None and args.max_samples < 1:
+        raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
+    if args.clicks is not None and args.clicks < 1:
+        raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DroppedSamplesWarning)
         dataset = load_split(
@@ -299,11 +330,7 @@ def run_eval(args: argparse.Namespace) -> None:
         for reason, count in warning.message.counts.items():
             dropped[reason] = dropped.get(reason, 0) + count
     if args.max_samples is not None:
-        if args.max_samples < 1:
-            raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    if args.clicks is not None and args.clicks < 1:
-        raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
     model, processor = _load_model(args.model, args.device)
     results = evaluate_model(

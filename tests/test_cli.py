@@ -309,3 +309,63 @@ def test_eval_with_clicks_prints_the_interactive_metrics(model_dir, tmp_path, ca
 def test_eval_with_no_clicks_is_a_one_line_error(model_dir, capsys):
     assert main(["eval", "--model", str(model_dir), "--dataset", "synthetic", "--clicks", "0"]) == 1
     assert "--clicks 0, expected at least 1 click" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------- issue 22: holes
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fails a test whose command loads the model: what these tests give is refused before that."""
+    import samptx_hf.cli
+
+    monkeypatch.setattr(samptx_hf.cli, "_load_model", lambda *args: pytest.fail("loaded the model before refusing"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--output-dir", "{file}"], r"--output-dir '.*notes.txt' is a file, expected a folder \(created if missing\)"),
+        (["--data", "{tmp}"], r"--data '.*' is not used by --dataset synthetic, which generates its samples"),
+        (["--max-samples", "0"], "--max-samples 0, expected at least 1"),
+    ],
+)
+def test_eval_refuses_bad_arguments_before_loading_anything(model_dir, tmp_path, capsys, no_model_load, extra, message):
+    (tmp_path / "notes.txt").write_text("mine")
+    extra = [flag.replace("{file}", str(tmp_path / "notes.txt")).replace("{tmp}", str(tmp_path)) for flag in extra]
+    assert main(["eval", "--model", str(model_dir), "--dataset", "synthetic", "--num-samples", "2", *extra]) == 1
+    assert re.search(message, one_line_error(capsys, "eval"))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "message"),
+    [("--output", "mask.jpg", r"--output '.*mask.jpg' is not a .png file name: samptx segment writes PNG \(JPEG is "
+      r"lossy: a mask's 0/255 pixels would not survive it\)"),
+     ("--output", "mask", r"--output '.*mask' is not a .png file name"),
+     ("--overlay", "overlay.tif", r"--overlay '.*overlay.tif' is not a .png file name: samptx segment writes PNG$")],
+)  # fmt: skip
+def test_segment_refuses_a_file_name_that_is_not_png(
+    model_dir, image_path, tmp_path, capsys, no_model_load, flag, name, message
+):
+    if flag == "--output":
+        args = segment_args(model_dir, image_path, tmp_path / name)
+    else:
+        args = segment_args(model_dir, image_path, tmp_path / "mask.png", "--overlay", str(tmp_path / name))
+    assert main(args) == 1
+    assert re.search(message, one_line_error(capsys, "segment"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["image.png"]  # nothing written
+
+
+@pytest.mark.parametrize("command", ["segment", "eval"])
+@pytest.mark.parametrize("threshold", ["nan", "NaN", "high"])
+def test_a_threshold_that_is_not_a_number_is_a_usage_error(model_dir, image_path, tmp_path, capsys, command, threshold):
+    if command == "segment":
+        args = segment_args(model_dir, image_path, tmp_path / "mask.png")
+    else:
+        args = ["eval", "--model", str(model_dir), "--dataset", "synthetic", "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--threshold", threshold])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert f"argument --threshold: {threshold!r} is not a mask logit, expected a number such as 0.0" in err
