@@ -8,6 +8,7 @@ a dataset, a Hub download) and never writes there. Subprocesses the tests start 
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 _CACHE_VARIABLES = (
     "HF_HUB_CACHE",
@@ -32,9 +33,28 @@ from hub_factories import make_peft_model, save_frozen_components  # noqa: E402
 from samptx_hf import SamPtxForTextSegmentation  # noqa: E402
 from samptx_hf.hub import save_adapter_repo  # noqa: E402
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
+
+
+def _visible_entries(folder: Path) -> set[str]:
+    """What `ls` shows in `folder`: hidden entries (tool caches) and `__pycache__` left out."""
+    return {name for name in os.listdir(folder) if not name.startswith(".") and name != "__pycache__"}
+
+
+@pytest.fixture(autouse=True)
+def _writes_nothing_into_the_repository():
+    """Fail a test that leaves a file in the repository root or the working directory (e.g. `samptx eval` without
+    `--output-dir`, which writes eval_results.json there): tests write under `tmp_path`."""
+    folders = {REPOSITORY, Path.cwd()}
+    before = {folder: _visible_entries(folder) for folder in folders}
+    yield
+    left = sorted(str(folder / name) for folder in folders for name in _visible_entries(folder) - before[folder])
+    if left:
+        pytest.fail(f"the test left {', '.join(left)}: write under tmp_path (or monkeypatch.chdir(tmp_path) first)")
 
 
 @pytest.fixture
