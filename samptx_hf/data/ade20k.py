@@ -72,7 +72,8 @@ def load_ade20k(
 
     Returns:
         `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`, 0/255 "L"), `class_name`,
-        `image_id` (file stem) and `label_id` (the pixel value k), ordered by image then class.
+        `image_id` (file stem), `label_id` (the pixel value k) and `present_classes` (every class of the image),
+        ordered by image then class. The `mask` is already every pixel of the class, the target without a point too.
 
     Raises:
         ValueError: on an unknown split, a wrong layout, a pixel value above 150, or no sample found.
@@ -83,7 +84,9 @@ def load_ade20k(
     image_dir, annotation_dir = root / "images" / split, root / "annotations" / split
     wanted = None if image_ids is None else set(image_ids)
 
-    features = segmentation_features(label_id=datasets.Value("int64"))
+    features = segmentation_features(
+        label_id=datasets.Value("int64"), present_classes=datasets.List(datasets.Value("string"))
+    )
     columns: dict[str, list] = {name: [] for name in features}
     unreadable: list[str] = []
     for image_path in sorted(image_dir.glob("*.jpg")):
@@ -101,12 +104,14 @@ def load_ade20k(
         label_ids = [int(k) for k in np.unique(annotation) if k != 0]
         if label_ids and label_ids[-1] > len(ADE20K_CLASS_NAMES):
             raise ValueError(f"{annotation_path} has pixel value {label_ids[-1]}, expected 0..150")
+        present_classes = [ADE20K_CLASS_NAMES[label_id - 1] for label_id in label_ids]
         for label_id in label_ids:
             columns["image"].append(str(image_path))
             columns["mask"].append(encode_mask_png(annotation == label_id))
             columns["class_name"].append(ADE20K_CLASS_NAMES[label_id - 1])
             columns["image_id"].append(image_path.stem)
             columns["label_id"].append(label_id)
+            columns["present_classes"].append(present_classes)
     if unreadable:
         warnings.warn(
             f"skipped {len(unreadable)} images whose annotation is missing or unreadable "

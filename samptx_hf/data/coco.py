@@ -44,8 +44,9 @@ def load_coco(
 
     Returns:
         `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`, 0/255 "L"), `class_name` (COCO
-        category name), `image_id` (COCO image id as a string) and `category_id` (int), ordered by image id
-        then category id.
+        category name), `image_id` (COCO image id as a string), `category_id` (int) and `present_classes` (every
+        category annotated in the image, `class_names` or not, by category id), ordered by image id then
+        category id. The `mask` is already the union of the class's instances, the target without a point too.
 
     Raises:
         FileNotFoundError: if `annotation_file` does not exist.
@@ -70,14 +71,18 @@ def load_coco(
         wanted = set(categories)
     wanted_images = None if image_ids is None else {str(image_id) for image_id in image_ids}
 
-    features = segmentation_features(category_id=datasets.Value("int64"))
+    features = segmentation_features(
+        category_id=datasets.Value("int64"), present_classes=datasets.List(datasets.Value("string"))
+    )
     columns: dict[str, list] = {name: [] for name in features}
     for image_id in sorted(coco.getImgIds()):
         if wanted_images is not None and str(image_id) not in wanted_images:
             continue
         image_info = coco.loadImgs(image_id)[0]
         annotations = coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=None))
-        for category_id in sorted({ann["category_id"] for ann in annotations} & wanted):
+        annotated = sorted({ann["category_id"] for ann in annotations})
+        present_classes = [categories[category_id] for category_id in annotated if category_id in categories]
+        for category_id in sorted(set(annotated) & wanted):
             mask = np.zeros((image_info["height"], image_info["width"]), dtype=bool)
             for annotation in annotations:
                 if annotation["category_id"] == category_id:
@@ -89,6 +94,7 @@ def load_coco(
             columns["class_name"].append(categories[category_id])
             columns["image_id"].append(str(image_id))
             columns["category_id"].append(category_id)
+            columns["present_classes"].append(present_classes)
     if not columns["image"]:
         raise ValueError(f"no annotated (image, category) pair found in {annotation_file} with the given filters")
 

@@ -64,8 +64,9 @@ def load_cod10k(
 
     Returns:
         `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name` (e.g. `"batfish"`),
-        `image_id` (the file stem), `super_class` (e.g. `"aquatic"`) and `camouflaged` (bool), sorted by file
-        name.
+        `image_id` (the file stem), `super_class` (e.g. `"aquatic"`), `camouflaged` (bool) and `present_classes`
+        (`[class_name]`: one class per image; `[]` for a `NonCAM` image, which has no object, so that its row is an
+        absent sample for the collator), sorted by file name.
 
     Raises:
         ValueError: on an unknown split, a missing `Image/` folder, a file name outside the COD10K pattern, or
@@ -78,7 +79,11 @@ def load_cod10k(
     if not image_dir.is_dir():
         raise ValueError(f"{image_dir} is not a directory: expected COD10K's layout <root>/Train|Test/Image")
 
-    features = segmentation_features(super_class=datasets.Value("string"), camouflaged=datasets.Value("bool"))
+    features = segmentation_features(
+        super_class=datasets.Value("string"),
+        camouflaged=datasets.Value("bool"),
+        present_classes=datasets.List(datasets.Value("string")),
+    )
     columns: dict[str, list] = {name: [] for name in features}
     for image_path in sorted(p for p in image_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES):
         camouflaged, super_class, class_name = _parse(image_path.name)
@@ -90,6 +95,7 @@ def load_cod10k(
         columns["image_id"].append(image_path.stem)
         columns["super_class"].append(super_class)
         columns["camouflaged"].append(camouflaged)
+        columns["present_classes"].append([class_name] if camouflaged else [])
     if not columns["image"]:
         raise ValueError(f"no COD10K image found in {image_dir} (include_noncamouflaged={include_noncamouflaged})")
 

@@ -271,7 +271,8 @@ def make_synthetic_dataset(
     Returns:
         `datasets.Dataset` with columns `image` (RGB), `mask` (0/255 "L"), `class_name` (a shape or a
         texture), `image_id` (`"synthetic-<seed>-<index>"`), `object_shapes` and `object_textures` (per
-        object).
+        object) and `present_classes` (the shapes, then the textures, of the image's objects, each once). The
+        `mask` is already every object with the named attribute, so it is also the target without a point.
 
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
@@ -281,6 +282,7 @@ def make_synthetic_dataset(
     features = segmentation_features(
         object_shapes=datasets.Sequence(datasets.Value("string")),
         object_textures=datasets.Sequence(datasets.Value("string")),
+        present_classes=datasets.List(datasets.Value("string")),
     )
     columns: dict[str, list] = {name: [] for name in features}
     for index in range(num_samples):
@@ -291,6 +293,9 @@ def make_synthetic_dataset(
         columns["image_id"].append(f"synthetic-{seed}-{index:06d}")
         columns["object_shapes"].append([obj.shape for obj in sample.objects])
         columns["object_textures"].append([obj.texture for obj in sample.objects])
+        columns["present_classes"].append(
+            list(dict.fromkeys([obj.shape for obj in sample.objects] + [obj.texture for obj in sample.objects]))
+        )
     return datasets.Dataset.from_dict(columns, features=features)
 
 

@@ -55,3 +55,8 @@ def test_load_ade20k_errors(ade_root, tmp_path):
         load_ade20k(ade_root, split="train")
     with pytest.raises(ValueError, match="does not hold ADEChallengeData2016"):
         load_ade20k(tmp_path / "elsewhere")
+
+
+def test_load_ade20k_says_which_classes_each_image_holds(ade_root):
+    dataset = load_ade20k(ade_root, split="training")
+    assert dataset["present_classes"] == [["wall", "sky"], ["wall", "sky"], ["flag"]]

@@ -90,3 +90,11 @@ def test_a_file_that_is_not_coco_instances_is_named(tmp_path, content, message):
         load_coco(tmp_path / "instances.json", tmp_path)
     with pytest.raises(FileNotFoundError, match="missing.json' does not exist"):
         load_coco(tmp_path / "missing.json", tmp_path)
+
+
+def test_load_coco_says_which_categories_each_image_holds(coco_files):
+    annotation_file, image_dir, _ = coco_files
+    dataset = load_coco(annotation_file, image_dir)
+    assert dataset["present_classes"] == [["cat", "dog"], ["cat", "dog"], ["dog"]]
+    # a class filter keeps the samples it names, but an image's other categories are still present in it
+    assert load_coco(annotation_file, image_dir, class_names=["dog"])["present_classes"][0] == ["cat", "dog"]

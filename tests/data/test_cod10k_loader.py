@@ -57,3 +57,9 @@ def test_load_cod10k_rejects_unknown_split_and_layout(cod10k_root, tmp_path):
         load_cod10k(cod10k_root, split="val")
     with pytest.raises(ValueError, match="not a directory"):
         load_cod10k(tmp_path / "nowhere")
+
+
+def test_load_cod10k_one_class_per_image_and_none_without_an_object(cod10k_root):
+    dataset = load_cod10k(cod10k_root, split="train", include_noncamouflaged=True)
+    for row in dataset:
+        assert row["present_classes"] == ([row["class_name"]] if row["camouflaged"] else [])

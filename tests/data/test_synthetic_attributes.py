@@ -121,3 +121,10 @@ def test_generation_is_fast():
 def test_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SyntheticShapesConfig(**kwargs)
+
+
+def test_dataset_says_which_shapes_and_textures_each_image_holds():
+    dataset = make_synthetic_dataset(4, seed=1, config=SyntheticShapesConfig(image_size=64))
+    for row in dataset:
+        assert row["present_classes"] == list(dict.fromkeys(row["object_shapes"] + row["object_textures"]))
+        assert row["class_name"] in row["present_classes"]
