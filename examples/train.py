@@ -10,6 +10,10 @@ On real data and weights, on one or many GPUs:
     accelerate launch examples/train.py --dataset cod10k --data_dir COD10K-v3 \\
         --sam_model_name_or_path facebook/sam-vit-base --text_model_name_or_path openai/clip-vit-base-patch32
 
+Mixed precision is the launcher's choice unless `--mixed_precision` is given (the run's eval_results.json records it):
+
+    accelerate launch --mixed_precision bf16 examples/train.py ...
+
 Two CPU processes (note: `accelerate launch --cpu --num_processes 2` starts only one):
 
     ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 examples/train.py
