@@ -58,6 +58,11 @@ class SamPtxConfig(PreTrainedConfig):
             initialised SAM, see `samptx_hf.losses`).
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the initialisation of the text projection of the ablation modes.
+        presence_head (`bool`, *optional*, defaults to `False`):
+            Answer whether the image holds the class at all (`presence_logits`), for text-only prompting: on SAM 2
+            its own object-score head is trained; on SAM an extra decoder output token with a head of the same
+            kind is added (`samptx_hf.presence`). Off, the model is SAM-PTx as the paper trains it (a model saved
+            before this option loads so).
 
     Example:
 
@@ -84,6 +89,7 @@ class SamPtxConfig(PreTrainedConfig):
     normalize_text_embeds: bool = True
     loss_type: str = "sam"
     initializer_range: float = 0.02
+    presence_head: bool = False
 
     def __post_init__(self, **kwargs):
         if isinstance(self.text_injection, TextInjection):

@@ -48,6 +48,7 @@ def sam_segmentation_loss(
     dice_weight: float = 1.0,
     iou_weight: float = 1.0,
     bce_weight: float = 0.0,
+    present: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """SAM's loss for a batch.
 
@@ -58,6 +59,9 @@ def sam_segmentation_loss(
         labels (`torch.Tensor` of shape `(batch, H, W)` or `(batch, point_batch, H, W)`): Binary target masks.
 
     `focal_weight`, `dice_weight`, `bce_weight` weigh the mask terms (SAM: 20, 1, 0); `iou_weight` the IoU MSE.
+    `present` (`torch.BoolTensor` of shape `(batch,)`, *optional*): the rows whose class is in the image; only they
+    are scored (an absent class has no mask to learn and no IoU to predict: the presence head answers it, see
+    [`presence_loss`]); a batch without a present row gives 0.
     With several masks per prompt (multimask output) the mask with the lowest mask loss is trained, as in SAM;
     the IoU head is trained on every mask. Returns a scalar.
     """
@@ -86,7 +90,31 @@ def sam_segmentation_loss(
     best_mask_loss = mask_loss.min(dim=-1).values  # (batch, point_batch)
     actual_iou = binary_mask_iou(logits.detach(), targets)
     iou_loss = F.mse_loss(iou_scores, actual_iou.to(iou_scores.dtype), reduction="none").mean(-1)
-    return (best_mask_loss + iou_weight * iou_loss).mean()
+    row_loss = best_mask_loss + iou_weight * iou_loss  # (batch, point_batch)
+    if present is not None:
+        if present.shape != (batch_size,):
+            raise ValueError(f"present must have shape (batch={batch_size},), got {tuple(present.shape)}")
+        row_loss = row_loss[present.to(device=row_loss.device, dtype=torch.bool)]
+        if row_loss.numel() == 0:
+            return pred_masks.sum() * 0.0  # keeps the graph (every trained parameter gets a zero gradient)
+    return row_loss.mean()
+
+
+def presence_loss(presence_logits: torch.Tensor, presence_labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the presence answer, averaged over rows and point batches.
+
+    Args:
+        presence_logits (`torch.Tensor` of shape `(batch, point_batch, 1)`): Presence logits of the model.
+        presence_labels (`torch.Tensor` of shape `(batch,)`): 1 where the class is in the image, 0 where it is not.
+    """
+    batch_size = presence_logits.shape[0]
+    if presence_labels.shape != (batch_size,):
+        raise ValueError(
+            f"presence_labels must have shape (batch={batch_size},): 1 present, 0 absent, got "
+            f"{tuple(presence_labels.shape)}"
+        )
+    targets = presence_labels.to(presence_logits.dtype)[:, None, None].expand_as(presence_logits)
+    return F.binary_cross_entropy_with_logits(presence_logits, targets)
 
 
 LOSS_WEIGHTS = {

@@ -19,7 +19,8 @@ from .hub.locate import locate_pretrained
 from .hub.repository import ADAPTER_CONFIG_NAME
 from .image_encoding import ImageTrunk, encode_trunk
 from .inference import segment
-from .losses import LOSS_WEIGHTS, sam_segmentation_loss
+from .losses import LOSS_WEIGHTS, presence_loss, sam_segmentation_loss
+from .presence import SamPresenceHead, install_presence_token, presence_token_readout
 from .pretrained import resolve_component
 from .sam_backbones import (
     ImageFeatures,
@@ -58,6 +59,11 @@ class SamPtxSegmentationOutput(ModelOutput):
         high_resolution_features (`tuple[torch.FloatTensor]`, *optional*):
             SAM 2 only: the two high-resolution feature maps the mask decoder adds while upscaling (see
             `samptx_hf.sam_backbones.ImageFeatures`).
+        presence_logits (`torch.FloatTensor` of shape `(batch, point_batch, 1)`, *optional*):
+            Whether the image holds the class the text names (sigmoid: a probability), when
+            `config.presence_head` is set (`samptx_hf.presence`). An absent answer means an empty mask; `pred_masks`
+            are the decoder's as they are, the callers of the model (`segment`, the predictor, the pipeline) empty
+            them.
     """
 
     loss: torch.FloatTensor | None = None
@@ -66,6 +72,7 @@ class SamPtxSegmentationOutput(ModelOutput):
     text_embeds: torch.FloatTensor | None = None
     image_embeddings: torch.FloatTensor | None = None
     high_resolution_features: tuple[torch.FloatTensor, ...] | None = None
+    presence_logits: torch.FloatTensor | None = None
 
 
 class SamPtxPreTrainedModel(PreTrainedModel):
@@ -140,6 +147,11 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         )
         if config.text_injection == TextInjection.MASK_DECODER.value:
             install_output_token_conditioning(self.sam.mask_decoder)
+        # The presence answer: SAM 2's own object-score head, or for SAM one more decoder token with such a head.
+        self.presence_head = None
+        if config.presence_head and not is_sam2(config.sam_config):
+            self.presence_head = SamPresenceHead(config.prompt_hidden_size)
+            install_presence_token(self.sam.mask_decoder)
         self.tokenizer = None
         self.text_cache = TextEmbeddingCache()
         self.post_init()
@@ -390,6 +402,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         return_dict: bool = True,
         image_embeddings: ImageFeatures | torch.FloatTensor | None = None,
         input_masks: torch.FloatTensor | None = None,
+        presence_labels: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> SamPtxSegmentationOutput | tuple:
         r"""Segment what the text names, at the given point/box prompts.
@@ -418,10 +431,15 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             input_masks (`torch.FloatTensor` of shape `(batch, 1, 4h, 4w)`, *optional*):
                 Low-resolution mask logits of an earlier prediction (`pred_masks` of one mask), SAM's mask prompt
                 for iterative refinement.
+            presence_labels (`torch.Tensor` of shape `(batch,)`, *optional*):
+                1 where the row's class is in the image, 0 where it is not (its `labels` are then empty), with
+                `labels`; needs `config.presence_head`. The loss then scores the masks of present rows only and adds
+                the presence head's binary cross-entropy over all rows.
 
         Raises:
             ValueError: On inputs of the wrong rank, shape or batch size, points without labels, both or neither
-                of `input_ids`/`text_embeds` when the text is used.
+                of `input_ids`/`text_embeds` when the text is used, `presence_labels` without `labels` or on a model
+                without a presence head.
         """
         # 1. Check inputs before any computation.
         if (pixel_values is None) == (image_embeddings is None):
@@ -432,6 +450,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             image_embeddings = self._check_image_embeddings(image_embeddings)
             batch_size = image_embeddings.image_embeddings.shape[0]
         self._check_prompts(batch_size, input_points, input_labels, input_boxes, input_masks)
+        self._check_presence_labels(batch_size, presence_labels, labels)
         text_embeds = self._resolve_text_embeds(input_ids, attention_mask, text_embeds, batch_size)
 
         # 2. Image encoder; Parallel-Text adapters read the text. The blocks before the first adapter that reads it
@@ -456,18 +475,32 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             )
         decoder_text = text_tokens if injection == TextInjection.MASK_DECODER.value else None
 
-        # 4. Mask decoder; with `mask_decoder` injection the text is added to its output tokens.
-        with decoder_text_conditioning(decoder_text):
-            pred_masks, iou_scores = decode_masks(
+        # 4. Mask decoder; with `mask_decoder` injection the text is added to its output tokens. The presence answer
+        # is SAM 2's object score, or SAM's presence token read out of the decoder's transformer.
+        presence_token = self.presence_head.presence_token.weight if self.presence_head is not None else None
+        with decoder_text_conditioning(decoder_text), presence_token_readout(presence_token) as presence_readout:
+            pred_masks, iou_scores, object_score_logits = decode_masks(
                 self.sam, image_features, sparse_embeddings, dense_embeddings, multimask_output
             )
+        presence_logits = None
+        if presence_readout is not None:
+            presence_logits = self.presence_head(presence_readout.output)  # (batch, point_batch, 1)
+        elif self.config.presence_head:
+            presence_logits = object_score_logits
 
-        # 5. Loss.
+        # 5. Loss: the masks of present rows, and the presence answer of every row.
         loss = None
         if labels is not None:
+            present = presence_labels > 0.5 if presence_labels is not None else None
             loss = sam_segmentation_loss(
-                pred_masks, iou_scores, labels.to(pred_masks.device), **LOSS_WEIGHTS[self.config.loss_type]
+                pred_masks,
+                iou_scores,
+                labels.to(pred_masks.device),
+                present=present,
+                **LOSS_WEIGHTS[self.config.loss_type],
             )
+            if presence_labels is not None:
+                loss = loss + presence_loss(presence_logits, presence_labels.to(presence_logits.device))
 
         output = SamPtxSegmentationOutput(
             loss=loss,
@@ -476,8 +509,25 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             text_embeds=text_embeds,
             image_embeddings=image_features.image_embeddings,
             high_resolution_features=image_features.high_resolution_features,
+            presence_logits=presence_logits,
         )
         return output if return_dict else output.to_tuple()
+
+    def _check_presence_labels(
+        self, batch_size: int, presence_labels: torch.Tensor | None, labels: torch.Tensor | None
+    ) -> None:
+        if presence_labels is None:
+            return
+        if not self.config.presence_head:
+            raise ValueError(
+                "presence_labels were given, but this model has no presence head: build it with presence_head=True "
+                "(SamPtxConfig, from_pretrained_components or --prompt_mode text/mixed in training)"
+            )
+        if labels is None:
+            raise ValueError("presence_labels were given without labels: they are part of the training targets")
+        if not isinstance(presence_labels, torch.Tensor) or tuple(presence_labels.shape) != (batch_size,):
+            shape = tuple(presence_labels.shape) if isinstance(presence_labels, torch.Tensor) else presence_labels
+            raise ValueError(f"presence_labels must have shape (batch={batch_size},): 1 present, 0 absent, got {shape}")
 
     def _check_pixel_values(self, pixel_values: torch.Tensor) -> int:
         """The batch size of `pixel_values`; `ValueError` unless it has the frozen SAM's input shape."""

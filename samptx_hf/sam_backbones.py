@@ -182,9 +182,9 @@ def decode_masks(
     sparse_embeddings: torch.Tensor | None,
     dense_embeddings: torch.Tensor,
     multimask_output: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-resolution mask logits `(batch, point_batch, masks, 4h, 4w)` and IoU scores `(batch, point_batch,
-    masks)` from SAM's or SAM 2's mask decoder."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Low-resolution mask logits `(batch, point_batch, masks, 4h, 4w)`, IoU scores `(batch, point_batch, masks)`
+    and, for SAM 2, its object-score logits `(batch, point_batch, 1)` (None for SAM) from the mask decoder."""
     batch_size = features.image_embeddings.shape[0]
     image_positional_embeddings = sam.get_image_wide_positional_embeddings().repeat(batch_size, 1, 1, 1)
     decoder_inputs = {
@@ -195,12 +195,12 @@ def decode_masks(
         "multimask_output": multimask_output,
     }
     if isinstance(sam, Sam2Model):
-        pred_masks, iou_scores, _, _ = sam.mask_decoder(
+        pred_masks, iou_scores, _, object_score_logits = sam.mask_decoder(
             **decoder_inputs, high_resolution_features=list(features.high_resolution_features)
         )
-        return pred_masks, iou_scores
+        return pred_masks, iou_scores, object_score_logits
     pred_masks, iou_scores = sam.mask_decoder(**decoder_inputs)
-    return pred_masks, iou_scores
+    return pred_masks, iou_scores, None
 
 
 __all__ = [

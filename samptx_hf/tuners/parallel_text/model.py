@@ -71,14 +71,21 @@ def resolve_layers_to_transform(config: ParallelTextConfig, model: nn.Module) ->
     config.layers_to_transform = sorted(resolved) if isinstance(layers, list) else resolved[0]
 
 
-# Heads of a trained copy (`modules_to_save`) that no SAM-PTx loss reaches: SAM 2's mask decoder predicts whether the
-# object is in the image, and every training sample here holds its object. Left trainable, they would get no gradient,
-# which DistributedDataParallel refuses.
+# Heads of a trained copy (`modules_to_save`) that no SAM-PTx loss reaches unless the model answers presence: SAM 2's
+# mask decoder predicts whether the object is in the image, and without absent classes every training sample holds
+# its object. Left trainable, they would get no gradient, which DistributedDataParallel refuses. With
+# `SamPtxConfig.presence_head` the presence loss trains them.
 HEADS_WITHOUT_LOSS = ("pred_obj_score_head",)
+# The module that holds SAM's presence token and head (`samptx_hf.presence.SamPresenceHead`), trained and saved with
+# the adapter when the model has one.
+PRESENCE_HEAD_MODULE = "presence_head"
 
 
 def freeze_heads_without_loss(model: nn.Module, adapter_name: str) -> None:
-    """Freeze the `HEADS_WITHOUT_LOSS` inside the adapter's trained module copies (they keep the base's weights)."""
+    """Freeze the `HEADS_WITHOUT_LOSS` inside the adapter's trained module copies (they keep the base's weights),
+    unless the model trains a presence answer."""
+    if getattr(getattr(model, "config", None), "presence_head", False):
+        return
     for module in model.modules():
         copies = getattr(module, "modules_to_save", None)
         if not isinstance(copies, nn.ModuleDict) or adapter_name not in copies:
@@ -132,6 +139,11 @@ class ParallelTextModel(BaseTuner):
 
     def _prepare_adapter_config(self, peft_config: PeftConfig, model_config: dict) -> PeftConfig:
         peft_config = super()._prepare_adapter_config(peft_config, model_config)
+        sam_model_type = (model_config.get("sam_config") or {}).get("model_type")
+        if model_config.get("presence_head") and sam_model_type == "sam":  # SAM 2's head is inside its decoder
+            modules_to_save = list(peft_config.modules_to_save or [])
+            if PRESENCE_HEAD_MODULE not in modules_to_save:
+                peft_config.modules_to_save = [*modules_to_save, PRESENCE_HEAD_MODULE]
         model_text_dim = (model_config.get("text_config") or {}).get("projection_dim")
         if peft_config.text_dim is None:
             peft_config.text_dim = model_text_dim
