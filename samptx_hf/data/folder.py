@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import datasets
+import numpy as np
 
-from .conversion import SEGMENTATION_COLUMNS, segmentation_features
+from .conversion import SEGMENTATION_COLUMNS, encode_mask_png, segmentation_features, to_binary_mask
 from .validation import drop_invalid_samples
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -68,6 +71,28 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
 
 
+def _classes_per_image(image_keys: Sequence[Hashable], class_names: Sequence[str]) -> list[list[str]]:
+    """For each row, the classes of every row with the same image key, in order of first appearance."""
+    classes: dict[Hashable, dict[str, None]] = defaultdict(dict)
+    for key, class_name in zip(image_keys, class_names, strict=True):
+        classes[key][class_name] = None
+    return [list(classes[key]) for key in image_keys]
+
+
+def _image_file_keys(image_paths: Sequence[str]) -> list[tuple[str, str]]:
+    """A key per image file, equal for the same image in two class folders: its stem and, where several files share
+    that stem, a digest of its bytes (class folders often number their images alike: 001.jpg, 002.jpg, ...)."""
+    stem_counts = Counter(Path(path).stem for path in image_paths)
+    keys = []
+    for path in image_paths:
+        stem = Path(path).stem
+        if stem_counts[stem] > 1 and Path(path).is_file():
+            keys.append((stem, hashlib.sha256(Path(path).read_bytes()).hexdigest()))
+        else:
+            keys.append((stem, path))
+    return keys
+
+
 def load_image_folder(
     root: str | Path, classes_file: str | Path | None = None, validate: bool = True
 ) -> datasets.Dataset:
@@ -93,15 +118,16 @@ def load_image_folder(
             Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
 
     Returns:
-        `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name` and `image_id`
-        (`"<class folder>/<stem>"` or `"<stem>"`).
+        `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name`, `image_id`
+        (`"<class folder>/<stem>"` or `"<stem>"`) and `present_classes`: the classes of the image, that is of every
+        class folder holding the same file (same stem, same bytes); one class with `classes_file`.
 
     Raises:
         ValueError: on a layout that matches neither form, an image missing from `classes_file`, a class in it that
             is not a non-empty string (the message names the file, the key and the value), or no usable sample.
     """
     root = Path(root)
-    features = segmentation_features()
+    features = segmentation_features(present_classes=datasets.List(datasets.Value("string")))
     columns: dict[str, list] = {name: [] for name in features}
 
     def add(image_path: Path, mask_dir: Path, class_name: str, image_id: str) -> None:
@@ -137,6 +163,7 @@ def load_image_folder(
                 add(image_path, class_dir / "masks", class_name, f"{class_dir.name}/{image_path.stem}")
     if not columns["image"]:
         raise ValueError(f"no image found under {root}")
+    columns["present_classes"] = _classes_per_image(_image_file_keys(columns["image"]), columns["class_name"])
 
     dataset = datasets.Dataset.from_dict(columns, features=features)
     if validate:
@@ -168,13 +195,17 @@ def from_hf_dataset(
             Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
 
     Returns:
-        `datasets.Dataset` with at least `image`, `mask` (cast to `datasets.Image`), `class_name` and
-        `image_id` (the source's `image_id` column as strings, else the row index); other source columns are
-        kept.
+        `datasets.Dataset` with at least `image`, `mask` (cast to `datasets.Image`), `class_name`, `image_id` (the
+        source's `image_id` column as strings, else the row index) and `present_classes` (the classes of the rows
+        of the same `image_id`; the row's own class without an `image_id` column). Where one image has several
+        rows of one class (one instance per row), a `class_mask` column holds their union, the target without a
+        point (`None` on the other rows). Other source columns, `present_classes` and `class_mask` of the source
+        included, are kept.
 
     Raises:
         ValueError: if the split is missing, a mapped column is missing, or `image`, `mask` or `class_name` is
-            absent after mapping (and `class_name` not given).
+            absent after mapping (and `class_name` not given), or rows of one `image_id` have masks of different
+            sizes.
     """
     source = dataset_or_path
     if isinstance(source, (str, Path)):
@@ -209,7 +240,8 @@ def from_hf_dataset(
             f"columns {absent} are missing (dataset columns: {source.column_names}); map them with "
             "column_mapping={'<source column>': '<ours>'} or pass class_name"
         )
-    if "image_id" in source.column_names:
+    grouped_by_image = "image_id" in source.column_names
+    if grouped_by_image:
         source = source.cast_column("image_id", datasets.Value("string"))
     else:
         source = source.add_column("image_id", [str(i) for i in range(len(source))])
@@ -218,4 +250,38 @@ def from_hf_dataset(
             source = source.cast_column(column, datasets.Image())
     if validate:
         source = drop_invalid_samples(source)
-    return source
+    return _with_classes_per_image(source, grouped_by_image)
+
+
+def _with_classes_per_image(dataset: datasets.Dataset, grouped_by_image: bool) -> datasets.Dataset:
+    """Adds `present_classes` (grouping rows by `image_id` when `grouped_by_image`, else one image per row) and,
+    where an image has several rows of one class, `class_mask` (their union); columns the dataset has are kept."""
+    class_names = list(dataset["class_name"])
+    image_keys = list(dataset["image_id"]) if grouped_by_image else list(range(len(dataset)))
+    if "present_classes" not in dataset.column_names:
+        dataset = dataset.add_column(
+            "present_classes",
+            _classes_per_image(image_keys, class_names),
+            feature=datasets.List(datasets.Value("string")),
+        )
+    if not grouped_by_image or "class_mask" in dataset.column_names:
+        return dataset
+    rows_of: dict[tuple, list[int]] = defaultdict(list)
+    for index, key in enumerate(zip(image_keys, class_names, strict=True)):
+        rows_of[key].append(index)
+    repeated = {key: indices for key, indices in rows_of.items() if len(indices) > 1}
+    if not repeated:
+        return dataset
+    class_masks: list[dict | None] = [None] * len(dataset)
+    for (image_id, class_name), indices in repeated.items():
+        masks = [to_binary_mask(mask) for mask in dataset.select(indices)["mask"]]
+        sizes = sorted({mask.shape for mask in masks})
+        if len(sizes) > 1:
+            raise ValueError(
+                f"the {len(indices)} rows of image_id {image_id!r} and class {class_name!r} have masks of sizes "
+                f"{sizes}, expected one image per image_id"
+            )
+        union = encode_mask_png(np.logical_or.reduce(masks))
+        for index in indices:
+            class_masks[index] = union
+    return dataset.add_column("class_mask", class_masks, feature=datasets.Image())

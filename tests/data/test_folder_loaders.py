@@ -130,3 +130,37 @@ def test_a_csv_row_without_a_class_is_refused(tmp_path):
     (tmp_path / "classes.csv").write_text("image,class_name\n0001.jpg\n")
     with pytest.raises(ValueError, match=r"classes.csv: '0001.jpg' has the class None \(NoneType\), expected"):
         load_image_folder(tmp_path, classes_file="classes.csv")
+
+
+def test_folder_classes_of_an_image_are_those_of_every_folder_holding_it(tmp_path):
+    write_image(tmp_path / "crab" / "images" / "001.jpg", seed=1)  # the same photo in two class folders
+    write_image(tmp_path / "sea_horse" / "images" / "001.jpg", seed=1)
+    write_image(tmp_path / "sea_horse" / "images" / "002.jpg", seed=2)
+    write_image(tmp_path / "crab" / "images" / "002.jpg", seed=3)  # another photo, named alike
+    for class_dir in ("crab", "sea_horse"):
+        for stem in ("001", "002"):
+            write_mask(tmp_path / class_dir / "masks" / f"{stem}.png", box_mask())
+    dataset = load_image_folder(tmp_path)
+    assert dataset["image_id"] == ["crab/001", "crab/002", "sea_horse/001", "sea_horse/002"]
+    assert dataset["present_classes"] == [["crab", "sea horse"], ["crab"], ["crab", "sea horse"], ["sea horse"]]
+
+
+def test_hf_rows_of_one_image_give_its_classes_and_the_union_of_a_class(tmp_path):
+    left, right, other = (box_mask(left=left) for left in (0, 12, 20))
+    image = Image.fromarray(np.zeros((24, 32, 3), dtype=np.uint8))
+    source = datasets.Dataset.from_dict(
+        {
+            "image": [image] * 4,
+            "mask": [Image.fromarray(mask.astype(np.uint8) * 255) for mask in (left, right, other, left)],
+            "class_name": ["owl", "owl", "moth", "owl"],
+            "image_id": [7, 7, 7, 8],  # image 7 has two owls (one per row) and a moth
+        }
+    )
+    dataset = from_hf_dataset(source)
+    assert dataset["present_classes"] == [["owl", "moth"]] * 3 + [["owl"]]
+    assert dataset[2]["class_mask"] is None and dataset[3]["class_mask"] is None  # the mask is the whole class
+    for index in (0, 1):
+        np.testing.assert_array_equal(np.asarray(dataset[index]["class_mask"]) > 0, left | right)
+    without_ids = from_hf_dataset(source.remove_columns("image_id"))
+    assert without_ids["present_classes"] == [["owl"], ["owl"], ["moth"], ["owl"]]
+    assert "class_mask" not in without_ids.column_names
