@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from transformers import HfArgumentParser
 
 from ..class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
+from ..data.collator import PROMPT_MODES
 from ..data.sources import DATASETS
 from ..hub import locate_pretrained
 from ..methods import Method, parse_adapter_layers
@@ -141,6 +142,25 @@ class DataArguments:
     num_eval_samples: int = field(default=256, metadata={"help": "synthetic*: held-out samples."})
     num_points: int = field(default=1, metadata={"help": "Positive points per training sample."})
     data_seed: int = field(default=0, metadata={"help": "Seed of the synthetic data and the subsets."})
+    prompt_mode: str = field(
+        default="point",
+        metadata={
+            "help": "point: every sample has its point(s) and targets the object under them; text: the class name "
+            "alone, targeting every instance of the class; mixed: each sample keeps its point with probability "
+            "--point_probability. Training and the final evaluation use it.",
+            "choices": list(PROMPT_MODES),
+        },
+    )
+    point_probability: float | None = field(
+        default=None, metadata={"help": "mixed: probability that a sample keeps its point (0.5 when not given)."}
+    )
+    absent_class_fraction: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of the samples that name a class of the dataset's vocabulary absent from the image (empty "
+            "target, presence 0). Above 0, the model gets a presence head (every method) and learns to answer 'none'."
+        },
+    )
 
     def __post_init__(self) -> None:
         needs = {
@@ -161,6 +181,35 @@ class DataArguments:
             _require(0 < getattr(self, name) <= 1, name, f"expected 0 < fraction <= 1, got {getattr(self, name)}")
         for name in ("num_train_samples", "num_eval_samples", "num_points"):
             _require(getattr(self, name) >= 1, name, f"expected a positive integer, got {getattr(self, name)}")
+        if self.point_probability is not None:
+            _require(
+                self.prompt_mode == "mixed",
+                "point_probability",
+                f"only with --prompt_mode mixed, not {self.prompt_mode}",
+            )
+            _require(
+                0 <= self.point_probability <= 1,
+                "point_probability",
+                f"expected 0 <= p <= 1, got {self.point_probability}",
+            )
+        _require(
+            0 <= self.absent_class_fraction < 1,
+            "absent_class_fraction",
+            f"expected 0 <= F < 1, got {self.absent_class_fraction}",
+        )
+
+    @property
+    def presence_head(self) -> bool:
+        """Whether the run's model answers presence: only absent classes can teach it to say 'none'."""
+        return self.absent_class_fraction > 0
+
+    def collator_prompts(self) -> dict[str, Any]:
+        """The prompt options of the run's `SamPtxDataCollator` (training and final evaluation alike)."""
+        return {
+            "prompt_mode": self.prompt_mode,
+            "point_probability": 0.5 if self.point_probability is None else self.point_probability,
+            "absent_class_fraction": self.absent_class_fraction,
+        }
 
 
 @dataclass

@@ -33,10 +33,24 @@ logger = get_logger(__name__)
 MODEL_INPUTS = ("pixel_values", "input_points", "input_labels", "labels")
 
 
-def _model_inputs(batch: dict[str, Any], text_table: dict[str, torch.Tensor], device) -> dict[str, Any]:
+def _model_inputs(
+    batch: dict[str, Any], text_table: dict[str, torch.Tensor], device, presence_head: bool = False
+) -> dict[str, Any]:
     inputs = {key: batch[key] for key in MODEL_INPUTS}
     inputs["text_embeds"] = torch.stack([text_table[name] for name in batch["class_names"]]).to(device)
+    if presence_head:  # absent rows train the presence answer only
+        inputs["presence_labels"] = batch["presence_labels"]
     return inputs
+
+
+def vocabulary(*splits) -> list[str]:
+    """The class names of the run: every `class_name` and `present_classes` entry of its splits, sorted."""
+    names = set()
+    for split in splits:
+        names.update(split["class_name"])
+        if "present_classes" in split.column_names:
+            names.update(name for present in split["present_classes"] for name in present)
+    return sorted(names)
 
 
 @torch.no_grad()
@@ -104,6 +118,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     terminal (`--disable_tqdm`, or output to a file).
     """
     output_dir = Path(args.output_dir)
+    if data_args.prompt_mode == "text" and args.click_rounds > 1:
+        raise ValueError(
+            "argument --click_rounds: follow-up clicks need a first prompt to follow; with --prompt_mode text there "
+            "is none (use --prompt_mode mixed)"
+        )
     accelerator = build_accelerator(args)
     checkpoints_dir = output_dir / "checkpoints"
     state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
@@ -129,18 +148,22 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         accelerator.wait_for_everyone()
     sam_path, clip_path = frozen_component_paths(model_args, output_dir / "frozen_base")
     set_seed(args.seed)
-    model = build_peft_model(model_args, sam_path, clip_path)
+    model = build_peft_model(model_args, sam_path, clip_path, presence_head=data_args.presence_head)
     base = model.get_base_model()
     if args.gradient_checkpointing:
         base.activation_checkpointing_enable()
-    text_table = text_embeddings_by_class(base, list(train_dataset["class_name"]) + list(eval_dataset["class_name"]))
+    class_names = vocabulary(train_dataset, eval_dataset)  # absent samples name any of them
+    text_table = text_embeddings_by_class(base, class_names)
     trainable, total = model.get_nb_trainable_parameters()
     accelerator.print(
         f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
     )
 
     image_processor = image_processor_for_sam_config(base.config.sam_config)
-    train_collator = SamPtxDataCollator(image_processor, num_points=data_args.num_points, train=True, seed=args.seed)
+    prompts = {**data_args.collator_prompts(), "class_names": class_names}
+    train_collator = SamPtxDataCollator(
+        image_processor, num_points=data_args.num_points, train=True, seed=args.seed, **prompts
+    )
     train_dataloader = DataLoader(
         train_dataset,
         batch_size=args.per_device_train_batch_size,
@@ -151,7 +174,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     eval_dataloader = DataLoader(
         eval_dataset,
         batch_size=args.per_device_eval_batch_size,
-        collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed),
+        collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed, **prompts),
         num_workers=args.dataloader_num_workers,
     )
 
@@ -196,7 +219,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         epoch_batches = accelerator.skip_first_batches(train_dataloader, state.batches_in_epoch)
         for batch in epoch_batches:
             with accelerator.accumulate(model):
-                inputs = _model_inputs(batch, text_table, accelerator.device)
+                inputs = _model_inputs(batch, text_table, accelerator.device, data_args.presence_head)
                 loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
                 accelerator.backward(loss)
                 optimizer.step()
@@ -251,6 +274,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         "mixed_precision": accelerator.mixed_precision,
         "global_step": state.global_step,
         "click_rounds": args.click_rounds,
+        "prompt_mode": data_args.prompt_mode,
+        "absent_class_fraction": data_args.absent_class_fraction,
+        "class_names": sorted(set(train_dataset["class_name"])),  # what the adapter was trained on (the card)
         "trainable_parameters": trainable,
         "train_seconds": train_seconds,
         "loss_history": state.loss_history,

@@ -53,8 +53,11 @@ def uses_tiny_sam(args: ModelArguments) -> bool:
     return args.sam_model_name_or_path in (TINY, TINY_RANDOM) or is_builtin(args.sam_model_name_or_path)
 
 
-def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str | Path) -> PeftModel:
-    """SAM-PTx from its frozen components, with the adapter of `args.method` (frozen base, trainable adapter)."""
+def build_peft_model(
+    args: ModelArguments, sam_path: str | Path, clip_path: str | Path, presence_head: bool = False
+) -> PeftModel:
+    """SAM-PTx from its frozen components, with the adapter of `args.method` (frozen base, trainable adapter) and,
+    with `presence_head`, a trained presence answer (`SamPtxConfig.presence_head`)."""
     loss_type = args.loss_type
     if loss_type == "auto":
         loss_type = "bce_dice" if uses_tiny_sam(args) else "sam"
@@ -64,6 +67,7 @@ def build_peft_model(args: ModelArguments, sam_path: str | Path, clip_path: str 
         prompt_template=args.prompt_template,
         text_injection=text_injection_for(args.method).value,
         loss_type=loss_type,
+        presence_head=presence_head,
     )
     peft_config = peft_config_for(
         args.method,

@@ -349,6 +349,10 @@ def _train_script():
         (["--output_dir", "{file}"], "argument --output_dir: '.*notes.txt' is a file, expected a folder"),
         (["--sam_model_name_or_path", "./no/such/sam"], "argument --sam_model_name_or_path: './no/such/sam': no such"),
         (["--method", "lora"], "argument --method: invalid choice: 'lora'"),
+        (["--prompt_mode", "box"], "argument --prompt_mode.*: invalid choice: 'box'"),
+        (["--point_probability", "0.3"], "argument --point_probability: only with --prompt_mode mixed, not point"),
+        (["--prompt_mode", "mixed", "--point_probability", "1.5"], "argument --point_probability: expected 0 <= p"),
+        (["--absent_class_fraction", "1"], "argument --absent_class_fraction: expected 0 <= F < 1, got 1.0"),
     ],
 )
 def test_train_script_answers_a_bad_flag_with_one_line(tmp_path, capsys, flags, message):
@@ -408,3 +412,29 @@ def test_training_reports_the_number_that_samptx_eval_computes(tmp_path):
     assert results["metrics"]["mean_iou"] == pytest.approx(evaluated["metrics"]["mean_iou"], abs=1e-6)
     for name, values in evaluated["per_class"].items():
         assert results["per_class"][name]["iou"] == pytest.approx(values["iou"], abs=1e-6)
+
+
+def test_a_text_only_run_with_absent_classes_trains_and_saves_a_presence_answer(tmp_path):
+    results = train(
+        ModelArguments(**TINY_MODEL),
+        DataArguments(**TINY_DATA, prompt_mode="text", absent_class_fraction=0.5),
+        SamPtxTrainingArguments(
+            output_dir=str(tmp_path), disable_tqdm=True, max_steps=4, warmup_steps=1, eval_steps=100, logging_steps=1
+        ),
+    )
+    assert (results["prompt_mode"], results["absent_class_fraction"]) == ("text", 0.5)
+    assert set(results["class_names"]) <= {"red", "blue", "white", "yellow", "green", "black"}
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["presence_head"] is True
+    weights = load_file(tmp_path / "adapter_model.safetensors")
+    assert any("presence_head" in name for name in weights)  # trained and saved with the adapter
+
+
+def test_follow_up_clicks_without_a_first_prompt_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="argument --click_rounds: .*--prompt_mode text"):
+        train(
+            ModelArguments(**TINY_MODEL),
+            DataArguments(**TINY_DATA, prompt_mode="text"),
+            SamPtxTrainingArguments(output_dir=str(tmp_path), click_rounds=2),
+        )
+    assert not any(tmp_path.iterdir())  # refused before anything was written
