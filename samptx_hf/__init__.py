@@ -17,6 +17,7 @@ from .methods import Method, parse_adapter_layers, peft_config_for, text_injecti
 from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
 from .peft_model import SamPtxPeftModel
 from .predictor import SamPtxPredictor
+from .presence import SemanticSegmentationResult, segment_semantic
 from .processing_samptx import SamPtxProcessor
 from .sam2_image_processing import Sam2TorchImageProcessor
 from .sam_backbones import ImageFeatures
@@ -57,6 +58,7 @@ __all__ = [
     "SamPtxSegmentationOutput",
     "Sam2TorchImageProcessor",
     "SegmentationResult",
+    "SemanticSegmentationResult",
     "TextGuidedSegmentationPipeline",
     "TextInjection",
     "parse_adapter_layers",
@@ -65,6 +67,7 @@ __all__ = [
     "sam_segmentation_loss",
     "save_adapter_repo",
     "segment",
+    "segment_semantic",
     "text_conditioning",
     "text_injection_for",
 ]

@@ -13,8 +13,14 @@ from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
 from .class_prompts import check_class_names
+from .data.collator import NOT_A_POINT_LABEL
 from .data.conversion import to_rgb
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold
+from .processing_samptx import (
+    SamPtxProcessor,
+    check_image_processor_matches,
+    check_presence_threshold,
+    check_threshold,
+)
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
@@ -26,7 +32,8 @@ class SegmentationResult:
 
     Args:
         mask (`np.ndarray` of dtype bool and shape `(height, width)`):
-            The mask at the original image size: the best of `masks` by predicted IoU.
+            The mask at the original image size: the best of `masks` by predicted IoU; empty (all False) when
+            `presence` is below the call's `presence_threshold`.
         score (`float`):
             SAM's predicted IoU of `mask`.
         class_name (`str`):
@@ -35,6 +42,12 @@ class SegmentationResult:
             Every predicted mask: one, or SAM's three with `multimask_output=True`.
         scores (`np.ndarray` of shape `(num_masks,)`):
             Predicted IoU of each of `masks`.
+        presence (`float`, *optional*):
+            The probability that the image holds the class (with points: that the pointed object is one), from the
+            model's presence head; `None` for a model without one (`SamPtxConfig.presence_head`).
+        logits (`np.ndarray` of dtype float32 and shape `(height, width)`, *optional*):
+            The mask logits of `mask` at the original image size, the decoder's as they are (not emptied for an
+            absent class); kept only with `segment(..., return_logits=True)`.
     """
 
     mask: np.ndarray
@@ -42,6 +55,8 @@ class SegmentationResult:
     class_name: str
     masks: np.ndarray
     scores: np.ndarray
+    presence: float | None = None
+    logits: np.ndarray | None = None
 
 
 def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
@@ -93,8 +108,16 @@ def segment(
     threshold: float = 0.0,
     multimask_output: bool = False,
     point_labels: Sequence[int] | None = None,
+    presence_threshold: float = 0.5,
+    return_logits: bool = False,
 ) -> SegmentationResult | list[SegmentationResult]:
     """Segment what `text` names in `image`, optionally at point and box prompts.
+
+    Without a point and a box the class name alone is the prompt: the model is given SAM's "not a point" prompt (one
+    point `(0, 0)` labelled -1), as SAM-PTx trains its text-only rows, and answers every instance of the class. A
+    model with a presence head (`SamPtxConfig.presence_head`) also says whether the image holds the class at all:
+    `result.presence`, and below `presence_threshold` the masks are empty. With points the presence answers "is the
+    object under the click one of these" and empties the masks the same way.
 
     Works with a [`SamPtxForTextSegmentation`] and with a `PeftModel` around one (its forward runs through the
     adapters). The model is put in eval mode for the call and back in its previous mode afterwards.
@@ -103,13 +126,18 @@ def segment(
         model: The model, called as `model(**inputs)`; it must expose `config` (and `get_tokenizer` unless
             `processor` is given), as SAM-PTx models and `PeftModel`s around them do.
         image: A path, a PIL image or a `(height, width, 3)` uint8 array.
-        text: A class name, e.g. `"batfish"`, or a list of class names (one result each).
+        text: A class name, e.g. `"batfish"`, or a list of class names (one result each; the image encoder's
+            text-free blocks run once for them all).
         points: `(x, y)` pixels of the original image, e.g. `[(120, 80)]`; foreground unless `point_labels` says 0.
         box: `(x1, y1, x2, y2)` pixels of the original image.
         processor: A [`SamPtxProcessor`]; by default [`SamPtxProcessor.from_model`] of the model.
         threshold: Logit above which a pixel is in the mask (0.0 is probability 0.5).
         multimask_output: Predict SAM's three masks and return the best one by predicted IoU as `mask`.
         point_labels: 1 (foreground) or 0 (background) per point; defaults to 1 for every point.
+        presence_threshold: Presence probability below which the class is absent and its masks empty; unused by a
+            model without a presence head.
+        return_logits: Keep the upsampled logits of `mask` in `result.logits` (e.g. to compare classes per pixel, as
+            [`samptx_hf.presence.segment_semantic`] does).
 
     Returns:
         A [`SegmentationResult`] for a class name, a list of them (in order) for a list of class names.
@@ -117,11 +145,13 @@ def segment(
     Raises:
         FileNotFoundError: When `image` is a path that does not exist.
         ValueError: On an unreadable image, an empty image or (SAM) one too elongated for the model's input, an empty
-            class name, a point or box outside the image, labels that do not match the points, a NaN `threshold`, or
-            a processor for the other SAM (SAM's for a SAM 2 model, or the reverse).
-        TypeError: On a `threshold` that is not a real number.
+            class name, a point or box outside the image, labels that do not match the points, a NaN `threshold`, a
+            `presence_threshold` outside [0, 1], or a processor for the other SAM (SAM's for a SAM 2 model, or the
+            reverse).
+        TypeError: On a `threshold` or `presence_threshold` that is not a real number.
     """
     threshold = check_threshold(threshold)
+    presence_threshold = check_presence_threshold(presence_threshold)
     class_names = check_class_names(text)
     pil_image = load_image(image)
     if points is not None and np.asarray(points, dtype=object).ndim != 2:
@@ -136,7 +166,16 @@ def segment(
         outputs = model(**inputs_on_model(inputs, model), multimask_output=multimask_output)
 
     results = results_from_outputs(
-        processor, outputs.pred_masks, outputs.iou_scores, original_sizes, reshaped_input_sizes, class_names, threshold
+        processor,
+        outputs.pred_masks,
+        outputs.iou_scores,
+        original_sizes,
+        reshaped_input_sizes,
+        class_names,
+        threshold,
+        presence_logits=outputs.presence_logits,
+        presence_threshold=presence_threshold,
+        keep_logits=return_logits,
     )
     return results[0] if isinstance(text, str) else results
 
@@ -171,12 +210,13 @@ def prepare_inputs(
     mask_input: Any = None,
 ) -> BatchFeature:
     """The processor's inputs for one image and its class names (one sample per name), as [`segment`] builds them;
-    `mask_input`, the low-resolution logits of an earlier result, is SAM's mask prompt for every name.
+    `mask_input`, the low-resolution logits of an earlier result, is SAM's mask prompt for every name. Without points
+    and a box, each sample gets the [`text_only_prompt`].
 
     Returns:
         A `BatchFeature` with the model's inputs and `original_sizes`, `reshaped_input_sizes` for post-processing.
     """
-    return processor(
+    inputs = processor(
         image,
         text,
         input_points=[list(point) for point in points] if points is not None else None,
@@ -184,6 +224,23 @@ def prepare_inputs(
         input_boxes=list(box) if box is not None else None,
         input_masks=mask_input,
     )
+    if points is None and box is None:
+        inputs.update(text_only_prompt(len(inputs["input_ids"])))
+    return inputs
+
+
+def text_only_prompt(num_samples: int) -> dict[str, torch.Tensor]:
+    """The prompt of a class name alone: one "not a point" per sample, coordinates `(0, 0)` with label -1
+    (`NOT_A_POINT_LABEL`), as `SamPtxDataCollator` trains text-only rows; SAM and SAM 2 embed it with their
+    `not_a_point_embed` and ignore its coordinates.
+
+    Returns:
+        `input_points` `(num_samples, 1, 1, 2)` float32 and `input_labels` `(num_samples, 1, 1)` int64.
+    """
+    return {
+        "input_points": torch.zeros(num_samples, 1, 1, 2, dtype=torch.float32),
+        "input_labels": torch.full((num_samples, 1, 1), NOT_A_POINT_LABEL, dtype=torch.int64),
+    }
 
 
 def inputs_on_model(inputs: Mapping[str, torch.Tensor], model: Any) -> dict[str, torch.Tensor]:
@@ -203,6 +260,9 @@ def results_from_outputs(
     reshaped_input_sizes: torch.Tensor,
     class_names: Sequence[str],
     threshold: float = 0.0,
+    presence_logits: torch.Tensor | None = None,
+    presence_threshold: float = 0.5,
+    keep_logits: bool = False,
 ) -> list[SegmentationResult]:
     """One [`SegmentationResult`] per sample: masks upsampled to the image size, the best by predicted IoU first.
 
@@ -212,14 +272,26 @@ def results_from_outputs(
         original_sizes, reshaped_input_sizes (`torch.Tensor` of shape `(samples, 2)`): From the processor.
         class_names: The class name of each sample.
         threshold: Logit above which a pixel is in the mask.
+        presence_logits (`torch.Tensor` of shape `(samples, 1, 1)`, *optional*): The model's presence answer; a
+            sample whose presence (sigmoid) is below `presence_threshold` gets empty masks.
+        presence_threshold: Presence probability below which a sample's class is absent.
+        keep_logits: Keep the best mask's upsampled logits in each result's `logits`.
     """
-    masks = processor.post_process_masks(
-        pred_masks, original_sizes, reshaped_input_sizes, mask_threshold=threshold
-    )  # per sample: (point_batch=1, num_masks, height, width)
+    upsampled = processor.post_process_masks(
+        pred_masks, original_sizes, reshaped_input_sizes, binarize=False
+    )  # per sample: (point_batch=1, num_masks, height, width) logits
     scores = iou_scores[:, 0].float().cpu().numpy()  # (samples, num_masks)
+    presences = [None] * len(scores)
+    if presence_logits is not None:
+        presences = torch.sigmoid(presence_logits[:, 0, 0].float()).cpu().tolist()
     results = []
-    for sample_masks, sample_scores, class_name in zip(masks, scores, class_names, strict=True):
-        sample_masks = sample_masks[0].numpy().astype(bool)  # (num_masks, height, width)
+    for sample_logits, sample_scores, presence, class_name in zip(
+        upsampled, scores, presences, class_names, strict=True
+    ):
+        sample_logits = sample_logits[0].numpy()  # (num_masks, height, width)
+        sample_masks = sample_logits > threshold
+        if presence is not None and presence < presence_threshold:
+            sample_masks[:] = False
         best = int(np.argmax(sample_scores))
         results.append(
             SegmentationResult(
@@ -228,6 +300,8 @@ def results_from_outputs(
                 class_name=class_name,
                 masks=sample_masks,
                 scores=sample_scores,
+                presence=presence,
+                logits=sample_logits[best].copy() if keep_logits else None,
             )
         )
     return results
@@ -276,4 +350,4 @@ def overlay_mask(
     return overlay
 
 
-__all__ = ["SegmentationResult", "load_image", "overlay_mask", "segment"]
+__all__ = ["SegmentationResult", "load_image", "overlay_mask", "segment", "text_only_prompt"]

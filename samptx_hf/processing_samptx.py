@@ -79,6 +79,27 @@ def check_threshold(threshold: Any, name: str = "threshold") -> float:
     return float(threshold)
 
 
+def check_presence_threshold(presence_threshold: Any, name: str = "presence_threshold") -> float:
+    """`presence_threshold`, a probability, as a float: the presence (sigmoid of the presence head's logit) below
+    which a class is absent and its masks empty. Every public call that reads the presence answer checks it first.
+
+    Raises:
+        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
+        ValueError: When it is NaN or outside [0, 1].
+    """
+    if isinstance(presence_threshold, bool) or not isinstance(presence_threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={presence_threshold!r} is a {type(presence_threshold).__name__}, expected a real number in "
+            "[0, 1]: the presence probability below which a class is absent"
+        )
+    if not 0.0 <= presence_threshold <= 1.0:  # also false for NaN
+        raise ValueError(
+            f"{name}={presence_threshold!r}, expected a probability in [0, 1]: the presence below which a class is "
+            "absent (0.5 by default)"
+        )
+    return float(presence_threshold)
+
+
 class SamPtxProcessor(ProcessorMixin):
     r"""Turns images, class names and point/box prompts into the inputs of [`SamPtxForTextSegmentation`].
 

@@ -6,8 +6,17 @@ say "none" (trained towards empty masks for absent classes it still paints them)
 a head of its own:
 
 - `head`: SAM 2's object-score head, or for SAM an extra decoder output token with a head of the same kind.
+- `semantic`: a label map over a vocabulary from one text-only pass per class (`segment_semantic`).
 """
 
 from .head import SamPresenceHead, install_presence_token, presence_token_readout
+from .semantic import SemanticSegmentationResult, label_map_of, segment_semantic
 
-__all__ = ["SamPresenceHead", "install_presence_token", "presence_token_readout"]
+__all__ = [
+    "SamPresenceHead",
+    "SemanticSegmentationResult",
+    "install_presence_token",
+    "label_map_of",
+    "presence_token_readout",
+    "segment_semantic",
+]
