@@ -7,6 +7,7 @@ from peft import get_peft_model
 from PIL import Image
 
 from samptx_hf import ParallelTextConfig
+from samptx_hf.data.collator import NOT_A_POINT_LABEL
 from samptx_hf.inference import SegmentationResult, load_image, overlay_mask, segment
 from samptx_hf.processing_samptx import SamPtxProcessor
 
@@ -151,3 +152,76 @@ def test_an_empty_image_is_refused_with_its_size(peft_model, shape):
     height, width = shape[:2]
     with pytest.raises(ValueError, match=rf"image 0 is {width}x{height} pixels, expected an image of at least 1x1"):
         segment(peft_model, np.zeros(shape, np.uint8), "circle")
+
+
+# ----------------------------------------------------------------------------------------- text only, presence
+
+SAM_VERSIONS = pytest.mark.parametrize("sam_version", [1, 2], ids=["sam", "sam2"])
+
+
+def model_with_presence(sam_version: int, presence_logit: float):
+    """A tiny model whose presence head answers `presence_logit` (+10 present, -10 absent) whatever it is asked."""
+    model = make_model(sam_version=sam_version, presence_head=True).eval()
+    head = model.presence_head.presence_mlp if sam_version == 1 else model.sam.mask_decoder.pred_obj_score_head
+    with torch.no_grad():
+        head.proj_out.weight.zero_()
+        head.proj_out.bias.fill_(presence_logit)
+    return model
+
+
+@SAM_VERSIONS
+def test_a_class_name_alone_is_the_not_a_point_prompt_the_model_was_trained_with(sam_version):
+    model = model_with_presence(sam_version, 10.0)
+    image = make_image()
+    result = segment(model, image, "circle", return_logits=True)
+
+    processor = SamPtxProcessor.from_model(model)
+    inputs = processor(image, "circle")
+    sizes = inputs.pop("original_sizes"), inputs.pop("reshaped_input_sizes")
+    with torch.no_grad():
+        outputs = model(
+            **inputs, input_points=torch.zeros(1, 1, 1, 2), input_labels=torch.full((1, 1, 1), NOT_A_POINT_LABEL)
+        )
+    logits = processor.post_process_masks(outputs.pred_masks, *sizes, binarize=False)[0][0, 0].numpy()
+    assert result.presence == pytest.approx(torch.sigmoid(outputs.presence_logits).item()) and result.presence > 0.99
+    assert np.array_equal(result.mask, logits > 0) and 0 < result.mask.mean() < 1
+    np.testing.assert_allclose(result.logits, logits, rtol=1e-5, atol=1e-5)
+
+
+@SAM_VERSIONS
+def test_an_absent_class_gives_empty_masks_and_a_presence_below_the_threshold(sam_version):
+    model = model_with_presence(sam_version, -10.0)
+    results = segment(model, make_image(), ["circle", "square"], multimask_output=True)
+    for result in results:
+        assert result.presence < 0.5
+        assert result.mask.shape == (48, 80) and not result.mask.any() and not result.masks.any()
+    # a threshold of 0 takes every class as present: the decoder's masks come back
+    assert segment(model, make_image(), "circle", presence_threshold=0.0).mask.any()
+
+
+def test_with_points_the_presence_answer_empties_the_masks_too():
+    image = make_image()
+    present = segment(model_with_presence(1, 10.0), image, "circle", points=[(20, 20)])
+    absent = segment(model_with_presence(1, -10.0), image, "circle", points=[(20, 20)])
+    assert present.presence > 0.5 and present.mask.any()
+    assert absent.presence < 0.5 and not absent.mask.any()
+
+
+@SAM_VERSIONS
+def test_a_model_without_a_presence_head_answers_text_only_with_a_mask_and_no_presence(sam_version):
+    result = segment(make_model(sam_version=sam_version).eval(), make_image(), "circle", presence_threshold=1.0)
+    assert result.presence is None and result.logits is None
+    assert result.mask.any()
+
+
+@pytest.mark.parametrize(
+    ("presence_threshold", "error", "message"),
+    [(1.5, ValueError, r"presence_threshold=1.5, expected a probability in \[0, 1\]"),
+     (-0.1, ValueError, r"presence_threshold=-0.1, expected a probability in \[0, 1\]"),
+     (float("nan"), ValueError, r"presence_threshold=nan, expected a probability in \[0, 1\]"),
+     ("0.5", TypeError, "presence_threshold='0.5' is a str, expected a real number in"),
+     (True, TypeError, "presence_threshold=True is a bool, expected a real number in")],
+)  # fmt: skip
+def test_a_presence_threshold_that_is_not_a_probability_is_refused(presence_threshold, error, message):
+    with pytest.raises(error, match=message):
+        segment(make_model(), make_image(), "circle", presence_threshold=presence_threshold)
