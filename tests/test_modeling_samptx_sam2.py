@@ -112,15 +112,16 @@ def test_save_and_load_reproduce_the_masks(tmp_path):
     loaded = PeftModel.from_pretrained(make_sam2_model(), tmp_path / "adapter").eval()
     with torch.no_grad():
         actual = loaded(**inputs, text_embeds=text_embeds)
-    assert torch.equal(actual.pred_masks, expected.pred_masks)
-    assert torch.equal(actual.iou_scores, expected.iou_scores)
+    # another model instance: equal to float32 rounding (docs/method.md, what is bit-exact)
+    torch.testing.assert_close(actual.pred_masks, expected.pred_masks)
+    torch.testing.assert_close(actual.iou_scores, expected.iou_scores)
 
     base = make_sam2_model().eval()
     base.save_pretrained(tmp_path / "full")
     reloaded = AutoModel.from_pretrained(tmp_path / "full").eval()
     assert isinstance(reloaded.sam, Sam2Model) and reloaded.config.sam_config.model_type == "sam2"
     with torch.no_grad():
-        assert torch.equal(reloaded(**inputs).pred_masks, base(**inputs).pred_masks)
+        torch.testing.assert_close(reloaded(**inputs).pred_masks, base(**inputs).pred_masks)
 
 
 def test_from_pretrained_components_loads_a_sam2_checkpoint(tmp_path):

@@ -62,9 +62,9 @@ def test_a_plain_peft_save_reloads_to_the_same_masks(plain_save, load):
     model = load(folder)
     assert isinstance(model, SamPtxPeftModel)
     result = model.segment(image, "red", points=[(20, 20)])
-    # The same kernels run before and after the save: the reload is exact.
+    # Another model instance: the same masks, the score to float32 rounding (docs/method.md, what is bit-exact).
     np.testing.assert_array_equal(result.mask, expected.mask)
-    assert result.score == expected.score
+    assert result.score == pytest.approx(expected.score, rel=1e-5)
 
 
 def test_a_plain_peft_save_records_the_frozen_components_without_machine_paths(plain_save):

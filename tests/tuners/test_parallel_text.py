@@ -135,8 +135,9 @@ def test_save_holds_only_adapter_weights_and_loads_to_identical_outputs(tmp_path
     loaded = PeftModel.from_pretrained(fresh_base, tmp_path).eval()
     with torch.no_grad():
         actual = loaded(**prompts(batch), text_embeds=text_embeds)
-    assert torch.equal(actual.pred_masks, expected.pred_masks)
-    assert torch.equal(actual.iou_scores, expected.iou_scores)
+    # another model instance: equal to float32 rounding (docs/method.md, what is bit-exact)
+    torch.testing.assert_close(actual.pred_masks, expected.pred_masks)
+    torch.testing.assert_close(actual.iou_scores, expected.iou_scores)
 
 
 def test_several_named_adapters_load_switch_and_delete(tmp_path):
@@ -165,7 +166,7 @@ def test_several_named_adapters_load_switch_and_delete(tmp_path):
         with torch.no_grad():
             actual = model(**prompts(batch), text_embeds=text_embeds).pred_masks
         if name == "first":
-            assert torch.equal(actual, expected[name])
+            torch.testing.assert_close(actual, expected[name])
         else:  # trained on another random base (seed 2): same adapter, different frozen weights
             assert not torch.equal(actual, expected["first"])
     model.delete_adapter("second")
@@ -196,7 +197,7 @@ def test_unload_gives_back_the_plain_sam_modules_and_outputs():
     assert all(type(layer.mlp) is SamMLPBlock for layer in unloaded.sam.vision_encoder.layers)
     assert not any(".parallel_text_" in name for name, _ in unloaded.named_parameters())
     with torch.no_grad():
-        assert torch.equal(unloaded(**prompts(batch)).pred_masks, expected)
+        torch.testing.assert_close(unloaded(**prompts(batch)).pred_masks, expected)  # another instance
 
 
 def test_merging_is_refused_with_a_clear_error():
@@ -283,7 +284,7 @@ def test_layers_to_transform_places_adapters_in_those_blocks_only(tmp_path, conf
     loaded = PeftModel.from_pretrained(make_model(num_hidden_layers=4), tmp_path).eval()
     assert adapted_blocks(loaded) == expected_blocks
     with torch.no_grad():
-        assert torch.equal(loaded(**prompts(batch), text_embeds=text_embeds).pred_masks, expected)
+        torch.testing.assert_close(loaded(**prompts(batch), text_embeds=text_embeds).pred_masks, expected)
 
 
 @pytest.mark.parametrize(
