@@ -10,7 +10,9 @@ image encoder reads the class name. Three costs, paid once each:
   (`get_image_embeddings(image_trunk=...)`); kept in a memory-bounded cache, least recently used out.
 - every `predict`: the prompt encoder and the mask decoder (`forward(image_embeddings=...)`).
 
-The results are those of [`segment`] on the same image and prompts.
+The results are those of [`segment`] on the same image and prompts: without a point and a box the class name alone
+is the prompt, and a model with a presence head says whether the image holds the class (`result.presence`; the masks
+of an absent class are empty), so typing class after class on one image answers each from the caches.
 """
 
 from collections import OrderedDict
@@ -24,9 +26,22 @@ from peft import PeftModel
 
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
-from .inference import SegmentationResult, eval_mode, image_fingerprint, load_image, results_from_outputs
+from .inference import (
+    SegmentationResult,
+    eval_mode,
+    image_fingerprint,
+    load_image,
+    results_from_outputs,
+    text_only_prompt,
+)
 from .modeling_samptx import SamPtxForTextSegmentation
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold, mask_prompt
+from .processing_samptx import (
+    SamPtxProcessor,
+    check_image_processor_matches,
+    check_presence_threshold,
+    check_threshold,
+    mask_prompt,
+)
 from .sam2_image_processing import prompt_processor
 from .sam_backbones import ImageFeatures, low_res_mask_size
 
@@ -78,6 +93,8 @@ class SamPtxPredictor:
     >>> better = predictor.predict(  # doctest: +SKIP
     ...     "batfish", points=[(320, 240), (300, 200)], point_labels=[1, 0], mask_input=first.low_res_logits
     ... )
+    >>> [r.presence for r in predictor.predict(["batfish", "diver"])]  # no point: every X, or none  # doctest: +SKIP
+    [0.97, 0.02]
     ```
 
     Raises:
@@ -158,8 +175,12 @@ class SamPtxPredictor:
         mask_input: Any = None,
         multimask_output: bool = False,
         threshold: float = 0.0,
+        presence_threshold: float = 0.5,
     ) -> PredictorResult | list[PredictorResult]:
         """Segment what `text` names in the image set, at the given prompts, as [`segment`] would.
+
+        Without points and a box the class name alone is the prompt (SAM's "not a point", as [`segment`] sends it):
+        every instance of the class, and with a presence head its `presence`.
 
         Args:
             text: A class name, or a list of them (one result each, in order).
@@ -169,23 +190,28 @@ class SamPtxPredictor:
                 of class names, a list with one per name.
             multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
             threshold: Logit above which a pixel is in the mask.
+            presence_threshold: Presence probability below which a class is absent and its masks empty; unused by a
+                model without a presence head.
 
         Returns:
             A [`PredictorResult`] for a class name, a list of them for a list of names.
 
         Raises:
             RuntimeError: When no image was set.
-            ValueError: On bad class names, prompts outside the image, a `mask_input` of the wrong shape, or a NaN
-                `threshold`.
-            TypeError: On a `threshold` that is not a real number.
+            ValueError: On bad class names, prompts outside the image, a `mask_input` of the wrong shape, a NaN
+                `threshold` or a `presence_threshold` outside [0, 1].
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
         """
         threshold = check_threshold(threshold)
+        presence_threshold = check_presence_threshold(presence_threshold)
         if self._trunk is None:
             raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
         class_names = check_class_names(text)
         prompts = self.processor.encode_prompts(
             self._original_size, self._reshaped_size, class_names, points, point_labels, box
         )
+        if points is None and box is None:
+            prompts.update(text_only_prompt(len(class_names)))
         input_masks = self._input_masks(mask_input, len(class_names), isinstance(text, str))
         device = self.model.device
         with eval_mode(self.model):
@@ -205,6 +231,8 @@ class SamPtxPredictor:
             torch.tensor([self._reshaped_size] * rows),
             class_names,
             threshold,
+            presence_logits=outputs.presence_logits,
+            presence_threshold=presence_threshold,
         )
         logits = outputs.pred_masks[:, 0].float().cpu().numpy()  # (rows, num_masks, size, size)
         predictions = [

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 import torch
-from factories import make_trained_looking_model
+from factories import make_model, make_trained_looking_model
 from hub_factories import make_image
 
 from samptx_hf import SamPtxPredictor, segment
@@ -177,3 +177,52 @@ def test_predict_refuses_a_threshold_that_is_not_a_number(threshold, error):
     with pytest.raises(error, match="threshold.* expected a real number"):
         predictor.predict("circle", points=[(20, 20)], threshold=threshold)
     assert predictor.cache_info().classes == 0  # refused before the class was encoded
+
+
+def model_with_presence(sam_version: int, presence_logit: float):
+    """A tiny model whose presence head answers `presence_logit` (+10 present, -10 absent) for every class."""
+    model = make_model(sam_version=sam_version, presence_head=True).eval()
+    head = model.presence_head.presence_mlp if sam_version == 1 else model.sam.mask_decoder.pred_obj_score_head
+    with torch.no_grad():
+        head.proj_out.weight.zero_()
+        head.proj_out.bias.fill_(presence_logit)
+    return model
+
+
+@pytest.mark.parametrize("presence_logit", [10.0, -10.0], ids=["present", "absent"])
+@pytest.mark.parametrize("sam_version", [1, 2], ids=["sam", "sam2"])
+def test_a_class_name_alone_answers_as_segment_with_the_presence(sam_version, presence_logit):
+    model = model_with_presence(sam_version, presence_logit)
+    image = make_image()
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(image)
+    ours = predictor.predict(["circle", "square"])
+    theirs = segment(model, image, ["circle", "square"])
+    for one, other in zip(ours, theirs, strict=True):
+        assert_same(one, other)
+        assert one.presence == pytest.approx(other.presence)
+        assert (one.presence > 0.5) == (presence_logit > 0) and one.mask.any() == (presence_logit > 0)
+
+
+def test_text_only_predictions_come_from_the_caches_and_without_a_presence_head_have_no_presence():
+    model = make_trained_looking_model()
+    calls, _ = count_block_calls(model)
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(make_image())
+    first = predictor.predict("circle")
+    calls.clear()
+    again = predictor.predict(["striped", "circle"])[1]
+    assert first.presence is None and first.mask.any()
+    assert calls == list(range(len(calls))) and len(calls) > 0  # "striped" encoded, "circle" from the cache
+    calls.clear()
+    predictor.predict(["circle", "striped"])
+    assert calls == []
+    np.testing.assert_array_equal(first.masks, again.masks)
+
+
+@pytest.mark.parametrize("presence_threshold", [1.01, -1, float("nan"), "high"])
+def test_predict_refuses_a_presence_threshold_that_is_not_a_probability(presence_threshold):
+    predictor = SamPtxPredictor(make_model())
+    predictor.set_image(make_image())
+    with pytest.raises((ValueError, TypeError), match="presence_threshold=.*expected a"):
+        predictor.predict("circle", presence_threshold=presence_threshold)
