@@ -11,7 +11,12 @@ from transformers import Pipeline
 
 from .class_prompts import check_class_names
 from .inference import image_fingerprint, inputs_on_model, load_image, prepare_inputs, results_from_outputs
-from .processing_samptx import SamPtxProcessor, check_image_processor_matches, check_threshold
+from .processing_samptx import (
+    SamPtxProcessor,
+    check_image_processor_matches,
+    check_presence_threshold,
+    check_threshold,
+)
 from .sam_backbones import ImageFeatures
 
 TASK = "text-guided-segmentation"
@@ -29,6 +34,11 @@ class TextGuidedSegmentationPipeline(Pipeline):
     of [`segment`]: one model call per image for all its class names, and with `batch_size=n` images with inputs of
     the same shapes (the same class names and number of points) share one call.
 
+    Without points and a box the class names alone are the prompt ("segment every X here, or say there is none"):
+    with a model trained with a presence head, only the classes the image holds come back, scored by their presence.
+    transformers' `promptable-concept-segmentation` pipeline calls that score threshold `threshold`; here it is
+    `presence_threshold`, as `threshold` has always been the mask logit threshold.
+
     Example:
 
     ```py
@@ -37,6 +47,8 @@ class TextGuidedSegmentationPipeline(Pipeline):
     >>> segmenter = pipeline("text-guided-segmentation", model="your-name/sam-ptx-cod10k")  # doctest: +SKIP
     >>> segmenter("fish.jpg", text=["batfish", "seahorse"], points=[(320, 240)])  # doctest: +SKIP
     [{'label': 'batfish', 'score': 0.93, 'mask': <PIL.Image.Image image mode=L size=640x480>}, ...]
+    >>> segmenter("fish.jpg", text=["batfish", "seahorse", "diver"], top_k=1)  # text only  # doctest: +SKIP
+    [{'label': 'batfish', 'score': 0.97, 'mask': <PIL.Image.Image image mode=L size=640x480>}]
     ```
     """
 
@@ -74,6 +86,13 @@ class TextGuidedSegmentationPipeline(Pipeline):
                 [`SamPtxPredictor`] result's `low_res_logits`), for every class name of the image.
             threshold (`float`, defaults to 0.0):
                 Mask logit above which a pixel is in the mask.
+            presence_threshold (`float`, defaults to 0.5):
+                Presence probability below which a class is absent (a model with a presence head): its mask is empty
+                and, in a text-only call, it has no entry. transformers' `promptable-concept-segmentation` calls this
+                `threshold`.
+            top_k (`int`, *optional*):
+                In a text-only call, keep the `top_k` entries with the highest scores (the most present classes);
+                `None` keeps all.
             multimask_output (`bool`, defaults to `False`):
                 Predict SAM's three masks per class and keep the one with the best predicted IoU.
             batch_size (`int`, *optional*):
@@ -82,13 +101,15 @@ class TextGuidedSegmentationPipeline(Pipeline):
         Returns:
             For one image, a list with one dict per class name, in order: `"label"` (the class name), `"score"` (SAM's
             predicted IoU, a float) and `"mask"` (a mode `"L"` PIL image at the image's size, 255 inside the mask).
-            For a list of images, one such list per image.
+            Without points and a box, and with a presence head, only the present classes (in the order given, at
+            most `top_k`), `"score"` being the presence; `[]` when none is. For a list of images, one such list per
+            image.
 
         Raises:
             ValueError: When no class name is given, on an empty class name, a point or box outside the image, an
-                unreadable image (`FileNotFoundError` when a path does not exist), a NaN `threshold` or a
-                `batch_size` below 1.
-            TypeError: On a `threshold` that is not a real number.
+                unreadable image (`FileNotFoundError` when a path does not exist), a NaN `threshold`, a
+                `presence_threshold` outside [0, 1], a `top_k` below 1 or a `batch_size` below 1.
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
         """
         _check_batch_size(kwargs.get("batch_size"))
         return super().__call__(images, **kwargs)
@@ -102,6 +123,8 @@ class TextGuidedSegmentationPipeline(Pipeline):
         threshold: float | None = None,
         multimask_output: bool | None = None,
         mask_input: Any = None,
+        presence_threshold: float | None = None,
+        top_k: int | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         preprocess_params = {
             key: value
@@ -109,7 +132,15 @@ class TextGuidedSegmentationPipeline(Pipeline):
             if value is not None
         }
         forward_params = {"multimask_output": multimask_output} if multimask_output is not None else {}
-        postprocess_params = {"threshold": check_threshold(threshold)} if threshold is not None else {}
+        postprocess_params: dict[str, Any] = {}
+        if threshold is not None:
+            postprocess_params["threshold"] = check_threshold(threshold)
+        if presence_threshold is not None:
+            postprocess_params["presence_threshold"] = check_presence_threshold(presence_threshold)
+        if top_k is not None:
+            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+                raise ValueError(f"top_k={top_k!r}, expected a whole number of classes, at least 1 (None keeps all)")
+            postprocess_params["top_k"] = top_k
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, image: Any, **prompts: Any) -> dict[str, Any]:
@@ -135,20 +166,28 @@ class TextGuidedSegmentationPipeline(Pipeline):
             prompts.get("mask_input"),
         )
         # Non-tensor entries: with batch_size > 1 transformers' collator hands `_forward` a list of each.
-        return {"inputs": inputs, "class_names": check_class_names(text), "image_key": image_fingerprint(image)}
+        return {
+            "inputs": inputs,
+            "class_names": check_class_names(text),
+            "image_key": image_fingerprint(image),
+            "text_only": prompts.get("points") is None and prompts.get("box") is None,
+        }
 
     def _forward(self, model_inputs: dict[str, Any], multimask_output: bool = False) -> dict[str, Any]:
         batched = isinstance(model_inputs["inputs"], list)
         per_image = model_inputs["inputs"] if batched else [model_inputs["inputs"]]
         image_keys = model_inputs["image_key"] if batched else [model_inputs["image_key"]]
-        pred_masks, iou_scores = self._predict(per_image, image_keys, multimask_output)
+        pred_masks, iou_scores, presence_logits = self._predict(per_image, image_keys, multimask_output)
         class_names = model_inputs["class_names"] if batched else [model_inputs["class_names"]]
+        text_only = model_inputs["text_only"] if batched else [model_inputs["text_only"]]
         image_outputs = [
             {
                 "pred_masks": pred_masks[index],
                 "iou_scores": iou_scores[index],
+                "presence_logits": presence_logits[index],
                 **{key: inputs[key] for key in _SIZE_KEYS},
                 "class_names": class_names[index],
+                "text_only": text_only[index],
             }
             for index, inputs in enumerate(per_image)
         ]
@@ -157,13 +196,18 @@ class TextGuidedSegmentationPipeline(Pipeline):
 
     def _predict(
         self, per_image: list[dict[str, torch.Tensor]], image_keys: list[str], multimask_output: bool
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """`pred_masks` and `iou_scores` of each image; images whose inputs have the same shapes share one call."""
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor | None]]:
+        """`pred_masks`, `iou_scores` and `presence_logits` (None without a presence head) of each image; images whose
+        inputs have the same shapes share one call."""
         groups: dict[tuple, list[int]] = {}
         for index, inputs in enumerate(per_image):
             signature = tuple((key, tuple(value.shape[1:])) for key, value in inputs.items() if key not in _SIZE_KEYS)
             groups.setdefault(signature, []).append(index)
-        pred_masks, iou_scores = [None] * len(per_image), [None] * len(per_image)
+        pred_masks, iou_scores, presence_logits = (
+            [None] * len(per_image),
+            [None] * len(per_image),
+            [None] * len(per_image),
+        )
         for indices in groups.values():
             batch = {
                 key: torch.cat([per_image[index][key] for index in indices])
@@ -177,11 +221,14 @@ class TextGuidedSegmentationPipeline(Pipeline):
             )
             outputs = self.model(**batch, image_embeddings=features, multimask_output=multimask_output)
             sizes = [len(per_image[index]["input_ids"]) for index in indices]
-            for index, masks, scores in zip(
-                indices, outputs.pred_masks.split(sizes), outputs.iou_scores.split(sizes), strict=True
+            presences = (
+                outputs.presence_logits.split(sizes) if outputs.presence_logits is not None else [None] * len(sizes)
+            )
+            for index, masks, scores, presence in zip(
+                indices, outputs.pred_masks.split(sizes), outputs.iou_scores.split(sizes), presences, strict=True
             ):
-                pred_masks[index], iou_scores[index] = masks, scores
-        return pred_masks, iou_scores
+                pred_masks[index], iou_scores[index], presence_logits[index] = masks, scores, presence
+        return pred_masks, iou_scores, presence_logits
 
     @torch.no_grad()
     def _image_features(
@@ -214,7 +261,13 @@ class TextGuidedSegmentationPipeline(Pipeline):
             self._feature_cache.popitem(last=False)
         return ImageFeatures.cat(rows)
 
-    def postprocess(self, model_outputs: dict[str, Any], threshold: float = 0.0) -> list[dict[str, Any]]:
+    def postprocess(
+        self,
+        model_outputs: dict[str, Any],
+        threshold: float = 0.0,
+        presence_threshold: float = 0.5,
+        top_k: int | None = None,
+    ) -> list[dict[str, Any]]:
         model_outputs = model_outputs["image_outputs"]
         results = results_from_outputs(
             self.processor,
@@ -224,15 +277,24 @@ class TextGuidedSegmentationPipeline(Pipeline):
             model_outputs["reshaped_input_sizes"],
             model_outputs["class_names"],
             threshold,
+            presence_logits=model_outputs["presence_logits"],
+            presence_threshold=presence_threshold,
         )
-        return [
+        entries = [
             {
                 "label": result.class_name,
-                "score": result.score,
+                "score": result.presence
+                if model_outputs["text_only"] and result.presence is not None
+                else result.score,
                 "mask": Image.fromarray(result.mask.astype(np.uint8) * 255),  # mode "L"
             }
             for result in results
+            if not (model_outputs["text_only"] and result.presence is not None and result.presence < presence_threshold)
         ]
+        if model_outputs["text_only"] and top_k is not None and top_k < len(entries):
+            kept = sorted(range(len(entries)), key=lambda index: -entries[index]["score"])[:top_k]
+            entries = [entries[index] for index in sorted(kept)]
+        return entries
 
 
 def _check_batch_size(batch_size: Any) -> None:

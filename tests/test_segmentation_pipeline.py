@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+import torch
+from factories import make_model
 from hub_factories import hub_offline, make_image
 from PIL import Image
 from transformers import pipeline
@@ -177,3 +179,61 @@ def test_a_pipeline_built_with_batch_size_0_is_refused(model):
         pipeline("text-guided-segmentation", model=model, device="cpu", batch_size=0)
     with pytest.raises(ValueError, match="threshold is NaN"):
         pipeline("text-guided-segmentation", model=model, device="cpu", threshold=float("nan"))
+
+
+def presence_model(presence_logits: list[float] | None):
+    """A tiny model whose presence head answers `presence_logits`, one per class of an image, in order (None: a model
+    without a presence head)."""
+    model = make_model(presence_head=presence_logits is not None).eval()
+    if presence_logits is not None:
+        answer = torch.tensor(presence_logits).view(-1, 1, 1)  # (classes, 1, 1)
+        model.presence_head.register_forward_hook(
+            lambda module, args, output: answer.repeat(len(output) // len(answer), 1, 1).to(output)
+        )
+    return model
+
+
+TEXT_ONLY_CLASSES = ["circle", "square", "dog"]
+
+
+def test_text_only_gives_the_present_classes_scored_by_presence_with_segment_s_masks():
+    model = presence_model([10.0, -10.0, 2.0])
+    segmenter = pipeline("text-guided-segmentation", model=model, device="cpu")
+    image = make_image()
+    results = segmenter(image, text=TEXT_ONLY_CLASSES)
+    expected = segment(model, image, TEXT_ONLY_CLASSES)
+    assert [result["label"] for result in results] == ["circle", "dog"]  # "square" is absent: no entry
+    for result, reference in zip(results, [expected[0], expected[2]], strict=True):
+        assert result["score"] == pytest.approx(reference.presence)
+        assert np.array_equal(as_array(result["mask"]), reference.mask) and reference.mask.any()
+    assert [r["label"] for r in segmenter(image, text=TEXT_ONLY_CLASSES, top_k=1)] == ["circle"]
+    assert [r["label"] for r in segmenter(image, text=TEXT_ONLY_CLASSES, presence_threshold=0.9)] == ["circle"]
+    # with a point, every class keeps its entry: the absent one with an empty mask
+    prompted = segmenter(image, text=TEXT_ONLY_CLASSES, points=[(20, 20)])
+    assert [r["label"] for r in prompted] == TEXT_ONLY_CLASSES and not as_array(prompted[1]["mask"]).any()
+
+
+def test_text_only_with_no_class_present_is_an_empty_list():
+    segmenter = pipeline("text-guided-segmentation", model=presence_model([-10.0, -10.0]), device="cpu")
+    assert segmenter(make_image(), text=["circle", "square"]) == []
+    assert segmenter([make_image(), make_image(seed=1)], text=["circle", "square"], batch_size=2) == [[], []]
+
+
+def test_text_only_without_a_presence_head_gives_every_class_as_before():
+    model = presence_model(None)
+    results = pipeline("text-guided-segmentation", model=model, device="cpu")(make_image(), text=["circle", "dog"])
+    expected = segment(model, make_image(), ["circle", "dog"])
+    assert [result["label"] for result in results] == ["circle", "dog"]
+    assert [result["score"] for result in results] == pytest.approx([reference.score for reference in expected])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [({"presence_threshold": 1.5}, ValueError, r"presence_threshold=1.5, expected a probability in \[0, 1\]"),
+     ({"presence_threshold": "0.5"}, TypeError, "presence_threshold='0.5' is a str"),
+     ({"top_k": 0}, ValueError, r"top_k=0, expected a whole number of classes, at least 1 \(None keeps all\)")],
+)  # fmt: skip
+def test_a_bad_presence_threshold_or_top_k_is_refused(arguments, error, message):
+    segmenter = pipeline("text-guided-segmentation", model=presence_model(None), device="cpu")
+    with pytest.raises(error, match=message):
+        segmenter(make_image(), text="circle", **arguments)
