@@ -1,6 +1,7 @@
 """End-to-end training runs on the tiny synthetic task (seconds each)."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -438,3 +439,15 @@ def test_follow_up_clicks_without_a_first_prompt_are_refused(tmp_path):
             SamPtxTrainingArguments(output_dir=str(tmp_path), click_rounds=2),
         )
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_mixed_prompts_with_absent_classes_keep_follow_up_clicks_working(tmp_path):
+    results = train(
+        ModelArguments(**TINY_MODEL),
+        DataArguments(**TINY_DATA, prompt_mode="mixed", point_probability=0.5, absent_class_fraction=0.3),
+        SamPtxTrainingArguments(
+            output_dir=str(tmp_path), disable_tqdm=True, max_steps=3, warmup_steps=1, eval_steps=100, click_rounds=2
+        ),
+    )
+    assert results["click_rounds"] == 2 and results["prompt_mode"] == "mixed"
+    assert all(math.isfinite(record["loss"]) for record in results["loss_history"])
