@@ -123,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval",
         help="evaluate on a dataset",
-        description="Segment every (image, class) sample of a dataset at its interior point and class name; write "
-        "eval_results.json and eval_results.md (mIoU overall and per class; COD metrics for cod10k) and print the "
-        "tables.",
+        description="Segment every (image, class) sample of a dataset at its interior point and class name (or, "
+        "with --prompt text, by its class name alone); write eval_results.json and eval_results.md (mIoU overall and "
+        "per class; COD metrics for cod10k; presence precision/recall/F1/MCC for a model with a presence head; the "
+        "semantic mIoU with --prompt text) and print the tables.",
         epilog=_EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -158,6 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="also run the interactive protocol with N simulated clicks per sample: mIoU@1..N, NoC@85/90",
+    )
+    evaluate.add_argument(
+        "--prompt",
+        choices=("point", "text", "mixed"),
+        default="point",
+        help="point: the interior point and the class name (default); text: the class name alone, scoring every "
+        "instance of the class, the presence answers and the semantic mIoU over the vocabulary; mixed: the point "
+        "for half of the samples",
+    )
+    evaluate.add_argument(
+        "--absent-class-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of samples that name a class absent from their image, in [0, 1) (default 0): scored by the "
+        "presence answers, left out of mIoU",
     )
     evaluate.add_argument("--output-dir", default=".", help="where to write eval_results.json/.md (default: .)")
     evaluate.set_defaults(run=run_eval)
@@ -308,6 +325,11 @@ def run_eval(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
     if args.clicks is not None and args.clicks < 1:
         raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
+    if not 0 <= args.absent_class_fraction < 1:  # NaN fails too
+        raise ValueError(
+            f"--absent-class-fraction {args.absent_class_fraction}, expected a fraction in [0, 1) (the share of "
+            "samples that name a class absent from their image)"
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DroppedSamplesWarning)
         dataset = load_split(
@@ -343,6 +365,8 @@ def run_eval(args: argparse.Namespace) -> None:
         dataset_name=args.dataset,
         progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
         num_clicks=args.clicks,
+        prompt_mode=args.prompt,
+        absent_class_fraction=args.absent_class_fraction,
     )
     print(file=sys.stderr)
     if dropped:
