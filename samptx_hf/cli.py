@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 import warnings
@@ -40,9 +41,16 @@ commands:
 A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
 first) or a full saved SamPtxForTextSegmentation. Run `samptx COMMAND --help` for each command's options."""
 
-_SEGMENT_EXAMPLE = """example:
+_SEGMENT_EXAMPLE = """examples:
   samptx segment --model user/sam-ptx-cod10k --image fish.jpg --text batfish --point 320,240 --output fish_mask.png
-  (writes fish_mask.png, a 0/255 mask at the image's size, and fish_mask_overlay.png)"""
+  (writes fish_mask.png, a 0/255 mask at the image's size, and fish_mask_overlay.png)
+
+  samptx segment --model user/sam-ptx-cod10k --image fish.jpg --text batfish,seahorse,diver --output fish_mask.png
+  without --point, --background-point or --box the class names alone are the prompt: every X, or none. Writes
+  fish_mask_<class>.png (0/255) for each PRESENT class (characters other than letters, digits, '.', '-' and '_'
+  become '_'), fish_mask_labels.png (8-bit label map: 0 background, i for the i-th class of --text), and
+  fish_mask_overlay.png (the present classes' masks); prints each class as present or absent with its presence
+  (a model trained with a presence head; for one without, a class with an empty mask counts as absent)."""
 
 _EVAL_EXAMPLE = """dataset sources (--data):
   synthetic  none: --num-samples samples of the built-in whole-or-part task, seeded by --seed
@@ -80,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(segment)
     segment.add_argument("--image", required=True, help="the image file (any format PIL reads)")
     segment.add_argument(
-        "--text", required=True, help="the class name, e.g. 'batfish' (formatted with the model's prompt template)"
+        "--text",
+        required=True,
+        help="the class name, e.g. 'batfish' (formatted with the model's prompt template); without a point or box, "
+        "one or more class names separated by commas, e.g. 'batfish,seahorse'",
     )
     segment.add_argument(
         "--point",
@@ -114,9 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="logit above which a pixel is in the mask (default 0.0, probability 0.5)",
     )
     segment.add_argument(
+        "--presence-threshold",
+        type=_presence_threshold,
+        default=0.5,
+        help="presence probability below which a class is absent and its mask empty (default 0.5; a model trained "
+        "with a presence head)",
+    )
+    segment.add_argument(
         "--multimask",
         action="store_true",
-        help="predict SAM's three masks and keep the one with the best predicted IoU",
+        help="predict SAM's three masks and keep the one with the best predicted IoU (with --point or --box)",
     )
     segment.set_defaults(run=run_segment)
 
@@ -251,6 +269,17 @@ def _threshold(value: str) -> float:
     return threshold
 
 
+def _presence_threshold(value: str) -> float:
+    """A probability in [0, 1]."""
+    try:
+        threshold = float(value)
+    except ValueError:
+        threshold = math.nan
+    if not 0.0 <= threshold <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a probability, expected a number in [0, 1] such as 0.5")
+    return threshold
+
+
 def _point(value: str) -> list[float]:
     return _numbers(value, 2, "X,Y")
 
@@ -266,15 +295,24 @@ def run_segment(args: argparse.Namespace) -> None:
     from .class_prompts import check_class_names
     from .inference import load_image, overlay_mask, segment
 
+    text_only = not (args.point or args.background_point or args.box)
     try:
-        (class_name,) = check_class_names(args.text)
+        class_names = check_class_names(args.text.split(",") if text_only else args.text)
     except ValueError as error:
-        raise ValueError(f"--text: {error} (a class name such as 'batfish')") from None
+        names = "class names separated by commas, such as 'batfish,seahorse'" if text_only else "a class name"
+        raise ValueError(f"--text: {error} ({names})") from None
+    if text_only and args.multimask:
+        raise ValueError("--multimask needs --point or --box: a text-only call predicts one mask per class")
     output = Path(args.output)
     overlay_path = Path(args.overlay) if args.overlay else output.with_name(f"{output.stem}_overlay.png")
     if output.resolve() == overlay_path.resolve():
         raise ValueError(f"--overlay {str(overlay_path)!r} is the --output file: the overlay would replace the mask")
-    for flag, path in (("--output", output), ("--overlay", overlay_path)):
+    class_paths = _class_mask_paths(output, class_names) if text_only else {}
+    labels_path = output.with_name(f"{output.stem}_labels.png")
+    written = [("--overlay", overlay_path)]
+    if text_only:
+        written += [("--output", path) for path in [*class_paths.values(), labels_path]]
+    for flag, path in [("--output", output), *written]:
         if path.suffix.lower() != ".png":
             lossy = path.suffix.lower() in (".jpg", ".jpeg")
             why = " (JPEG is lossy: a mask's 0/255 pixels would not survive it)" if lossy else ""
@@ -287,6 +325,10 @@ def run_segment(args: argparse.Namespace) -> None:
     points = (args.point or []) + (args.background_point or [])
     point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])
     model, processor = _load_model(args.model, args.device)
+    if text_only:
+        _segment_every_class(args, model, processor, image, class_paths, labels_path, overlay_path)
+        return
+    (class_name,) = class_names
     result = segment(
         model,
         image,
@@ -308,6 +350,65 @@ def run_segment(args: argparse.Namespace) -> None:
         f"{result.class_name}: {int(result.mask.sum())} of {result.mask.size} pixels, predicted IoU "
         f"{result.score:.3f}; wrote {output} and {overlay_path}"
     )
+
+
+def _class_mask_paths(output: Path, class_names: list[str]) -> dict[str, Path]:
+    """`<output stem>_<class>.png` per class (in order), next to `<output stem>_labels.png`, the label map.
+
+    Raises:
+        ValueError: When there are more than 255 classes, or two classes (or a class and the label map) would
+            share a file.
+    """
+    if len(class_names) > 255:
+        raise ValueError(f"--text names {len(class_names)} classes, expected at most 255 (the label map is 8-bit)")
+    paths: dict[str, Path] = {}
+    for name in class_names:
+        path = output.with_name(f"{output.stem}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}.png")
+        taken = [other for other, other_path in paths.items() if other_path == path]
+        if taken or path.name == f"{output.stem}_labels.png":
+            what = f"class {taken[0]!r}" if taken else "the label map"
+            raise ValueError(f"--text: class {name!r} would write {path.name}, as {what} does: rename one of them")
+        paths[name] = path
+    return paths
+
+
+def _segment_every_class(
+    args: argparse.Namespace,
+    model: Any,
+    processor: Any,
+    image: Image.Image,
+    class_paths: dict[str, Path],
+    labels_path: Path,
+    overlay_path: Path,
+) -> None:
+    """Text only: a mask file per present class, the label map and the overlay; print present and absent classes."""
+    from .inference import overlay_mask
+    from .presence import segment_semantic
+
+    semantic = segment_semantic(
+        model,
+        image,
+        list(class_paths),
+        presence_threshold=args.presence_threshold,
+        threshold=args.threshold,
+        processor=processor,
+    )
+    for path in [*class_paths.values(), labels_path, overlay_path]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for result in semantic.results:
+        presence = f"presence {result.presence:.3f}" if result.presence is not None else "no presence head"
+        if result.class_name in semantic.present_classes:
+            Image.fromarray(result.mask.astype(np.uint8) * 255).save(class_paths[result.class_name], format="PNG")
+            print(
+                f"present: {result.class_name} ({presence}, {int(result.mask.sum())} of {result.mask.size} pixels); "
+                f"wrote {class_paths[result.class_name]}"
+            )
+        else:
+            print(f"absent: {result.class_name} ({presence})")
+    Image.fromarray(semantic.label_map.astype(np.uint8)).save(labels_path, format="PNG")
+    overlay_mask(image, semantic.label_map > 0).save(overlay_path, format="PNG")
+    legend = ", ".join(f"{index} {name}" for index, name in enumerate(semantic.classes, start=1))
+    print(f"wrote {labels_path} (0 background, {legend}) and {overlay_path}")
 
 
 def run_eval(args: argparse.Namespace) -> None:
