@@ -9,6 +9,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 import torch
+from factories import make_model
 from hub_factories import make_image, make_peft_model, name_components_by_hub_id, save_frozen_components
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HTTPError
@@ -16,6 +17,7 @@ from PIL import Image
 
 from samptx_hf.cli import main
 from samptx_hf.hub import save_adapter_repo
+from samptx_hf.presence import segment_semantic
 
 
 @pytest.fixture
@@ -154,7 +156,7 @@ def test_a_cached_hub_id_loads_offline(model_dir, image_path, tmp_path, monkeypa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))  # read at import time
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    assert main(segment_args("your-name/sam-ptx", image_path, tmp_path / "m.png")) == 0
+    assert main(segment_args("your-name/sam-ptx", image_path, tmp_path / "m.png", "--point", "20,20")) == 0
     assert Image.open(tmp_path / "m.png").size == (80, 48)
 
 
@@ -306,6 +308,25 @@ def test_eval_with_clicks_prints_the_interactive_metrics(model_dir, tmp_path, ca
     assert json.loads((tmp_path / "eval_results.json").read_text())["metrics"]["noc@90"] <= 3
 
 
+def test_eval_with_text_prompts_and_absent_classes_reports_them(model_dir, tmp_path, capsys):
+    args = ["eval", "--model", str(model_dir), "--dataset", "synthetic", "--num-samples", "3", "--prompt", "text",
+            "--absent-class-fraction", "0.5", "--output-dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["prompt_mode"] == "text"
+    assert results["num_present_pairs"] + results["num_absent_pairs"] == 3
+    assert "semantic_mean_iou" in results["metrics"]  # the built-in task says which classes each image holds
+    assert f"| semantic_mean_iou | {results['metrics']['semantic_mean_iou']:.4f} |" in capsys.readouterr().out
+
+
+def test_eval_prompt_is_one_of_point_text_mixed(model_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--model", str(model_dir), "--dataset", "synthetic", "--prompt", "box"])
+    assert exit_info.value.code == 2
+    choices = r"\(choose from '?point'?, '?text'?, '?mixed'?\)"  # quoted or not, by Python version
+    assert re.search(rf"argument --prompt: invalid choice: 'box' {choices}", capsys.readouterr().err)
+
+
 def test_eval_with_no_clicks_is_a_one_line_error(model_dir, capsys):
     assert main(["eval", "--model", str(model_dir), "--dataset", "synthetic", "--clicks", "0"]) == 1
     assert "--clicks 0, expected at least 1 click" in capsys.readouterr().err
@@ -328,6 +349,8 @@ def no_model_load(monkeypatch):
         (["--output-dir", "{file}"], r"--output-dir '.*notes.txt' is a file, expected a folder \(created if missing\)"),
         (["--data", "{tmp}"], r"--data '.*' is not used by --dataset synthetic, which generates its samples"),
         (["--max-samples", "0"], "--max-samples 0, expected at least 1"),
+        (["--absent-class-fraction", "1"], r"--absent-class-fraction 1.0, expected a fraction in \[0, 1\)"),
+        (["--absent-class-fraction", "nan"], r"--absent-class-fraction nan, expected a fraction in \[0, 1\)"),
     ],
 )
 def test_eval_refuses_bad_arguments_before_loading_anything(model_dir, tmp_path, capsys, no_model_load, extra, message):
@@ -369,3 +392,77 @@ def test_a_threshold_that_is_not_a_number_is_a_usage_error(model_dir, image_path
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1
     assert f"argument --threshold: {threshold!r} is not a mask logit, expected a number such as 0.0" in err
+
+
+# ------------------------------------------------------------------------------------ segment, text only
+
+
+@pytest.fixture
+def presence_model(monkeypatch):
+    """`samptx segment` loads a tiny model whose presence head answers +10 (present) for the first class of a call
+    and -10 (absent) for the others."""
+    import samptx_hf.cli
+
+    model = make_model(presence_head=True).eval()
+
+    def answer(module, args, output):
+        logits = torch.full_like(output, -10.0)
+        logits[0] = 10.0
+        return logits
+
+    model.presence_head.register_forward_hook(answer)
+    monkeypatch.setattr(samptx_hf.cli, "_load_model", lambda *args: (model, None))
+    return model
+
+
+def test_text_only_writes_the_present_classes_masks_and_a_label_map(presence_model, image_path, tmp_path, capsys):
+    args = segment_args("tiny", image_path, tmp_path / "out" / "mask.png")
+    args[args.index("circle")] = "circle, sea horse"
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"present: circle \(presence 1.000, \d+ of 3840 pixels\); wrote .*mask_circle.png", out)
+    assert "absent: sea horse (presence 0.000)" in out
+    assert "(0 background, 1 circle, 2 sea horse)" in out
+    written = sorted(path.name for path in (tmp_path / "out").iterdir())
+    assert written == ["mask_circle.png", "mask_labels.png", "mask_overlay.png"]  # no mask of the absent class
+    expected = segment_semantic(presence_model, image_path, ["circle", "sea horse"])
+    mask = np.asarray(Image.open(tmp_path / "out" / "mask_circle.png"))
+    assert np.array_equal(mask == 255, expected.results[0].mask) and (mask == 255).any()
+    labels = Image.open(tmp_path / "out" / "mask_labels.png")
+    assert labels.mode == "L" and np.array_equal(np.asarray(labels), expected.label_map)
+    assert set(np.unique(np.asarray(labels))) == {0, 1}
+
+
+def test_text_only_without_a_presence_head_writes_each_class_with_a_mask(model_dir, image_path, tmp_path, capsys):
+    assert main(segment_args(model_dir, image_path, tmp_path / "mask.png")) == 0
+    assert "present: circle (no presence head, " in capsys.readouterr().out
+    assert np.asarray(Image.open(tmp_path / "mask_circle.png")).shape == (48, 80)
+    assert not (tmp_path / "mask.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "message"),
+    [("a b,a_b", [], r"--text: class 'a_b' would write mask_a_b.png, as class 'a b' does: rename one of them"),
+     ("labels", [], r"class 'labels' would write mask_labels.png, as the label map does"),
+     ("circle,,dog", [], r"--text: every class name must be a non-empty string, got '' \(class names separated by"),
+     (",".join(f"c{i}" for i in range(256)), [], "--text names 256 classes, expected at most 255"),
+     ("circle", ["--multimask"], "--multimask needs --point or --box: a text-only call predicts one mask per class")],
+)  # fmt: skip
+def test_text_only_refuses_what_it_cannot_write_before_loading(
+    image_path, tmp_path, capsys, no_model_load, text, extra, message
+):
+    args = segment_args("tiny", image_path, tmp_path / "mask.png", *extra)
+    args[args.index("circle")] = text
+    assert main(args) == 1
+    assert re.search(message, one_line_error(capsys, "segment"))
+
+
+@pytest.mark.parametrize("presence_threshold", ["1.5", "-0.1", "nan", "high"])
+def test_a_presence_threshold_that_is_not_a_probability_is_a_usage_error(
+    image_path, tmp_path, capsys, presence_threshold
+):
+    with pytest.raises(SystemExit) as exit_info:
+        main(segment_args("tiny", image_path, tmp_path / "mask.png", "--presence-threshold", presence_threshold))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert f"--presence-threshold: {presence_threshold!r} is not a probability, expected a number in [0, 1]" in err
