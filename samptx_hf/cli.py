@@ -48,7 +48,7 @@ _SEGMENT_EXAMPLE = """examples:
   samptx segment --model user/sam-ptx-cod10k --image fish.jpg --text batfish,seahorse,diver --output fish_mask.png
   without --point, --background-point or --box the class names alone are the prompt: every X, or none. Writes
   fish_mask_<class>.png (0/255) for each PRESENT class (characters other than letters, digits, '.', '-' and '_'
-  become '_'), fish_mask_labels.png (8-bit label map: 0 background, i for the i-th class of --text), and
+  become '_', cut to 64), fish_mask_labels.png (8-bit label map: 0 background, i for the i-th class of --text), and
   fish_mask_overlay.png (the present classes' masks); prints each class as present or absent with its presence
   (a model trained with a presence head; for one without, a class with an empty mask counts as absent)."""
 
@@ -363,7 +363,7 @@ def _class_mask_paths(output: Path, class_names: list[str]) -> dict[str, Path]:
         raise ValueError(f"--text names {len(class_names)} classes, expected at most 255 (the label map is 8-bit)")
     paths: dict[str, Path] = {}
     for name in class_names:
-        path = output.with_name(f"{output.stem}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}.png")
+        path = output.with_name(f"{output.stem}_{re.sub(r'[^A-Za-z0-9._-]+', '_', name)[:64]}.png")
         taken = [other for other, other_path in paths.items() if other_path == path]
         if taken or path.name == f"{output.stem}_labels.png":
             what = f"class {taken[0]!r}" if taken else "the label map"
