@@ -6,7 +6,9 @@ whole composite, a part colour names only its part. A sample points at the centr
 on the part, so it is the same point for both readings) and names one of its two colours; the target is the whole
 composite or its part. This is SAM's own whole/part ambiguity, decided by the name: from the image and the point
 alone, "always the whole" or "always the part" is the best a text-blind model can do (`TEXT_BLIND_STRATEGIES` names
-the dataset columns that hold both answers; `samptx_hf.evaluation.score_reference_masks` scores them).
+the dataset columns that hold both answers; `samptx_hf.evaluation.score_reference_masks` scores them). Without a
+point, a text-blind model answers every name alike: every composite, or every part (`TEXT_ONLY_TEXT_BLIND_STRATEGIES`,
+scored against `class_mask`), and "present" for every name.
 
 Colours are jittered per object, every region carries a faint random texture, and with `background="camouflage"`
 the background is made of blobs in the objects' own colours, so the name must be read from the pixels of the
@@ -48,6 +50,11 @@ PART_COLOURS = {"yellow": (235, 205, 35), "green": (45, 170, 65), "black": (25, 
 PARTS_CLASS_NAMES = tuple(BODY_COLOURS) + tuple(PART_COLOURS)
 # The text-blind answers, as dataset columns: what a model that ignores the class name can at best predict.
 TEXT_BLIND_STRATEGIES = {"always the whole object": "object_mask", "always the part": "point_mask"}
+# The same without a point, against `class_mask`: a text-blind model answers every name alike.
+TEXT_ONLY_TEXT_BLIND_STRATEGIES = {
+    "every composite, whatever the name": "all_objects_mask",
+    "every part, whatever the name": "all_parts_mask",
+}
 _BACKGROUNDS = ("flat", "camouflage")
 
 
@@ -320,7 +327,8 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         (`"parts-<seed>-<index>"`), `point_mask` (the part: where prompt points are drawn), `object_mask` (the whole
         pointed composite), `names_part` (bool), `class_mask` (0/255 "L": every region the class name names in the
         image, the target without a point; see `PartsSample.class_mask`) and `present_classes` (list of the
-        image's body and part colours).
+        image's body and part colours), `all_objects_mask` and `all_parts_mask` (every composite, every part: the
+        answers of `TEXT_ONLY_TEXT_BLIND_STRATEGIES`).
 
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
@@ -333,6 +341,8 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         names_part=datasets.Value("bool"),
         class_mask=datasets.Image(),
         present_classes=datasets.List(datasets.Value("string")),
+        all_objects_mask=datasets.Image(),
+        all_parts_mask=datasets.Image(),
     )
     columns: dict[str, list] = {name: [] for name in features}
     for index in range(num_samples):
@@ -346,6 +356,8 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         columns["names_part"].append(sample.names_part)
         columns["class_mask"].append(encode_mask_png(sample.class_mask()))
         columns["present_classes"].append(sample.present_classes)
+        columns["all_objects_mask"].append(encode_mask_png(np.any([c.object_mask for c in sample.composites], axis=0)))
+        columns["all_parts_mask"].append(encode_mask_png(np.any([c.part_mask for c in sample.composites], axis=0)))
     return datasets.Dataset.from_dict(columns, features=features)
 
 

@@ -9,6 +9,7 @@ from samptx_hf.data import (
     PART_COLOURS,
     PARTS_CLASS_NAMES,
     TEXT_BLIND_STRATEGIES,
+    TEXT_ONLY_TEXT_BLIND_STRATEGIES,
     SamPtxDataCollator,
     SyntheticPartsConfig,
     generate_object_sample,
@@ -167,3 +168,14 @@ def test_dataset_has_the_text_only_target_and_the_present_classes():
         }
     with pytest.raises(ValueError, match="class_name='purple', expected a colour among"):
         generate_parts_sample(0).class_mask("purple")
+
+
+def test_text_only_text_blind_answers_are_every_composite_and_every_part():
+    dataset = make_parts_dataset(4, seed=3)
+    for index, row in enumerate(dataset):
+        sample = generate_parts_sample(index, seed=3)
+        every_object = np.any([composite.object_mask for composite in sample.composites], axis=0)
+        every_part = np.any([composite.part_mask for composite in sample.composites], axis=0)
+        np.testing.assert_array_equal(np.asarray(row["all_objects_mask"]) > 0, every_object)
+        np.testing.assert_array_equal(np.asarray(row["all_parts_mask"]) > 0, every_part)
+    assert set(TEXT_ONLY_TEXT_BLIND_STRATEGIES.values()) <= set(dataset.column_names)
