@@ -100,7 +100,8 @@ def test_malformed_arguments_are_usage_errors(model_dir, image_path, tmp_path, c
 
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [([], ["segment", "eval", "push", "Hub id"]), (["segment"], ["--point X,Y", "--box", "--overlay", "example"]),
+    [([], ["segment", "eval", "push", "Hub id"]),
+     (["segment"], ["--point X,Y", "--box", "--overlay", "example", "--presence-threshold", "_labels.png"]),
      (["eval"], ["--dataset", "synthetic", "cod10k", "--output-dir"]), (["push"], ["repo_id", "--private"])],
 )  # fmt: skip
 def test_help_of_each_command(command, expected, capsys):
