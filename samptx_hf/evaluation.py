@@ -102,8 +102,8 @@ def evaluate_model(
 
     Raises:
         ValueError: On an empty dataset, a dataset without the needed columns, an unknown metric or prompt mode, an
-            `absent_class_fraction` outside [0, 1), a batch size below 1, a NaN `threshold`, or an `output_dir` that
-            is a file (all before any sample is segmented).
+            `absent_class_fraction` outside [0, 1), `class_names` that are not a list of names, a batch size below
+            1, a NaN `threshold`, or an `output_dir` that is a file (all before any sample is segmented).
         TypeError: On a `threshold` that is not a real number.
     """
     threshold = check_threshold(threshold)
@@ -119,6 +119,8 @@ def evaluate_model(
     if num_clicks is not None and (isinstance(num_clicks, bool) or not isinstance(num_clicks, int) or num_clicks < 1):
         raise ValueError(f"num_clicks={num_clicks!r}, expected a whole number of clicks of at least 1")
     check_prompt_options(prompt_mode, absent_class_fraction, dataset)
+    if class_names is not None and (isinstance(class_names, str) or not class_names):
+        raise ValueError(f"class_names={class_names!r}, expected a non-empty sequence of class names (the vocabulary)")
     metric_modules = {name: load_metric(name, keep_in_memory=True) for name in metrics}
     if "mean_iou" not in metric_modules:
         metric_modules["mean_iou"] = load_metric("mean_iou", keep_in_memory=True)  # per-class table

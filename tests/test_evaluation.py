@@ -286,6 +286,8 @@ def test_semantic_references_are_the_union_of_an_images_rows():
         ({"absent_class_fraction": -0.1}, r"absent_class_fraction=-0.1, expected a fraction in \[0, 1\)"),
         ({"absent_class_fraction": float("nan")}, r"absent_class_fraction=nan, expected a fraction in \[0, 1\)"),
         ({"absent_class_fraction": True}, r"absent_class_fraction=True, expected a fraction"),
+        ({"class_names": "circle"}, r"class_names='circle', expected a non-empty sequence of class names"),
+        ({"class_names": ["circle", ""]}, r"class_names=\('circle', ''\)|class_names=\['circle', ''\], expected"),
     ],
 )
 def test_prompt_options_are_refused_before_any_sample_is_segmented(peft_model, dataset, monkeypatch, options, message):
