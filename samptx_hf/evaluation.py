@@ -360,8 +360,9 @@ def semantic_evaluation(
     collator = SamPtxDataCollator(image_processor, train=False, seed=seed, prompt_mode="text")
     text_embeds_by_class = text_embeds_by_class or text_embeddings_by_class(model, class_names)
     rows_by_image = _rows_by_image(dataset)
+    present_column = dataset["present_classes"]  # read without decoding the images
     present_by_image = {
-        image_id: set().union(*(dataset[index]["present_classes"] or () for index in indices))
+        image_id: set().union(*(present_column[index] or () for index in indices))
         for image_id, indices in rows_by_image.items()
     }
     total = sum(
