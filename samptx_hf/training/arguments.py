@@ -277,6 +277,13 @@ class SamPtxTrainingArguments:
     hub_model_id: str | None = field(default=None, metadata={"help": "Repository id for --push_to_hub."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     disable_tqdm: bool = field(default=False, metadata={"help": "No progress bar."})
+    semantic_eval: bool = field(
+        default=True,
+        metadata={
+            "help": "--prompt_mode text: also score semantic mIoU at the end, one text-only pass per held-out image "
+            "and class of the vocabulary (for ADE20K's 150 classes that is 150 passes an image: set false)."
+        },
+    )
 
     def __post_init__(self) -> None:
         positive = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size", "click_rounds")

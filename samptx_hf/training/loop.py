@@ -17,9 +17,15 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
-from ..evaluation import compute_results, predict_batch, score_batch, text_embeddings_by_class
+from ..evaluation import (
+    compute_results,
+    predict_batch_with_presence,
+    score_batch,
+    semantic_evaluation,
+    text_embeddings_by_class,
+)
 from ..hub import save_adapter_repo, upload_adapter_repo
-from ..metrics import load_metric
+from ..metrics import load_metric, presence_metrics
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from ..tiny import TINY_RANDOM
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
@@ -63,7 +69,8 @@ def evaluate_held_out(
     dataset_name: str | None = None,
 ) -> dict[str, Any]:
     """Held-out results as `samptx eval` computes them (`evaluate_model`'s predict and score steps): masks at each
-    image's original size, the interior point of each target, mIoU per class.
+    image's original size, the run's prompts (the collator's), mIoU per class over the present pairs and, with a
+    presence head, presence precision, recall, F1 and MCC over every pair.
 
     Every process predicts its share; the predictions are gathered (`gather_for_metrics` drops the samples that
     pad the last batch) and scored on every process.
@@ -71,15 +78,36 @@ def evaluate_held_out(
     model.eval()
     metrics = {"mean_iou": load_metric("mean_iou", keep_in_memory=True)}
     class_counts: Counter = Counter()
+    presence_probabilities, presence_references = [], []
     for batch in dataloader:
-        logits = predict_batch(model, batch, text_table, image_processor)
-        samples = list(zip(logits, batch["masks"], batch["class_names"], strict=True))
-        samples = accelerator.gather_for_metrics(samples, use_gather_object=True)
-        logits, references, class_names = ([sample[i] for sample in samples] for i in range(3))
-        class_counts.update(class_names)
-        score_batch(metrics, logits, references, class_names)
+        prediction = predict_batch_with_presence(model, batch, text_table, image_processor)
+        probabilities = prediction.presence_probabilities
+        present = (batch["presence_labels"] > 0.5).tolist()
+        rows = zip(
+            prediction.mask_logits,
+            batch["masks"],
+            batch["class_names"],
+            present,
+            probabilities.tolist() if probabilities is not None else [None] * len(present),
+            strict=True,
+        )
+        samples = accelerator.gather_for_metrics(list(rows), use_gather_object=True)
+        kept = [sample for sample in samples if sample[3]]
+        if kept:
+            score_batch(metrics, *([sample[i] for sample in kept] for i in range(3)))
+        class_counts.update(sample[2] for sample in kept)
+        if probabilities is not None:
+            presence_probabilities.extend(sample[4] for sample in samples)
+            presence_references.extend(sample[3] for sample in samples)
     model.train()
-    return compute_results(metrics, class_counts, dataset_name)
+    results = compute_results(metrics, class_counts, dataset_name)
+    if presence_probabilities:
+        scores = presence_metrics(presence_probabilities, presence_references)
+        results["metrics"].update({name: value for name, value in scores.items() if isinstance(value, float)})
+        results["presence_counts"] = {key: scores[f"presence_{key}"] for key in ("tp", "fp", "fn", "tn")}
+    results["num_present_pairs"] = sum(class_counts.values())
+    results["num_absent_pairs"] = len(presence_references) - sum(presence_references) if presence_references else 0
+    return results
 
 
 def resolve_mixed_precision(args: SamPtxTrainingArguments) -> str:
@@ -265,11 +293,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     eval_results = evaluate_held_out(
         accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
     )
-    accelerator.log({"eval/mean_iou": eval_results["metrics"]["mean_iou"]}, step=state.global_step)
+    if data_args.prompt_mode == "text" and args.semantic_eval and "present_classes" in eval_dataset.column_names:
+        semantic = semantic_evaluation(
+            accelerator.unwrap_model(model).eval(),
+            eval_dataset,
+            class_names,
+            batch_size=args.per_device_eval_batch_size,
+            seed=args.seed,
+            image_processor=image_processor,
+            text_embeds_by_class=text_table,
+        )
+        eval_results["metrics"]["semantic_mean_iou"] = semantic["semantic_mean_iou"]
+        eval_results["semantic_per_class"] = semantic["per_class_iou"]
+    accelerator.log({f"eval/{name}": value for name, value in eval_results["metrics"].items()}, step=state.global_step)
     results = {
         **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
+        **eval_results["metrics"],  # mean_iou, and in text mode the presence and semantic scores, at the top level
         "method": model_args.method,
-        "mean_iou": eval_results["metrics"]["mean_iou"],
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
         "global_step": state.global_step,
