@@ -20,7 +20,7 @@ from .hub.repository import ADAPTER_CONFIG_NAME
 from .image_encoding import ImageTrunk, encode_trunk
 from .inference import segment
 from .losses import LOSS_WEIGHTS, presence_loss, sam_segmentation_loss
-from .presence import SamPresenceHead, install_presence_token, presence_token_readout
+from .presence import SamPresenceHead, install_presence_token, presence_token_readout, segment_semantic
 from .pretrained import resolve_component
 from .sam_backbones import (
     ImageFeatures,
@@ -661,8 +661,14 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         threshold: float = 0.0,
         multimask_output: bool = False,
         point_labels: Sequence[int] | None = None,
+        presence_threshold: float = 0.5,
+        return_logits: bool = False,
     ) -> Any:
         """Segment what `text` names in `image`: one call from a picture and a class name to a mask.
+
+        Without a point or box the class name alone is the prompt: every instance of the class, and with a presence
+        head (`config.presence_head`) an empty mask and `result.presence` below `presence_threshold` when the image
+        holds none.
 
         See [`samptx_hf.segment`], which this calls with the model. On a `PeftModel` around this model,
         `peft_model.segment(...)` reaches this method and runs through the active adapters (peft places them inside
@@ -674,6 +680,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         >>> result = model.segment("fish.jpg", "batfish", points=[(320, 240)])  # doctest: +SKIP
         >>> result.mask.shape, result.score  # doctest: +SKIP
         ((480, 640), 0.93)
+        >>> model.segment("fish.jpg", "seahorse").presence  # no point: is there any?  # doctest: +SKIP
+        0.03
         ```
         """
         return segment(
@@ -686,7 +694,14 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             threshold=threshold,
             multimask_output=multimask_output,
             point_labels=point_labels,
+            presence_threshold=presence_threshold,
+            return_logits=return_logits,
         )
+
+    def segment_semantic(self, image: Any, classes: Sequence[str], **kwargs: Any) -> Any:
+        """A `(height, width)` label map of `image` over the vocabulary `classes` (0 = background), and the presence
+        of each class: see [`samptx_hf.presence.segment_semantic`], which this calls with the model."""
+        return segment_semantic(self, image, classes, **kwargs)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any, **kwargs: Any):

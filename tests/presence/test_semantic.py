@@ -97,3 +97,15 @@ def test_a_vocabulary_that_is_not_a_list_of_distinct_names_is_refused(classes, m
 def test_a_bad_presence_threshold_is_refused():
     with pytest.raises(ValueError, match=r"presence_threshold=2, expected a probability in \[0, 1\]"):
         segment_semantic(make_model(), make_image(), CLASSES, presence_threshold=2)
+
+
+def test_the_model_methods_answer_as_the_functions():
+    model = text_dependent_model([3.0, -3.0, 3.0])
+    image = make_image()
+    through_method = model.segment_semantic(image, CLASSES)
+    through_function = segment_semantic(model, image, CLASSES)
+    np.testing.assert_array_equal(through_method.label_map, through_function.label_map)
+    assert through_method.present_classes == through_function.present_classes == ["circle", "dog"]
+    one_class = text_dependent_model([3.0])  # sigmoid(3) = 0.95
+    strict = one_class.segment(image, "circle", presence_threshold=0.99, return_logits=True)
+    assert not strict.mask.any() and strict.logits is not None
