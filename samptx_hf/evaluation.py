@@ -317,9 +317,11 @@ def semantic_evaluation(
     class of the vocabulary, the reference is:
 
     - empty when the class is not in the image's `present_classes` (an absent class);
-    - the union of the image's rows that name the class (their `class_mask`, else their `mask`) when some row does;
-    - unknown otherwise (a present class no row names, e.g. the built-in task's other colours): the pair is skipped
-      and counted in `num_skipped_pairs`.
+    - its mask in the row's `present_class_masks` (one mask per entry of `present_classes`, in order) when the data
+      has that column (the built-in task);
+    - else the union of the image's rows that name the class (their `class_mask`, else their `mask`) when some row
+      does;
+    - unknown otherwise (a present class no row names): the pair is skipped and counted in `num_skipped_pairs`.
 
     The prediction is the model's text-only mask, empty where its presence head answers absent. Per class,
     intersections and unions are summed over the images (`samptx_hf.metrics.SemanticIoU`): a class painted in an
@@ -413,6 +415,16 @@ def _semantic_pairs(
     image = rows[0]["image"]
     unions: dict[str, np.ndarray] = {}
     for row in rows:
+        if row.get("present_class_masks") is not None:
+            masks = row["present_class_masks"]
+            if len(masks) != len(row["present_classes"]):
+                raise ValueError(
+                    f"row {image_id!r} has {len(masks)} present_class_masks for {len(row['present_classes'])} "
+                    "present_classes, expected one mask per present class"
+                )
+            for present_name, mask in zip(row["present_classes"], masks, strict=True):
+                unions[str(present_name)] = to_binary_mask(mask)
+            continue
         name = str(row["class_name"])
         target = to_binary_mask(row["mask"] if row.get("class_mask") is None else row["class_mask"])
         unions[name] = unions[name] | target if name in unions else target

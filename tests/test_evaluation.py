@@ -278,6 +278,26 @@ def test_semantic_references_are_the_union_of_an_images_rows():
     assert results["per_class_iou"]["cat"] == pytest.approx(cat.sum() / 64, abs=1e-3)  # the reference is everything
 
 
+def test_the_built_in_task_gives_every_present_class_its_reference():
+    from samptx_hf.data import PARTS_CLASS_NAMES, generate_parts_sample, make_parts_dataset
+    from samptx_hf.evaluation import semantic_evaluation
+
+    parts = make_parts_dataset(2, seed=5)
+    model = presence_model(bias=10.0)
+    results = semantic_evaluation(model, parts, PARTS_CLASS_NAMES, batch_size=6)
+    assert (results["num_pairs"], results["num_skipped_pairs"]) == (2 * len(PARTS_CLASS_NAMES), 0)
+    intersections, unions = dict.fromkeys(PARTS_CLASS_NAMES, 0), dict.fromkeys(PARTS_CLASS_NAMES, 0)
+    for index, row in enumerate(parts):
+        sample = generate_parts_sample(index, seed=5)
+        for name in PARTS_CLASS_NAMES:
+            reference = sample.class_mask(name)  # empty for an absent colour
+            mask = segment(model, row["image"], name).mask
+            intersections[name] += (mask & reference).sum()
+            unions[name] += (mask | reference).sum()
+    expected = {name: intersections[name] / unions[name] for name in PARTS_CLASS_NAMES if unions[name] > 0}
+    assert results["per_class_iou"] == pytest.approx(expected, abs=1e-3)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

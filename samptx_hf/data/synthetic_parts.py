@@ -328,7 +328,8 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         pointed composite), `names_part` (bool), `class_mask` (0/255 "L": every region the class name names in the
         image, the target without a point; see `PartsSample.class_mask`) and `present_classes` (list of the
         image's body and part colours), `all_objects_mask` and `all_parts_mask` (every composite, every part: the
-        answers of `TEXT_ONLY_TEXT_BLIND_STRATEGIES`).
+        answers of `TEXT_ONLY_TEXT_BLIND_STRATEGIES`), `present_class_masks` (the `class_mask` of each of
+        `present_classes`, in order: what the semantic mIoU scores every class of an image against).
 
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
@@ -343,6 +344,7 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         present_classes=datasets.List(datasets.Value("string")),
         all_objects_mask=datasets.Image(),
         all_parts_mask=datasets.Image(),
+        present_class_masks=datasets.List(datasets.Image()),
     )
     columns: dict[str, list] = {name: [] for name in features}
     for index in range(num_samples):
@@ -356,6 +358,7 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         columns["names_part"].append(sample.names_part)
         columns["class_mask"].append(encode_mask_png(sample.class_mask()))
         columns["present_classes"].append(sample.present_classes)
+        columns["present_class_masks"].append([encode_mask_png(sample.class_mask(c)) for c in sample.present_classes])
         columns["all_objects_mask"].append(encode_mask_png(np.any([c.object_mask for c in sample.composites], axis=0)))
         columns["all_parts_mask"].append(encode_mask_png(np.any([c.part_mask for c in sample.composites], axis=0)))
     return datasets.Dataset.from_dict(columns, features=features)
