@@ -22,7 +22,7 @@ from accelerate import PartialState
 from transformers.utils import logging
 
 from samptx_hf import SamPtxForTextSegmentation
-from samptx_hf.data import TEXT_BLIND_STRATEGIES
+from samptx_hf.data import TEXT_BLIND_STRATEGIES, TEXT_ONLY_TEXT_BLIND_STRATEGIES
 from samptx_hf.evaluation import score_reference_masks
 from samptx_hf.interactive_evaluation import evaluate_clicks
 from samptx_hf.methods import Method, parse_method
@@ -68,20 +68,27 @@ def _mean_std(values: list[float]) -> str:
     return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
+# Scores of runs with a presence answer (absent classes), shown beside the mIoU of present classes.
+PRESENCE_COLUMNS = {"presence_f1": "presence F1", "presence_mcc": "presence MCC", "semantic_mean_iou": "semantic mIoU"}
+
+
 def markdown_table(rows: list[dict], references: dict[str, float]) -> str:
-    """Methods (mean ± sample std over seeds, each seed, and the margin over the best text-blind strategy), then the
-    text-blind strategies themselves."""
+    """Methods (mean ± sample std over seeds, each seed, and the margin over the best text-blind strategy; with
+    absent classes, the presence and semantic scores), then the text-blind strategies themselves."""
     seeds = rows[0]["seeds"]
     best_blind = max(references.values()) if references else None
+    presence = [key for key in PRESENCE_COLUMNS if key in rows[0]]
     columns = ["method", "trainable parameters", "held-out mIoU", *(f"seed {s}" for s in seeds)]
     if best_blind is not None:
         columns.append("vs. best text-blind")
+    columns += [PRESENCE_COLUMNS[key] for key in presence]
     lines = ["| " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) - 1)]
     for row in rows:
         cells = [row["method"], f"{row['trainable_parameters']:,}", _mean_std(row["mean_iou"])]
         cells += [f"{100 * value:.2f}" for value in row["mean_iou"]]
         if best_blind is not None:
             cells.append(f"{100 * (statistics.fmean(row['mean_iou']) - best_blind):+.2f}")
+        cells += [_mean_std(row[key]) for key in presence]
         lines.append("| " + " | ".join(cells) + " |")
     for name, value in references.items():
         cells = [f"*text-blind: {name}*", "—", f"{100 * value:.2f}", *([""] * (len(columns) - 3))]
@@ -116,8 +123,14 @@ def main(argv: list[str] | None = None) -> dict:
     output_dir = Path(training_args.output_dir)
 
     _, held_out = load_splits(data_args)
-    strategies = {name: column for name, column in TEXT_BLIND_STRATEGIES.items() if column in held_out.column_names}
-    references = score_reference_masks(held_out, strategies) if strategies else {}
+    # Without a point the target is every instance of the class (`class_mask`), and a text-blind model answers every
+    # name alike; mixed runs are scored as the text-only protocol is the harder one.
+    text_only = data_args.prompt_mode != "point" and "class_mask" in held_out.column_names
+    blind, target_column = (
+        (TEXT_ONLY_TEXT_BLIND_STRATEGIES, "class_mask") if text_only else (TEXT_BLIND_STRATEGIES, "mask")
+    )
+    strategies = {name: column for name, column in blind.items() if column in held_out.column_names}
+    references = score_reference_masks(held_out, strategies, target_column) if strategies else {}
 
     rows = []
     for method in ablation.method_list:
@@ -143,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "trainable_parameters": runs[0]["trainable_parameters"],
                 "seeds": ablation.seed_list,
                 "mean_iou": [run["mean_iou"] for run in runs],
+                **{key: [run[key] for run in runs] for key in PRESENCE_COLUMNS if key in runs[0]},
                 "train_seconds": [round(run["train_seconds"], 1) for run in runs],
                 "num_processes": runs[0]["num_processes"],
             }

@@ -482,13 +482,18 @@ def compute_results(
     return results
 
 
-def score_reference_masks(dataset: datasets.Dataset, strategies: Mapping[str, str]) -> dict[str, float]:
+def score_reference_masks(
+    dataset: datasets.Dataset, strategies: Mapping[str, str], target_column: str = "mask"
+) -> dict[str, float]:
     """mIoU of fixed answers taken from the dataset itself, e.g. the text-blind strategies of the built-in task.
 
     Args:
-        dataset: Rows with `mask`, `class_name` and the columns that `strategies` names.
+        dataset: Rows with `class_name`, `target_column` and the columns that `strategies` names.
         strategies: Strategy name → column holding its answer mask for each row (e.g.
-            `samptx_hf.data.TEXT_BLIND_STRATEGIES`).
+            `samptx_hf.data.TEXT_BLIND_STRATEGIES`, or `TEXT_ONLY_TEXT_BLIND_STRATEGIES` with
+            `target_column="class_mask"`).
+        target_column: The column of the targets: `mask` (the object under the point), or `class_mask` (every
+            instance of the class, the text-only target).
 
     Returns:
         Strategy name → mIoU (mean over classes), scored as `evaluate_model` scores a model.
@@ -496,10 +501,12 @@ def score_reference_masks(dataset: datasets.Dataset, strategies: Mapping[str, st
     Raises:
         ValueError: When the dataset lacks a column that `strategies` names.
     """
-    missing = sorted(set(strategies.values()) - set(dataset.column_names))
+    missing = sorted({*strategies.values(), target_column} - set(dataset.column_names))
     if missing:
-        raise ValueError(f"dataset lacks the columns {missing} named by the strategies {dict(strategies)}")
-    references, class_names = [to_binary_mask(mask) for mask in dataset["mask"]], dataset["class_name"]
+        raise ValueError(
+            f"dataset lacks the columns {missing} named by the strategies {dict(strategies)} or target_column"
+        )
+    references, class_names = [to_binary_mask(mask) for mask in dataset[target_column]], dataset["class_name"]
     scores = {}
     for name, column in strategies.items():
         metric = load_metric("mean_iou", keep_in_memory=True)

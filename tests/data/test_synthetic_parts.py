@@ -179,3 +179,12 @@ def test_text_only_text_blind_answers_are_every_composite_and_every_part():
         np.testing.assert_array_equal(np.asarray(row["all_objects_mask"]) > 0, every_object)
         np.testing.assert_array_equal(np.asarray(row["all_parts_mask"]) > 0, every_part)
     assert set(TEXT_ONLY_TEXT_BLIND_STRATEGIES.values()) <= set(dataset.column_names)
+
+
+def test_text_only_text_blind_strategies_cannot_solve_the_task():
+    scores = score_reference_masks(
+        make_parts_dataset(96, seed=1), TEXT_ONLY_TEXT_BLIND_STRATEGIES, target_column="class_mask"
+    )
+    # Every composite (or every part) for every name: right for one kind of name, and then only where all
+    # composites share the colour.
+    assert all(0.2 < score < 0.5 for score in scores.values()), scores

@@ -329,6 +329,22 @@ def test_ablation_trains_each_method_and_writes_the_table(tmp_path, capsys):
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_text_only_ablation_scores_presence_beside_the_text_blind_answers(tmp_path):
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import ablation
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    flags = ["--prompt_mode", "text", "--absent_class_fraction", "0.3"]
+    result = ablation.main(["--methods", "parallel_text", "--seeds", "0", *flags, *tiny_cli(tmp_path, max_steps=2)])
+    row = result["methods"][0]
+    assert all(len(row[key]) == 1 for key in ("mean_iou", "presence_f1", "presence_mcc", "semantic_mean_iou"))
+    assert set(result["text_blind"]) == {"every composite, whatever the name", "every part, whatever the name"}
+    table = (tmp_path / "ablation.md").read_text()
+    assert "| presence F1 | presence MCC | semantic mIoU |" in table
+
+
 def _train_script():
     sys.path.insert(0, str(REPO / "examples"))
     try:
