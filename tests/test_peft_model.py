@@ -2,6 +2,7 @@
 loaders, onto the frozen components it was trained on and nothing else."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -117,3 +118,18 @@ def test_a_model_built_from_a_config_asks_for_its_tokenizer():
         model.encode_text("red")
     model.tokenizer = tiny_clip_tokenizer()
     assert model.encode_text("red").shape == (1, model.config.text_dim)
+
+
+def test_an_adapter_saved_before_the_presence_answer_loads_and_segments_as_before(adapter_repo, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(adapter_repo, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["presence_head"]  # what config.json held before the option existed
+    (old / "config.json").write_text(json.dumps(config))
+    image = make_image()
+    expected = SamPtxForTextSegmentation.from_pretrained(adapter_repo).segment(image, "red", points=[(20, 20)])
+    model = SamPtxForTextSegmentation.from_pretrained(old)
+    assert model.config.presence_head is False and model.get_base_model().presence_head is None
+    result = model.segment(image, "red", points=[(20, 20)])
+    np.testing.assert_array_equal(result.mask, expected.mask)
+    assert result.presence is None and result.score == pytest.approx(expected.score, rel=1e-5)
