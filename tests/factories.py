@@ -16,6 +16,16 @@ def make_model(seed: int = 0, **config_kwargs) -> SamPtxForTextSegmentation:
     return model
 
 
+def model_with_presence(sam_version: int, presence_logit: float):
+    """A tiny model whose presence head answers `presence_logit` (+10 present, -10 absent) whatever it is asked."""
+    model = make_model(sam_version=sam_version, presence_head=True).eval()
+    head = model.presence_head.presence_mlp if sam_version == 1 else model.sam.mask_decoder.pred_obj_score_head
+    with torch.no_grad():
+        head.proj_out.weight.zero_()
+        head.proj_out.bias.fill_(presence_logit)
+    return model
+
+
 def make_trained_looking_model(
     method: str = "parallel_text", sam_version: int = 1, adapter_layers=None, seed: int = 0
 ) -> PeftModel:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from factories import make_model
+from factories import make_model, model_with_presence
 from hub_factories import make_image, make_peft_model, save_frozen_components
 from peft import get_peft_model
 from PIL import Image
@@ -157,16 +157,6 @@ def test_an_empty_image_is_refused_with_its_size(peft_model, shape):
 # ----------------------------------------------------------------------------------------- text only, presence
 
 SAM_VERSIONS = pytest.mark.parametrize("sam_version", [1, 2], ids=["sam", "sam2"])
-
-
-def model_with_presence(sam_version: int, presence_logit: float):
-    """A tiny model whose presence head answers `presence_logit` (+10 present, -10 absent) whatever it is asked."""
-    model = make_model(sam_version=sam_version, presence_head=True).eval()
-    head = model.presence_head.presence_mlp if sam_version == 1 else model.sam.mask_decoder.pred_obj_score_head
-    with torch.no_grad():
-        head.proj_out.weight.zero_()
-        head.proj_out.bias.fill_(presence_logit)
-    return model
 
 
 @SAM_VERSIONS

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 import torch
-from factories import make_model, make_trained_looking_model
+from factories import make_model, make_trained_looking_model, model_with_presence
 from hub_factories import make_image
 
 from samptx_hf import SamPtxPredictor, segment
@@ -177,16 +177,6 @@ def test_predict_refuses_a_threshold_that_is_not_a_number(threshold, error):
     with pytest.raises(error, match="threshold.* expected a real number"):
         predictor.predict("circle", points=[(20, 20)], threshold=threshold)
     assert predictor.cache_info().classes == 0  # refused before the class was encoded
-
-
-def model_with_presence(sam_version: int, presence_logit: float):
-    """A tiny model whose presence head answers `presence_logit` (+10 present, -10 absent) for every class."""
-    model = make_model(sam_version=sam_version, presence_head=True).eval()
-    head = model.presence_head.presence_mlp if sam_version == 1 else model.sam.mask_decoder.pred_obj_score_head
-    with torch.no_grad():
-        head.proj_out.weight.zero_()
-        head.proj_out.bias.fill_(presence_logit)
-    return model
 
 
 @pytest.mark.parametrize("presence_logit", [10.0, -10.0], ids=["present", "absent"])
