@@ -143,6 +143,21 @@ def _known_classes(
     return (names, how) if names else None
 
 
+def _text_only_usage(config: SamPtxConfig, first: str) -> str:
+    """The card's text-only example, for a model that answers presence (`SamPtxConfig.presence_head`)."""
+    if not getattr(config, "presence_head", False):
+        return ""
+    return f"""
+With the class name alone (this model was trained to answer whether the class is in the image at all):
+
+```python
+result = model.segment("image.jpg", {first})  # every instance of the class, or none
+result.presence  # probability that the image holds the class; below 0.5 the mask is empty
+model.segment_semantic("image.jpg", [...])  # a label map over a vocabulary, absent classes left out
+```
+"""
+
+
 def _classes_section(classes: tuple[list[str], str] | None) -> str:
     if classes is None:
         return ""
@@ -207,7 +222,7 @@ result = model.segment("image.jpg", {first}, points=[(320, 240)])
 result.mask   # bool array (height, width) at the image's size
 result.score  # SAM's predicted IoU
 ```
-
+{_text_only_usage(config, first)}
 Interactively (the image encoded once, each class once, then every click in the mask decoder's time):
 
 ```python
