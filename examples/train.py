@@ -43,9 +43,11 @@ def main(argv: list[str] | None = None) -> dict:
         parser.exit(1, f"{parser.prog}: error: {' '.join(str(error).split())}\n")
     PartialState().print(f"Adapter saved to {training_args.output_dir}")  # once, not once per process
     PartialState().print(f"Held-out mIoU ({results['method']}): {100 * results['mean_iou']:.2f}")
-    presence = {"presence_f1": "presence F1", "presence_mcc": "presence MCC", "semantic_mean_iou": "semantic mIoU"}
-    if any(key in results for key in presence):  # a text-only run / absent classes: mIoU is over present classes
+    presence = {"presence_f1": "presence F1", "presence_mcc": "presence MCC"}
+    if any(key in results for key in presence):  # absent classes: the mIoU above is over the present ones
         summary = ", ".join(f"{label} {results[key]:.3f}" for key, label in presence.items() if key in results)
+        if "semantic_mean_iou" in results:
+            summary += f", semantic mIoU {100 * results['semantic_mean_iou']:.2f}"
         PartialState().print(f"Held-out {summary} ({results['prompt_mode']} prompts)")
     return results
 
