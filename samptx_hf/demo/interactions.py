@@ -197,38 +197,74 @@ def draw_prompts(image: np.ndarray, prompts: Prompts) -> np.ndarray:
 class DemoSegmentation:
     """The masks of several class names on one image, and how the page shows them.
 
+    With no point and no box, and a model with a presence head, the page shows only the classes the model answers
+    present (`shown`); with prompts, or without a presence head, it shows every class name typed.
+
     Args:
         image (`np.ndarray` of shape `(height, width, 3)`): The image that was segmented.
         results (`list[SegmentationResult]`): One per class name, in the order typed.
         message (`str`): What the page says about this segmentation.
+        text_only (`bool`): Whether the class names alone were the prompts (no point, no box).
+        presence_threshold (`float`): Presence probability from which a class counts as present.
     """
 
     image: np.ndarray
     results: list[SegmentationResult]
     message: str
+    text_only: bool = False
+    presence_threshold: float = 0.5
+
+    @property
+    def has_presence(self) -> bool:
+        """Whether the model answered whether the image holds each class (it has a presence head)."""
+        return bool(self.results) and all(result.presence is not None for result in self.results)
+
+    @property
+    def present(self) -> list[SegmentationResult]:
+        """The results whose presence reaches `presence_threshold`; all of them for a model without presence."""
+        if not self.has_presence:
+            return list(self.results)
+        return [result for result in self.results if result.presence >= self.presence_threshold]
+
+    @property
+    def absent(self) -> list[SegmentationResult]:
+        """The results whose presence is below `presence_threshold` (their masks are empty)."""
+        if not self.has_presence:
+            return []
+        return [result for result in self.results if result.presence < self.presence_threshold]
+
+    @property
+    def shown(self) -> list[SegmentationResult]:
+        """The results the page shows: the present classes for a text-only question, else every class."""
+        return self.present if self.text_only else list(self.results)
 
     @property
     def labels(self) -> list[str]:
-        """The legend entry of each mask: its class name and SAM's predicted IoU."""
-        return [f"{result.class_name} (IoU {result.score:.2f})" for result in self.results]
+        """The legend entry of each shown mask: its class name, SAM's predicted IoU and the presence if any."""
+        return [_legend_label(result) for result in self.shown]
 
     @property
     def color_map(self) -> dict[str, str]:
-        """A distinct colour for each legend entry."""
-        return {label: MASK_COLORS[i % len(MASK_COLORS)] for i, label in enumerate(self.labels)}
+        """The colour of each legend entry: that of its class's place among the names typed, hidden ones included."""
+        colors = {id(result): MASK_COLORS[i % len(MASK_COLORS)] for i, result in enumerate(self.results)}
+        return {_legend_label(result): colors[id(result)] for result in self.shown}
 
     def annotations(self) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
-        """`(image, [(mask, label), ...])`, the value of a Gradio `AnnotatedImage`."""
+        """`(image, [(mask, label), ...])` of the shown masks, the value of a Gradio `AnnotatedImage`."""
         return self.image, [
-            (result.mask.astype(np.float32), label) for result, label in zip(self.results, self.labels, strict=True)
+            (result.mask.astype(np.float32), label) for result, label in zip(self.shown, self.labels, strict=True)
         ]
 
     def save_masks(self, directory: str | Path) -> list[Path]:
-        """Writes each mask as a 0/255 PNG at the image's size, `mask_<n>_<class name>.png`; returns the paths."""
+        """Writes each shown mask as a 0/255 PNG at the image's size, `mask_<n>_<class name>.png`, `n` counting
+        the names typed; returns the paths."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        shown = {id(result) for result in self.shown}
         paths = []
         for number, result in enumerate(self.results, start=1):
+            if id(result) not in shown:
+                continue
             slug = re.sub(r"[^A-Za-z0-9-]+", "_", result.class_name).strip("_")[:40] or "class"
             path = directory / f"mask_{number}_{slug}.png"
             Image.fromarray(result.mask.astype(np.uint8) * 255).save(path, format="PNG")
@@ -236,15 +272,41 @@ class DemoSegmentation:
         return paths
 
 
+def _legend_label(result: SegmentationResult) -> str:
+    presence = f", presence {result.presence:.2f}" if result.presence is not None else ""
+    return f"{result.class_name} (IoU {result.score:.2f}{presence})"
+
+
+def _presence_message(segmentation: DemoSegmentation) -> str:
+    """`"present: red (0.97), blue (0.88); absent: green (0.02)."`, `none` standing for an empty list."""
+
+    def listed(results: list[SegmentationResult]) -> str:
+        return ", ".join(f"{result.class_name} ({result.presence:.2f})" for result in results) or "none"
+
+    return f"present: {listed(segmentation.present)}; absent: {listed(segmentation.absent)}."
+
+
 def segment_classes(
-    model: Any, image: np.ndarray | None, class_text: str | None, prompts: Prompts, processor: Any = None
+    model: Any,
+    image: np.ndarray | None,
+    class_text: str | None,
+    prompts: Prompts,
+    processor: Any = None,
+    presence_threshold: float = 0.5,
 ) -> DemoSegmentation:
     """Segments every class name of `class_text` in `image` at `prompts`.
 
     `model` is a SAM-PTx model or, as the page passes it, the session's [`SamPtxPredictor`]: then the image is
     encoded once, each class once on it, and a further click runs only SAM's prompt encoder and mask decoder. The
-    masks are those of `segment`. With neither a point nor a box the class name alone prompts SAM, and the message
-    says so.
+    masks are those of `segment`.
+
+    With neither a point nor a box each class name alone is the prompt. A model with a presence head then says which
+    classes the image holds: the message lists the present ones and the absent ones with their presence, and only
+    the present ones are shown. A model without one shows every class, and the message says it has no presence
+    answer. With prompts every class is shown, and the presence, where there is one, stands beside the IoU.
+
+    Args:
+        presence_threshold: Presence probability from which a class is present (below it its masks are empty).
 
     Raises:
         DemoInputError: On a missing image, no class name, too many, or prompts the model rejects (a point outside
@@ -257,16 +319,28 @@ def segment_classes(
     try:
         predictor.set_image(image)
         results = predictor.predict(
-            class_names, points=prompts.points or None, box=prompts.box, point_labels=prompts.point_labels or None
+            class_names,
+            points=prompts.points or None,
+            box=prompts.box,
+            point_labels=prompts.point_labels or None,
+            presence_threshold=presence_threshold,
         )
     except ValueError as error:
         raise DemoInputError(f"Cannot segment: {error}") from error
+    segmentation = DemoSegmentation(image, results, "", prompts.is_empty, presence_threshold)
+    hint = "No point or box: the class name alone was the prompt; click on the object to guide SAM."
+    if segmentation.text_only and segmentation.has_presence:
+        segmentation.message = f"{_presence_message(segmentation)} {hint}"
+        return segmentation
     found = "; ".join(
         f"{result.class_name}: {result.mask.mean():.1%} of the image, predicted IoU {result.score:.2f}"
+        + (f", presence {result.presence:.2f}" if result.presence is not None else "")
         for result in results
     )
-    hint = " No point or box: the class name alone was the prompt; click on the object to guide SAM."
-    return DemoSegmentation(image, results, f"{found}.{hint if prompts.is_empty else ''}")
+    segmentation.message = f"{found}."
+    if segmentation.text_only:
+        segmentation.message += f" {hint} This model has no presence answer: every class name is shown."
+    return segmentation
 
 
 class SessionPredictors:

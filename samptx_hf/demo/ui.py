@@ -28,8 +28,9 @@ GRADIO_MISSING = "the demo needs gradio, which is not installed: pip install 'sa
 
 _INSTRUCTIONS = """Upload an image (or pick an example below), type one or several class names separated by commas,
 and click on the object: each click adds a point and segments again. Switch "A click adds" to add background
-points, or to draw a box with two clicks on opposite corners. The legend gives each class's colour and SAM's
-predicted IoU; the mask files are PNGs at the image's size (0 background, 255 mask)."""
+points, or to draw a box with two clicks on opposite corners. Without a click, "Segment" (or Enter) asks a model
+with a presence answer which of the classes the image holds, and shows those. The legend gives each class's colour,
+SAM's predicted IoU and the presence; the mask files are PNGs at the image's size (0 background, 255 mask)."""
 
 
 def import_gradio() -> Any:
@@ -51,7 +52,8 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
 
     The page's "Segment" button is also its API endpoint `/segment`, taking the image, the class names (one text,
     comma-separated) and the prompts as JSON (`{"points": [[x, y]], "point_labels": [1], "box": [x1, y1, x2, y2]}`)
-    and returning the masks as an annotated image, the mask PNG files and a message.
+    and returning the masks as an annotated image, the mask PNG files and a message. Without a point and a box, a
+    model with a presence head answers only the classes it finds present (the files are None when there is none).
 
     Args:
         model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one, as `segment` takes.
@@ -89,9 +91,9 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             segmentation = segment_classes(predictors.get(session), image, class_text, prompts)
         except DemoInputError as error:
             return None, None, str(error)
-        files = segmentation.save_masks(new_masks_folder())
+        files = [str(path) for path in segmentation.save_masks(new_masks_folder())]
         annotated = gr.AnnotatedImage(value=segmentation.annotations(), color_map=segmentation.color_map)
-        return annotated, [str(path) for path in files], segmentation.message
+        return annotated, files or None, segmentation.message  # no file: no class present
 
     def on_image(image_path: str | None, name: str | None = None) -> tuple[Any, ...]:
         """A new image (upload or example): keep it, clear prompts and masks."""
@@ -102,7 +104,8 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             image, message = prepare_image(image_path, name)
         except DemoInputError as error:
             return None, None, prompts, None, None, str(error)
-        return image, image, prompts, None, None, f"{message} Type class names, then click on the object."
+        hint = "Type class names, then click on the object (or press Segment to find the classes without a click)."
+        return image, image, prompts, None, None, f"{message} {hint}"
 
     def on_upload(payload: dict[str, Any] | None) -> tuple[Any, ...]:
         return on_image(payload.get("path"), payload.get("orig_name")) if payload else on_image(None)

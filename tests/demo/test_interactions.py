@@ -18,6 +18,7 @@ from samptx_hf.demo import (
     segment_classes,
     write_examples,
 )
+from samptx_hf.demo.interactions import MASK_COLORS
 from samptx_hf.inference import POINT_COLORS, segment
 
 # ------------------------------------------------------------------------------------------------- prompts
@@ -211,6 +212,74 @@ def test_a_second_click_on_the_same_class_does_not_run_the_image_encoder(demo_mo
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def test_with_no_click_the_page_says_which_classes_are_present_and_shows_only_those(model_answering, tmp_path):
+    model = model_answering([10.0, 2.0, -4.0])  # presence 1.00, 0.88, 0.02
+    image = np.asarray(make_image(width=80, height=48))
+    segmentation = segment_classes(model, image, "red, blue, green", Prompts())
+
+    assert segmentation.message.startswith("present: red (1.00), blue (0.88); absent: green (0.02).")
+    assert [result.class_name for result in segmentation.results] == ["red", "blue", "green"]
+    assert [result.class_name for result in segmentation.shown] == ["red", "blue"]
+    expected = segment(model, image, ["red", "blue", "green"])  # the text-only answer of `segment`
+    for result, reference in zip(segmentation.results, expected, strict=True):
+        assert np.array_equal(result.mask, reference.mask) and result.presence == pytest.approx(reference.presence)
+    assert not segmentation.results[2].mask.any()
+
+    # The absent class has no mask on the page, no legend entry and no file; the others keep their colours.
+    labels = [
+        f"red (IoU {expected[0].score:.2f}, presence 1.00)",
+        f"blue (IoU {expected[1].score:.2f}, presence 0.88)",
+    ]
+    _, annotations = segmentation.annotations()
+    assert [label for _, label in annotations] == labels == segmentation.labels
+    assert segmentation.color_map == {labels[0]: MASK_COLORS[0], labels[1]: MASK_COLORS[1]}
+    paths = segmentation.save_masks(tmp_path)
+    assert [path.name for path in paths] == ["mask_1_red.png", "mask_2_blue.png"]
+
+
+def test_with_no_click_a_higher_presence_threshold_makes_a_class_absent(model_answering):
+    segmentation = segment_classes(
+        model_answering([10.0, 2.0]), np.asarray(make_image()), "red, blue", Prompts(), presence_threshold=0.9
+    )
+    assert segmentation.message.startswith("present: red (1.00); absent: blue (0.88).")
+    assert [label.split(" ")[0] for label in segmentation.labels] == ["red"]
+    assert not segmentation.results[1].mask.any()
+
+
+def test_with_no_click_and_no_class_present_the_page_shows_no_mask(model_answering, tmp_path):
+    segmentation = segment_classes(model_answering([-10.0, -10.0]), np.asarray(make_image()), "red, blue", Prompts())
+    assert segmentation.message.startswith("present: none; absent: red (0.00), blue (0.00).")
+    assert segmentation.annotations()[1] == [] and segmentation.color_map == {}
+    assert segmentation.save_masks(tmp_path) == []
+
+
+def test_with_no_click_a_model_without_presence_shows_every_class_and_says_so(model_answering):
+    image = np.asarray(make_image())
+    segmentation = segment_classes(model_answering(None), image, "red, blue", Prompts())
+    assert [result.presence for result in segmentation.results] == [None, None]
+    assert [result.class_name for result in segmentation.shown] == ["red", "blue"]
+    assert [label.split(" (IoU ")[0] for label in segmentation.labels] == ["red", "blue"]
+    assert "presence" not in " ".join(segmentation.labels)
+    assert "no presence answer" in segmentation.message and "present:" not in segmentation.message
+
+
+def test_with_a_click_every_class_is_shown_with_its_presence_beside_the_iou(model_answering):
+    model = model_answering([10.0, -10.0])
+    image = np.asarray(make_image(width=80, height=48))
+    prompts = Prompts().add_click(20, 20, "foreground point")
+    segmentation = segment_classes(model, image, "red, blue", prompts)
+
+    expected = segment(model, image, ["red", "blue"], points=prompts.points)
+    assert segmentation.labels == [
+        f"red (IoU {expected[0].score:.2f}, presence 1.00)",
+        f"blue (IoU {expected[1].score:.2f}, presence 0.00)",
+    ]
+    assert [label for _, label in segmentation.annotations()[1]] == segmentation.labels
+    assert not segmentation.results[1].mask.any()  # absent: its mask is empty, as `segment` gives it
+    assert segmentation.message.startswith(f"red: {expected[0].mask.mean():.1%} of the image, predicted IoU ")
+    assert "presence 1.00" in segmentation.message and "present:" not in segmentation.message
 
 
 def test_sessions_beyond_the_limit_drop_the_least_recent(demo_model):

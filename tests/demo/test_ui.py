@@ -86,3 +86,20 @@ def test_bad_input_is_answered_with_a_message_and_the_page_keeps_working(
     assert re.search(message, answer)
     _, files, _ = client.predict(handle_file(str(image_path)), "circle", {"points": [[1, 1]]}, api_name="/segment")
     assert len(files) == 1
+
+
+def test_with_no_click_the_api_answers_which_classes_are_present_and_only_their_masks(model_answering, image_path):
+    demo = build_demo(model_answering([-10.0, 10.0]), model_name="tiny/presence")
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        annotated, files, message = client.predict(handle_file(str(image_path)), "red, blue", {}, api_name="/segment")
+        assert message.startswith("present: blue (1.00); absent: red (0.00).")
+        assert [annotation["label"].split(" ")[0] for annotation in annotated["value"]["annotations"]] == ["blue"]
+        assert [path.rsplit("/", 1)[-1] for path in files] == ["mask_2_blue.png"]
+        annotated, files, message = client.predict(handle_file(str(image_path)), "red", {}, api_name="/segment")
+        assert message.startswith("present: none; absent: red (0.00).")
+        assert annotated["value"]["annotations"] == [] and files is None
+    finally:
+        demo.close()
+        demo.remove_work_dir()
