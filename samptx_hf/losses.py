@@ -101,7 +101,12 @@ def sam_segmentation_loss(
 
 
 def presence_loss(presence_logits: torch.Tensor, presence_labels: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of the presence answer, averaged over rows and point batches.
+    """Class-balanced binary cross-entropy of the presence answer: the present rows and the absent rows of a batch
+    weigh half of the loss each (all of it when the batch holds one kind only).
+
+    Balanced, the share of absent samples (`--absent_class_fraction`, 0.3 say) does not tilt the answer towards
+    "present": on the built-in task, plain BCE answered 87 % of held-out absent pairs with an empty mask after 3000
+    steps, the balanced loss 96 % (99 % after 4000; docs/ablation.md).
 
     Args:
         presence_logits (`torch.Tensor` of shape `(batch, point_batch, 1)`): Presence logits of the model.
@@ -114,7 +119,11 @@ def presence_loss(presence_logits: torch.Tensor, presence_labels: torch.Tensor) 
             f"{tuple(presence_labels.shape)}"
         )
     targets = presence_labels.to(presence_logits.dtype)[:, None, None].expand_as(presence_logits)
-    return F.binary_cross_entropy_with_logits(presence_logits, targets)
+    present = targets > 0.5
+    num_present, num_absent = present.sum(), (~present).sum()
+    weights = torch.where(present, 0.5 / num_present.clamp(min=1), 0.5 / num_absent.clamp(min=1))
+    weights = weights / weights.sum()  # (batch, point_batch, 1), summing to 1
+    return (F.binary_cross_entropy_with_logits(presence_logits, targets, reduction="none") * weights).sum()
 
 
 LOSS_WEIGHTS = {

@@ -43,3 +43,21 @@ def test_multimask_trains_the_best_mask_only():
     loss.backward()
     gradient_per_mask = pred_masks.grad.abs().flatten(3).sum(-1)[0, 0]
     assert gradient_per_mask[0] == 0 and gradient_per_mask[2] == 0 and gradient_per_mask[1] > 0
+
+
+def test_presence_loss_weighs_present_and_absent_rows_alike():
+    import torch.nn.functional as F
+
+    from samptx_hf.losses import presence_loss
+
+    logits = torch.tensor([0.3, -1.2, 2.0, 0.5])[:, None, None]  # (batch, point_batch, 1)
+    labels = torch.tensor([1.0, 1.0, 1.0, 0.0])  # three present, one absent
+    bce = F.binary_cross_entropy_with_logits(logits.flatten(), labels, reduction="none")
+    expected = 0.5 * bce[:3].mean() + 0.5 * bce[3]  # each kind half of the loss, whatever their counts
+    torch.testing.assert_close(presence_loss(logits, labels), expected)
+    one_kind = torch.ones(4)
+    torch.testing.assert_close(
+        presence_loss(logits, one_kind), F.binary_cross_entropy_with_logits(logits.flatten(), one_kind)
+    )
+    with pytest.raises(ValueError, match=r"presence_labels must have shape \(batch=4,\)"):
+        presence_loss(logits, torch.ones(3))
