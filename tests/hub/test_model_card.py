@@ -116,7 +116,7 @@ def test_class_names_that_are_not_names_are_refused(class_names, message):
 
 def test_the_card_of_a_model_with_a_presence_answer_shows_the_text_only_call():
     with_presence = build_model_card(make_model(presence_head=True).config, peft_config_for("parallel_text"))
-    assert 'result.presence  # probability that the image holds the class' in with_presence.text
+    assert "result.presence  # probability that the image holds the class" in with_presence.text
     assert "segment_semantic" in with_presence.text
     without = build_model_card(make_model().config, peft_config_for("parallel_text"))
     assert "result.presence" not in without.text
