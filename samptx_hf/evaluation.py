@@ -179,9 +179,7 @@ def evaluate_model(
         num_absent_pairs=len(dataset) - num_present,
     )
     if presence_probabilities:
-        scores = presence_metrics(presence_probabilities, presence_references)
-        results["metrics"].update({name: value for name, value in scores.items() if isinstance(value, float)})
-        results["presence_counts"] = {key: scores[f"presence_{key}"] for key in ("tp", "fp", "fn", "tn")}
+        add_presence_results(results, presence_probabilities, presence_references)
     if run_semantic:
         semantic_results = semantic_evaluation(
             model,
@@ -194,16 +192,30 @@ def evaluate_model(
             text_embeds_by_class=text_embeds_by_class,
             progress=progress,
         )
-        results["metrics"]["semantic_mean_iou"] = semantic_results["semantic_mean_iou"]
-        results["semantic_per_class"] = semantic_results["per_class_iou"]
-        results["num_semantic_pairs"] = semantic_results["num_pairs"]
-        results["num_semantic_pairs_skipped"] = semantic_results["num_skipped_pairs"]
+        add_semantic_results(results, semantic_results)
     if num_clicks is not None:
         processor = SamPtxProcessor(image_processor, model.get_tokenizer(), model.config.prompt_template)
         results["metrics"].update(evaluate_clicks(model, dataset, num_clicks, processor, threshold))
     if output_dir is not None:
         write_eval_results(results, output_dir)
     return results
+
+
+def add_presence_results(results: dict[str, Any], probabilities: Sequence[float], references: Sequence[bool]) -> None:
+    """Add the presence precision, recall, F1 and MCC of `probabilities` against `references` (present or not, per
+    pair) to `results["metrics"]`, and their confusion counts as `results["presence_counts"]`."""
+    scores = presence_metrics(probabilities, references)
+    results["metrics"].update({name: value for name, value in scores.items() if isinstance(value, float)})
+    results["presence_counts"] = {key: scores[f"presence_{key}"] for key in ("tp", "fp", "fn", "tn")}
+
+
+def add_semantic_results(results: dict[str, Any], semantic_results: dict[str, Any]) -> None:
+    """Add what [`semantic_evaluation`] returned to `results`: `semantic_mean_iou` among the metrics, the per-class
+    IoU and the pair counts beside them."""
+    results["metrics"]["semantic_mean_iou"] = semantic_results["semantic_mean_iou"]
+    results["semantic_per_class"] = semantic_results["per_class_iou"]
+    results["num_semantic_pairs"] = semantic_results["num_pairs"]
+    results["num_semantic_pairs_skipped"] = semantic_results["num_skipped_pairs"]
 
 
 def check_prompt_options(prompt_mode: str, absent_class_fraction: float, dataset: datasets.Dataset) -> None:
@@ -226,12 +238,14 @@ def check_prompt_options(prompt_mode: str, absent_class_fraction: float, dataset
         )
 
 
-def dataset_vocabulary(dataset: datasets.Dataset) -> list[str]:
-    """The class names of a dataset, sorted: every `class_name`, and every `present_classes` entry when it has
-    the column."""
-    names = set(dataset["class_name"])
-    if "present_classes" in dataset.column_names:
-        names.update(name for classes in dataset["present_classes"] for name in classes or ())
+def dataset_vocabulary(*splits: datasets.Dataset) -> list[str]:
+    """The class names of one or several datasets (a run's splits), sorted: every `class_name`, and every
+    `present_classes` entry where a dataset has the column."""
+    names = set()
+    for dataset in splits:
+        names.update(dataset["class_name"])
+        if "present_classes" in dataset.column_names:
+            names.update(name for classes in dataset["present_classes"] for name in classes or ())
     return sorted(names)
 
 
@@ -286,16 +300,6 @@ def predict_batch_with_presence(
         for row_logits, probability in zip(mask_logits, probabilities, strict=True)
     ]
     return BatchPrediction(mask_logits, probabilities)
-
-
-def predict_batch(
-    model: Callable[..., Any],
-    batch: dict[str, Any],
-    text_embeds_by_class: dict[str, torch.Tensor],
-    image_processor: Any,
-) -> list[np.ndarray]:
-    """The mask logits of [`predict_batch_with_presence`] alone (empty where a presence head answers absent)."""
-    return predict_batch_with_presence(model, batch, text_embeds_by_class, image_processor).mask_logits
 
 
 @torch.no_grad()
@@ -595,10 +599,11 @@ __all__ = [
     "check_output_dir",
     "check_prompt_options",
     "compute_results",
+    "add_presence_results",
+    "add_semantic_results",
     "dataset_vocabulary",
     "evaluate_model",
     "format_eval_results",
-    "predict_batch",
     "predict_batch_with_presence",
     "semantic_evaluation",
     "score_reference_masks",

@@ -18,14 +18,17 @@ from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
 from ..evaluation import (
+    add_presence_results,
+    add_semantic_results,
     compute_results,
+    dataset_vocabulary,
     predict_batch_with_presence,
     score_batch,
     semantic_evaluation,
     text_embeddings_by_class,
 )
 from ..hub import save_adapter_repo, upload_adapter_repo
-from ..metrics import load_metric, presence_metrics
+from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from ..tiny import TINY_RANDOM
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
@@ -47,16 +50,6 @@ def _model_inputs(
     if presence_head:  # absent rows train the presence answer only
         inputs["presence_labels"] = batch["presence_labels"]
     return inputs
-
-
-def vocabulary(*splits) -> list[str]:
-    """The class names of the run: every `class_name` and `present_classes` entry of its splits, sorted."""
-    names = set()
-    for split in splits:
-        names.update(split["class_name"])
-        if "present_classes" in split.column_names:
-            names.update(name for present in split["present_classes"] for name in present)
-    return sorted(names)
 
 
 @torch.no_grad()
@@ -102,9 +95,7 @@ def evaluate_held_out(
     model.train()
     results = compute_results(metrics, class_counts, dataset_name)
     if presence_probabilities:
-        scores = presence_metrics(presence_probabilities, presence_references)
-        results["metrics"].update({name: value for name, value in scores.items() if isinstance(value, float)})
-        results["presence_counts"] = {key: scores[f"presence_{key}"] for key in ("tp", "fp", "fn", "tn")}
+        add_presence_results(results, presence_probabilities, presence_references)
     results["num_present_pairs"] = sum(class_counts.values())
     results["num_absent_pairs"] = len(presence_references) - sum(presence_references) if presence_references else 0
     return results
@@ -180,7 +171,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     base = model.get_base_model()
     if args.gradient_checkpointing:
         base.activation_checkpointing_enable()
-    class_names = vocabulary(train_dataset, eval_dataset)  # absent samples name any of them
+    class_names = dataset_vocabulary(train_dataset, eval_dataset)  # absent samples name any of them
     text_table = text_embeddings_by_class(base, class_names)
     trainable, total = model.get_nb_trainable_parameters()
     accelerator.print(
@@ -303,8 +294,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             image_processor=image_processor,
             text_embeds_by_class=text_table,
         )
-        eval_results["metrics"]["semantic_mean_iou"] = semantic["semantic_mean_iou"]
-        eval_results["semantic_per_class"] = semantic["per_class_iou"]
+        add_semantic_results(eval_results, semantic)
     accelerator.log({f"eval/{name}": value for name, value in eval_results["metrics"].items()}, step=state.global_step)
     results = {
         **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
