@@ -159,7 +159,7 @@ class SamPtxPeftModel(PeftModel):
                 "only from safetensors (re-save the adapter with save_pretrained(..., safe_serialization=True))"
             )
         stored_shapes = adapter_weight_shapes(weights)
-        # The configuration names the frozen components.
+        # The configuration (the repository's, or the caller's) must name the frozen components.
         config = config if config is not None else read_repository_config(model_id, **lookup)
         check_frozen_components_named(config, model_id)
         # 2. Frozen SAM and CLIP, with this repository's SAM-PTx options (template, text injection, ...). The

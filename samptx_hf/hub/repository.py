@@ -98,15 +98,14 @@ def read_adapter_config(adapter_config_file: str | os.PathLike) -> dict[str, Any
 
 
 def read_repository_config(pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> SamPtxConfig:
-    """The [`SamPtxConfig`] of an adapter repository, which must name the frozen SAM and CLIP to rebuild.
+    """The [`SamPtxConfig`] of an adapter repository, read with a one-line error naming a missing or broken file
+    (whether it names the frozen components is [`check_frozen_components_named`]'s to say).
 
     `hub_kwargs`: the Hub arguments of `from_pretrained` (`samptx_hf.hub.HUB_KWARGS`); others are ignored.
 
     Raises:
         OSError: When `config.json` is missing, not valid JSON, or not a SAM-PTx config; the message names the file
             and, for a missing one, how to load the adapter onto its base instead.
-        ValueError: When it names no frozen SAM or CLIP (a model built from a config, whose weights cannot be
-            loaded again).
     """
     lookup = hub_lookup_kwargs(hub_kwargs)
     model_id = os.fspath(pretrained_model_name_or_path)
@@ -123,9 +122,7 @@ def read_repository_config(pretrained_model_name_or_path: str | os.PathLike, **h
             f"{config_file} has model_type {model_type!r}, expected {SamPtxConfig.model_type!r}: the config.json of an "
             "adapter repository describes the SAM-PTx model the adapter was trained on"
         )
-    config = SamPtxConfig.from_pretrained(model_id, **lookup)
-    check_frozen_components_named(config, model_id)
-    return config
+    return SamPtxConfig.from_pretrained(model_id, **lookup)
 
 
 def check_frozen_components_named(config: SamPtxConfig, model_id: str) -> None:
