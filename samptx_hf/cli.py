@@ -2,7 +2,6 @@
 
 import argparse
 import contextlib
-import math
 import os
 import re
 import signal
@@ -259,25 +258,27 @@ def _device(value: str) -> str:
 
 
 def _threshold(value: str) -> float:
-    """A mask logit: any real number, not NaN."""
+    """A mask logit: any real number, not NaN (`check_threshold`)."""
+    from .processing_samptx import check_threshold  # imported when the flag is given: `--help` stays light
+
     try:
-        threshold = float(value)
-    except ValueError:
-        threshold = math.nan
-    if math.isnan(threshold):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a mask logit, expected a number such as 0.0 or -1.5")
-    return threshold
+        return check_threshold(float(value))
+    except ValueError:  # not a number, or NaN
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a mask logit, expected a number such as 0.0 or -1.5"
+        ) from None
 
 
 def _presence_threshold(value: str) -> float:
-    """A probability in [0, 1]."""
+    """A probability in [0, 1] (`check_presence_threshold`)."""
+    from .processing_samptx import check_presence_threshold
+
     try:
-        threshold = float(value)
-    except ValueError:
-        threshold = math.nan
-    if not 0.0 <= threshold <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a probability, expected a number in [0, 1] such as 0.5")
-    return threshold
+        return check_presence_threshold(float(value))
+    except ValueError:  # not a number, NaN or outside [0, 1]
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a probability, expected a number in [0, 1] such as 0.5"
+        ) from None
 
 
 def _point(value: str) -> list[float]:
