@@ -35,6 +35,7 @@ commands:
   segment  segment what a class name names in one image (mask PNG + overlay PNG)
   eval     evaluate a model on a dataset (mIoU per class; COD metrics for COD10K)
   push     upload an adapter folder written by training to the Hugging Face Hub
+  label    label a whole dataset by class names into COCO JSON (resumable; many processes via accelerate)
   demo     serve a demo page: click on an image, type class names, see the masks (needs samptx_hf[demo])
 
 A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict SAM's three masks and keep the one with the best predicted IoU (with --point or --box)",
     )
     segment.set_defaults(run=run_segment)
+
+    from .labelling.command import add_label_parser  # here, not at the top: the command imports from this module
+
+    add_label_parser(commands)
 
     evaluate = commands.add_parser(
         "eval",

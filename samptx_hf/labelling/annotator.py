@@ -1,0 +1,195 @@
+"""Text-only labelling of a batch of images over a vocabulary: every class name of every image, in few passes.
+
+The costs a class name alone pays in [`segment`], shared across a dataset:
+
+- the text encoder runs once per class for the whole run (`encode_text`, at construction);
+- the image encoder's text-free blocks (the trunk) run once per image, for a batch of images at once;
+- the blocks from the first text-reading one on, the prompt encoder and the mask decoder run per (image, class),
+  all classes of an image in one batch (in chunks of `max_rows`).
+
+With adapters in the last K blocks (`--adapter_layers last:K`), a class then costs K blocks, not the whole encoder.
+The results equal [`segment`]'s for the same image and class names (within float32 rounding: the batch differs).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..class_prompts import check_class_names
+from ..image_encoding import ImageTrunk
+from ..inference import SegmentationResult, eval_mode, inputs_on_model, results_from_outputs, text_only_prompt
+from ..processing_samptx import (
+    SamPtxProcessor,
+    check_image_processor_matches,
+    check_presence_threshold,
+    check_threshold,
+)
+from ..sam2_image_processing import prompt_processor
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class ClassPrediction:
+    """What [`BatchAnnotator`] found for one class of one image.
+
+    Args:
+        class_name (`str`): The class.
+        mask (`np.ndarray` of dtype bool and shape `(height, width)`): Its mask at the image's size; empty when the
+            class is absent (presence below the threshold).
+        presence (`float`, *optional*): The presence probability; `None` for a model without a presence head.
+        iou_score (`float`): SAM's predicted IoU of the mask.
+        logits (`np.ndarray` of shape `(height, width)`, *optional*): The mask logits, kept with `keep_logits`.
+    """
+
+    class_name: str
+    mask: np.ndarray
+    presence: float | None
+    iou_score: float
+    logits: np.ndarray | None = None
+
+    @property
+    def score(self) -> float:
+        """The confidence of the mask: presence × predicted IoU (the predicted IoU without a presence head)."""
+        return self.iou_score * (self.presence if self.presence is not None else 1.0)
+
+
+def check_dtype(dtype: str, device: str | torch.device) -> torch.dtype:
+    """The torch dtype named `dtype` (`float32`, `bfloat16`, `float16`), if `device` computes in it.
+
+    Raises:
+        ValueError: On another name, `float16` on a CPU, or `bfloat16` on a GPU without it.
+    """
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    device = torch.device(device)
+    if dtype == "float16" and device.type == "cpu":
+        raise ValueError("dtype 'float16' is not supported on the CPU, expected float32 or bfloat16")
+    if dtype == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"dtype 'bfloat16' is not supported by {torch.cuda.get_device_name(device)}, use float16")
+    return DTYPES[dtype]
+
+
+class BatchAnnotator:
+    """Answer every class of a vocabulary on batches of images, text only (no point, no box).
+
+    Args:
+        model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one, on its device and in the dtype to
+            compute in.
+        classes: The vocabulary, each name once.
+        processor: A [`SamPtxProcessor`]; by default [`SamPtxProcessor.from_model`] of the model.
+        threshold: Mask logit above which a pixel is in a mask.
+        presence_threshold: Presence probability below which a class is absent and its mask empty.
+        max_rows: At most this many (image, class) rows go through the adapted blocks and the decoder at once.
+        keep_logits: Keep each mask's logits (for a label map, [`samptx_hf.presence.label_map_of`]).
+
+    Raises:
+        ValueError: On an empty vocabulary, a class named twice, bad thresholds, `max_rows` below 1, or a processor
+            for the other SAM.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        classes: Sequence[str],
+        processor: SamPtxProcessor | None = None,
+        threshold: float = 0.0,
+        presence_threshold: float = 0.5,
+        max_rows: int = 32,
+        keep_logits: bool = False,
+    ):
+        self.classes = check_vocabulary(classes)
+        self.threshold = check_threshold(threshold)
+        self.presence_threshold = check_presence_threshold(presence_threshold)
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ValueError(f"max_rows={max_rows!r}, expected a positive integer")
+        self.model = model
+        self.processor = processor or getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
+        check_image_processor_matches(self.processor.image_processor, model.config.sam_config)
+        self.max_rows = max_rows
+        self.keep_logits = keep_logits
+        with eval_mode(model), torch.no_grad():
+            self.text_embeds = model.encode_text(self.classes)  # (classes, text_dim), once for the run
+
+    @torch.no_grad()
+    def annotate(self, images: Sequence[Image.Image]) -> list[list[ClassPrediction]]:
+        """Every class of the vocabulary on each image: one list per image, in the vocabulary's order.
+
+        Raises:
+            ValueError: On an image the model cannot take (empty, or for SAM too elongated).
+        """
+        if not images:
+            return []
+        for position, image in enumerate(images):
+            self.processor.check_image_size((image.height, image.width), name=f"image {position}")
+        encoding = prompt_processor(self.processor.image_processor)(images=list(images), return_tensors="pt")
+        with eval_mode(self.model):
+            trunk = self.model.get_image_trunk(encoding["pixel_values"])  # text-free blocks, once per image
+            return [
+                self._annotate_image(_one_image(trunk, position), original_size, reshaped_size)
+                for position, (original_size, reshaped_size) in enumerate(
+                    zip(encoding["original_sizes"], encoding["reshaped_input_sizes"], strict=True)
+                )
+            ]
+
+    def _annotate_image(
+        self, trunk: ImageTrunk, original_size: torch.Tensor, reshaped_size: torch.Tensor
+    ) -> list[ClassPrediction]:
+        predictions: list[ClassPrediction] = []
+        for start in range(0, len(self.classes), self.max_rows):
+            class_names = self.classes[start : start + self.max_rows]
+            text_embeds = self.text_embeds[start : start + len(class_names)]  # (rows, text_dim)
+            features = self.model.get_image_embeddings(image_trunk=trunk, text_embeds=text_embeds)
+            prompts = inputs_on_model(text_only_prompt(len(class_names)), self.model)
+            outputs = self.model(image_embeddings=features, text_embeds=text_embeds, **prompts)
+            rows = len(class_names)
+            results: list[SegmentationResult] = results_from_outputs(
+                self.processor,
+                outputs.pred_masks.float(),
+                outputs.iou_scores,
+                original_size[None].expand(rows, 2),
+                reshaped_size[None].expand(rows, 2),
+                class_names,
+                self.threshold,
+                presence_logits=outputs.presence_logits,
+                presence_threshold=self.presence_threshold,
+                keep_logits=self.keep_logits,
+            )
+            predictions.extend(
+                ClassPrediction(result.class_name, result.mask, result.presence, result.score, result.logits)
+                for result in results
+            )
+        return predictions
+
+
+def check_vocabulary(classes: Sequence[str]) -> list[str]:
+    """`classes` as a list of checked class names, each once.
+
+    Raises:
+        ValueError: On a single string, an empty list, an empty or non-string name, or a name given twice.
+    """
+    if isinstance(classes, str):
+        raise ValueError(f"classes={classes!r} is one string, expected a list of class names such as [{classes!r}]")
+    if len(classes) == 0:
+        raise ValueError("the class list is empty, expected at least one class name")
+    class_names = check_class_names(list(classes))
+    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"the class list names {repeated} more than once, expected each class once")
+    return class_names
+
+
+def _one_image(trunk: ImageTrunk, position: int) -> ImageTrunk:
+    """The trunk of image `position` alone."""
+    return ImageTrunk(
+        trunk.hidden_states[position : position + 1],
+        [stage[position : position + 1] for stage in trunk.stage_outputs],
+        trunk.num_blocks,
+    )
+
+
+__all__ = ["BatchAnnotator", "ClassPrediction", "DTYPES", "check_dtype", "check_vocabulary"]

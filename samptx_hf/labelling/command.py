@@ -1,0 +1,266 @@
+"""`samptx label`: label a whole dataset by class name, into COCO instances JSON; resumable, on one process or many.
+
+The run reads top to bottom: arguments → images → model → the images not done yet, this process's share → label
+and append, image by image → the main process merges every shard into `OUT/annotations.json`.
+"""
+
+import argparse
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..cli import _add_model_arguments, _load_model, _presence_threshold, _threshold
+from .annotator import DTYPES, BatchAnnotator, check_dtype, check_vocabulary
+from .coco_writer import ANNOTATION_MODES, image_annotations, png_path, save_class_masks, save_label_map
+from .distributed import ANNOTATIONS_NAME, merge_shards, share_of_images
+from .resume import ShardWriter, check_or_write_header, done_indices
+from .sources import LoadedImage, open_image_source
+
+LABEL_EXAMPLE = """examples:
+  samptx label --model user/sam-ptx-coco --images photos/ --classes dog,cat,person --output labels/
+  (writes labels/annotations.json, COCO instances with RLE masks: one annotation per connected region of each
+  present class, score = presence x predicted IoU; labels/unreadable.txt lists the files that could not be read)
+
+  accelerate launch -m samptx_hf.cli label --model user/sam-ptx-coco --images photos/ --classes-file classes.txt \\
+      --output labels/ --semantic --label-maps
+  (each process labels its share; one annotation per present class; labels/label_maps/<image>.png: 0 background,
+  i for the i-th class)
+
+Run the same command again on the same --output to resume: images already labelled are skipped. An --output
+written by another model, class list or options is refused."""
+
+
+def add_label_parser(commands: Any) -> None:
+    """Register `samptx label` on the subcommands of `samptx`'s parser."""
+    label = commands.add_parser(
+        "label",
+        help="label a dataset by class names, into COCO JSON",
+        description="Segment every class of --classes in every image of --images, text only (every X, or none), and "
+        "write COCO instances annotations to --output; resumable, and spread over processes by `accelerate launch`.",
+        epilog=LABEL_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_model_arguments(label)
+    label.add_argument(
+        "--images",
+        required=True,
+        help="a folder (every file under it, recursively), a COCO .json (its image list), a datasets save_to_disk "
+        "folder or a Hub dataset id",
+    )
+    label.add_argument("--image-root", default=None, help="the folder of a COCO file's images (default: its folder)")
+    label.add_argument("--image-column", default="image", help="the dataset column of the images (default: image)")
+    label.add_argument("--split", default="train", help="the dataset split (default: train)")
+    vocabulary = label.add_mutually_exclusive_group(required=True)
+    vocabulary.add_argument("--classes", help="class names separated by commas, e.g. 'dog,cat,person'")
+    vocabulary.add_argument("--classes-file", help="a text file with one class name per line")
+    label.add_argument("--output", required=True, help="the output folder (created; an earlier run's to resume it)")
+    mode = label.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--instances",
+        dest="mode",
+        action="store_const",
+        const="instances",
+        help="one annotation per connected region (8-connected) of a class's mask (the default)",
+    )
+    mode.add_argument(
+        "--semantic", dest="mode", action="store_const", const="semantic", help="one annotation per present class"
+    )
+    label.set_defaults(mode="instances")
+    label.add_argument(
+        "--label-maps", action="store_true", help="also write OUTPUT/label_maps/<image>.png (0 background, i class i)"
+    )
+    label.add_argument(
+        "--class-masks", action="store_true", help="also write OUTPUT/masks/<image>/<class>.png (0/255) per class"
+    )
+    label.add_argument("--threshold", type=_threshold, default=0.0, help="mask logit threshold (default 0.0)")
+    label.add_argument(
+        "--presence-threshold",
+        type=_presence_threshold,
+        default=0.5,
+        help="presence probability below which a class is absent (default 0.5)",
+    )
+    label.add_argument(
+        "--dtype", choices=list(DTYPES), default="float32", help="compute dtype (float16: GPUs only; default float32)"
+    )
+    label.add_argument("--batch-size", type=_positive, default=4, help="images per batch (default 4)")
+    label.add_argument(
+        "--num-workers", type=_non_negative, default=0, help="DataLoader workers reading images (default 0)"
+    )
+    label.set_defaults(run=run_label)
+
+
+def _positive(value: str) -> int:
+    if not re.fullmatch(r"\s*\d+\s*", value) or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
+    return int(value)
+
+
+def _non_negative(value: str) -> int:
+    if not re.fullmatch(r"\s*\d+\s*", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a non-negative integer")
+    return int(value)
+
+
+def read_classes(classes: str | None, classes_file: str | None) -> list[str]:
+    """The vocabulary of `--classes` (comma-separated) or `--classes-file` (a name a line, blank lines skipped).
+
+    Raises:
+        ValueError: On an empty list or a class named twice. FileNotFoundError: On a missing classes file.
+    """
+    if classes_file is not None:
+        if not os.path.isfile(classes_file):
+            raise FileNotFoundError(f"--classes-file {classes_file!r} does not exist")
+        with open(classes_file, encoding="utf-8") as file:
+            names = [line.strip() for line in file if line.strip()]
+        where = f"--classes-file {classes_file!r}"
+    else:
+        names = [name.strip() for name in classes.split(",")] if classes.strip() else []
+        where = f"--classes {classes!r}"
+    if any(not name for name in names):
+        raise ValueError(f"{where} has an empty class name, expected names separated by commas")
+    try:
+        return check_vocabulary(names)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of the model's weights: the same folder retrained is another model."""
+    digest = hashlib.sha256()
+    for name, parameter in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_label(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    # 1. Arguments and images, checked before the model loads.
+    classes = read_classes(args.classes, args.classes_file)
+    if len(classes) > 65535 and args.label_maps:
+        raise ValueError(f"--label-maps holds at most 65535 classes (16-bit PNG), --classes has {len(classes)}")
+    if args.class_masks:
+        _check_class_mask_names(classes)
+    source = open_image_source(args.images, args.image_column, args.split, args.image_root)
+    state = PartialState()
+    device = args.device or str(state.device)
+    dtype = check_dtype(args.dtype, device)
+
+    # 2. The model, and the run's header: an output of another model, vocabulary or options is refused.
+    model, processor = _load_model(args.model, device)
+    header = {
+        "model": os.path.abspath(args.model) if os.path.isdir(args.model) else args.model,
+        "model_fingerprint": model_fingerprint(model),
+        "images": os.path.abspath(args.images) if os.path.exists(args.images) else args.images,
+        "image_column": args.image_column,
+        "split": args.split,
+        "classes": classes,
+        "mode": args.mode,
+        "threshold": args.threshold,
+        "presence_threshold": args.presence_threshold,
+        "dtype": args.dtype,
+    }
+    if state.is_main_process:
+        check_or_write_header(args.output, header)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        check_or_write_header(args.output, header)
+    model = model.to(dtype=dtype).eval()
+    annotator = BatchAnnotator(
+        model,
+        classes,
+        processor=processor,
+        threshold=args.threshold,
+        presence_threshold=args.presence_threshold,
+        keep_logits=args.label_maps,
+    )
+
+    # 3. This process's share of the images not done yet.
+    done = done_indices(args.output)
+    state.wait_for_everyone()  # every process has read the shards before any appends
+    pending = [position for position, entry in enumerate(source.entries) if entry.index not in done]
+    share = source.subset(share_of_images(state, pending))
+    loader = DataLoader(share, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=list)
+
+    # 4. Label, appending each image's record as it is done.
+    output = Path(args.output)
+    found = 0
+    with ShardWriter(output, state.process_index) as writer, _progress(state, len(share)) as progress:
+        for batch in loader:
+            labelable, errors = _split_labelable(batch, annotator)
+            predictions = annotator.annotate([item.image for item in labelable])
+            for item, image_predictions in zip(labelable, predictions, strict=True):
+                _write_pictures(args, output, item, image_predictions)
+                annotations = image_annotations(image_predictions, classes, args.mode)
+                found += len(annotations)
+                image = {
+                    "id": item.entry.image_id,
+                    "file_name": item.entry.file_name,
+                    "height": item.image.height,
+                    "width": item.image.width,
+                }
+                writer.append({"index": item.entry.index, "image": image, "annotations": annotations})
+            for item, error in errors:
+                image = {"id": item.entry.image_id, "file_name": item.entry.file_name}
+                writer.append({"index": item.entry.index, "image": image, "error": error})
+            progress.update(len(batch))
+            progress.set_postfix(annotations=found, unreadable=len(errors), refresh=False)
+
+    # 5. One JSON from every shard.
+    state.wait_for_everyone()
+    if state.is_main_process:
+        counts = merge_shards(output, classes)
+        unreadable = f", {counts['unreadable']} unreadable (listed in {output / 'unreadable.txt'})"
+        print(
+            f"labelled {counts['images']} images with {len(classes)} classes{unreadable if counts['unreadable'] else ''}"
+            f": {counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
+        )
+
+
+def _split_labelable(batch: list[LoadedImage], annotator: BatchAnnotator) -> tuple[list, list]:
+    """The images the model can take, and `(image, reason)` for the others (unreadable, empty, too elongated)."""
+    labelable, errors = [], []
+    for item in batch:
+        if item.image is None:
+            errors.append((item, item.error))
+            continue
+        try:
+            annotator.processor.check_image_size((item.image.height, item.image.width))
+        except ValueError as error:
+            errors.append((item, str(error)))
+            continue
+        labelable.append(item)
+    return labelable, errors
+
+
+def _write_pictures(args: argparse.Namespace, output: Path, item: LoadedImage, predictions: list) -> None:
+    if args.label_maps:
+        from ..presence import label_map_of
+
+        save_label_map(png_path(output / "label_maps", item.entry.file_name), label_map_of(predictions))
+    if args.class_masks:
+        save_class_masks(png_path(output / "masks", item.entry.file_name).with_suffix(""), predictions)
+
+
+def _check_class_mask_names(classes: list[str]) -> None:
+    files: dict[str, str] = {}
+    for name in classes:
+        file = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:64]
+        if file in files:
+            raise ValueError(f"--class-masks: classes {files[file]!r} and {name!r} would both write {file}.png")
+        files[file] = name
+
+
+def _progress(state: Any, total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc="labelling", disable=not state.is_main_process, dynamic_ncols=True)
+
+
+__all__ = ["add_label_parser", "model_fingerprint", "read_classes", "run_label"]

@@ -1,0 +1,207 @@
+"""`samptx label` end to end on built-in-task images: COCO JSON that pycocotools reads and evaluates, masks equal to
+`segment()`'s, resuming after SIGKILL, refusing another model's output, one-line errors on bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CLASSES, NUM_IMAGES
+from labelling_helpers import assert_same_coco, read_json
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from samptx_hf import SamPtxForTextSegmentation, segment
+from samptx_hf.cli import main
+from samptx_hf.labelling.resume import SHARDS_FOLDER
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def label(adapter_repo, images, output, *options):
+    return main(
+        ["label", "--model", str(adapter_repo), "--images", str(images), "--output", str(output), *options]
+    )
+
+
+def test_annotations_load_in_pycocotools_and_evaluate_against_the_ground_truth(
+    adapter_repo, parts_images, tmp_path, capsys
+):
+    folder, ground_truth = parts_images
+    options = ["--classes", ",".join(CLASSES), "--image-root", str(folder), "--semantic", "--batch-size", "4"]
+    assert label(adapter_repo, ground_truth, tmp_path / "out", *options) == 0
+    assert f"labelled {NUM_IMAGES} images with {len(CLASSES)} classes" in capsys.readouterr().out
+
+    ground = COCO(str(ground_truth))
+    detections = ground.loadRes(read_json(tmp_path / "out" / "annotations.json")["annotations"])
+    assert sorted(detections.getImgIds()) == sorted(ground.getImgIds())  # the COCO file's ids are kept
+    evaluation = COCOeval(ground, detections, iouType="segm")
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    assert evaluation.stats.shape == (12,)
+    assert np.all((evaluation.stats == -1) | ((evaluation.stats >= 0) & (evaluation.stats <= 1)))
+    assert "Average Precision" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["semantic", "instances"])
+def test_masks_decoded_from_the_json_are_those_of_segment(adapter_repo, parts_images, tmp_path, mode):
+    folder, _ = parts_images
+    output = tmp_path / "out"
+    assert label(adapter_repo, folder, output, "--classes", ",".join(CLASSES), f"--{mode}", "--batch-size", "3") == 0
+    document = read_json(output / "annotations.json")
+    coco = COCO(str(output / "annotations.json"))
+    assert [image["file_name"] for image in document["images"]] == sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*.png")
+    )
+    model = SamPtxForTextSegmentation.from_pretrained(adapter_repo)
+    for image in document["images"]:
+        results = segment(model, folder / image["file_name"], CLASSES, return_logits=True)
+        for category, result in enumerate(results, start=1):
+            annotations = coco.loadAnns(coco.getAnnIds(imgIds=image["id"], catIds=category))
+            decoded = np.zeros((image["height"], image["width"]), bool)
+            for annotation in annotations:
+                piece = mask_utils.decode(annotation["segmentation"]).astype(bool)
+                assert not (decoded & piece).any()  # instances of a class do not overlap
+                decoded |= piece
+                assert annotation["score"] == pytest.approx(result.score, abs=1e-5)  # no presence head: the IoU
+                assert annotation["area"] == piece.sum()
+            if mode == "semantic":
+                assert len(annotations) == (1 if result.mask.any() else 0)
+            clear = np.abs(result.logits) > 1e-3  # pixels a float32 rounding cannot flip
+            assert np.array_equal(decoded[clear], result.mask[clear])
+
+
+def test_label_maps_and_class_masks_are_written_per_image(adapter_repo, parts_images, tmp_path):
+    folder, _ = parts_images
+    output = tmp_path / "out"
+    options = ["--classes", "red,yellow", "--label-maps", "--class-masks"]
+    assert label(adapter_repo, folder, output, *options) == 0
+    label_map = np.asarray(__import__("PIL.Image").Image.open(output / "label_maps" / "sub" / "image_4.png"))
+    assert label_map.shape == (64, 64) and set(np.unique(label_map)) <= {0, 1, 2}
+    masks = sorted(path.name for path in (output / "masks" / "sub" / "image_4").iterdir())
+    assert set(masks) <= {"red.png", "yellow.png"} and masks
+
+
+def _shard_lines(output: Path) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in (output / SHARDS_FOLDER).glob("*.jsonl"))
+
+
+def test_a_run_killed_mid_way_and_restarted_ends_with_the_json_of_an_uninterrupted_run(
+    adapter_repo, parts_images, tmp_path
+):
+    folder, _ = parts_images
+    many = tmp_path / "many"  # more images, so that the kill lands mid-way
+    for copy in range(4):
+        for path in folder.rglob("*.png"):
+            target = many / f"copy{copy}" / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    total = 4 * NUM_IMAGES
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(adapter_repo), "--images", str(many)]
+    command += ["--classes", ",".join(CLASSES), "--batch-size", "1"]
+
+    killed = subprocess.Popen([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while _shard_lines(tmp_path / "resumed") < 3 if (tmp_path / "resumed" / SHARDS_FOLDER).is_dir() else True:
+        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.005)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    done_before = _shard_lines(tmp_path / "resumed")
+    assert 3 <= done_before < total and not (tmp_path / "resumed" / "annotations.json").exists()
+
+    resumed = subprocess.run([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
+    assert resumed.returncode == 0
+    assert _shard_lines(tmp_path / "resumed") == total  # none twice, none lost
+    assert label(adapter_repo, many, tmp_path / "once", *command[command.index("--classes") :]) == 0
+    assert_same_coco(
+        read_json(tmp_path / "resumed" / "annotations.json"), read_json(tmp_path / "once" / "annotations.json")
+    )
+
+
+def test_an_output_of_another_vocabulary_or_model_is_refused(adapter_repo, parts_images, tmp_path, capsys):
+    folder, _ = parts_images
+    output = tmp_path / "out"
+    assert label(adapter_repo, folder, output, "--classes", "red,yellow") == 0
+    before = (output / "annotations.json").read_bytes()
+    capsys.readouterr()
+    assert label(adapter_repo, folder, output, "--classes", "red,green") == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and 'holds a run with classes=["red", "yellow"]' in error
+    assert label(adapter_repo, folder, output, "--classes", "red,yellow", "--semantic") == 1
+    assert "mode=" in capsys.readouterr().err
+    other_model = SamPtxForTextSegmentation.from_pretrained(adapter_repo)
+    with __import__("torch").no_grad():
+        next(p for n, p in other_model.named_parameters() if "parallel_text_up" in n).add_(1.0)
+    other_model.save_pretrained(tmp_path / "retrained")
+    assert label(tmp_path / "retrained", folder, output, "--classes", "red,yellow") == 1
+    assert "holds a run with model=" in capsys.readouterr().err
+    assert (output / "annotations.json").read_bytes() == before
+    # Run again with the same model and options: nothing left to label, the same JSON.
+    assert label(adapter_repo, folder, output, "--classes", "red,yellow") == 0
+    assert (output / "annotations.json").read_bytes() == before
+
+
+def test_unreadable_files_are_listed_not_fatal(adapter_repo, parts_images, tmp_path, capsys):
+    folder, _ = parts_images
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "good.png").write_bytes((folder / "image_0.png").read_bytes())
+    (images / "notes.txt").write_text("not an image")
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    assert label(adapter_repo, images, tmp_path / "out", "--classes", "red") == 0
+    assert "labelled 1 images with 1 classes, 2 unreadable" in capsys.readouterr().out
+    assert [image["file_name"] for image in read_json(tmp_path / "out" / "annotations.json")["images"]] == ["good.png"]
+    listed = (tmp_path / "out" / "unreadable.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in listed] == ["broken.jpg", "notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--images", "{missing}", "--classes", "red"], "does not exist"),
+        (["--images", "{folder}", "--classes", ""], "the class list is empty"),
+        (["--images", "{folder}", "--classes", "red, ,blue"], "has an empty class name"),
+        (["--images", "{folder}", "--classes", "red,blue,red"], "names ['red'] more than once"),
+        (["--images", "{folder}", "--classes-file", "{missing}"], "--classes-file"),
+        (["--images", "{empty}", "--classes", "red"], "holds no file"),
+        (["--images", "{folder}", "--classes", "red", "--image-root", "{folder}"], "--image-root is for a COCO"),
+    ],
+)
+def test_bad_inputs_give_one_line_errors(adapter_repo, parts_images, tmp_path, capsys, options, message):
+    (tmp_path / "empty").mkdir()
+    values = {"missing": tmp_path / "missing", "folder": parts_images[0], "empty": tmp_path / "empty"}
+    options = [option.format(**values) for option in options]
+    assert main(["label", "--model", str(adapter_repo), "--output", str(tmp_path / "out"), *options]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("samptx label: error: ") and error.count("\n") == 1 and message in error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--dtype", "float8"], "invalid choice: 'float8'"),
+        (["--batch-size", "0"], "'0' is not a positive integer"),
+        (["--presence-threshold", "2"], "'2' is not a probability"),
+    ],
+)
+def test_bad_flags_give_one_line_usage_errors(tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["label", "--model", "m", "--images", "x", "--classes", "a", "--output", str(tmp_path), *options])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
+
+
+def test_float16_on_the_cpu_is_refused_before_the_model_loads(parts_images, tmp_path, capsys):
+    options = ["--images", str(parts_images[0]), "--classes", "red", "--dtype", "float16", "--device", "cpu"]
+    assert main(["label", "--model", str(tmp_path / "no_model"), "--output", str(tmp_path / "out"), *options]) == 1
+    assert "dtype 'float16' is not supported on the CPU" in capsys.readouterr().err
