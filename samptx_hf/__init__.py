@@ -2,42 +2,50 @@
 
 Importing the package registers `SamPtxConfig`/`SamPtxForTextSegmentation` (and the SAM 2 image processor that
 SAM-PTx saves with its processor) with transformers' Auto classes, the `"text-guided-segmentation"` pipeline with
-transformers' `pipeline`, and the Parallel-Text adapter with peft.
+transformers' `pipeline`, and the Parallel-Text adapter with peft. Where torch or transformers is not installed it
+imports none of that: `from samptx_hf.onnx import OnnxPredictor` then runs exports on onnxruntime alone.
 """
 
-from transformers import AutoConfig, AutoImageProcessor, AutoModel
-from transformers.pipelines import PIPELINE_REGISTRY
+from importlib.util import find_spec
 
-from .configuration_samptx import SamPtxConfig, TextInjection
-from .hub import push_adapter_to_hub, save_adapter_repo
-from .image_encoding import ImageTrunk
-from .inference import SegmentationResult, segment
-from .losses import sam_segmentation_loss
-from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
-from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
-from .peft_model import SamPtxPeftModel
-from .predictor import SamPtxPredictor
-from .presence import SemanticSegmentationResult, segment_semantic
-from .processing_samptx import SamPtxProcessor
-from .sam2_image_processing import Sam2TorchImageProcessor
-from .sam_backbones import ImageFeatures
-from .segmentation_pipeline import TextGuidedSegmentationPipeline
-from .tuners.parallel_text import (
-    ParallelTextConfig,
-    ParallelTextLayer,
-    ParallelTextModel,
-    SamPtxPeftType,
-    text_conditioning,
-)
+# Without torch and transformers (a deployment with onnxruntime only) the package holds `samptx_hf.onnx` alone;
+# with both, everything below is imported and registered as always.
+_WITH_TORCH = find_spec("torch") is not None and find_spec("transformers") is not None
 
-AutoConfig.register(SamPtxConfig.model_type, SamPtxConfig, exist_ok=True)
-AutoModel.register(SamPtxConfig, SamPtxForTextSegmentation, exist_ok=True)
-# Found by its name (`image_processor_type`) when a saved SamPtxProcessor is loaded; SAM 2's own image processor is
-# left as it is.
-AutoImageProcessor.register(SamPtxConfig, image_processor_classes={"pil": Sam2TorchImageProcessor}, exist_ok=True)
-PIPELINE_REGISTRY.register_pipeline(
-    "text-guided-segmentation", pipeline_class=TextGuidedSegmentationPipeline, pt_model=AutoModel, type="multimodal"
-)
+if _WITH_TORCH:
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from .configuration_samptx import SamPtxConfig, TextInjection
+    from .hub import push_adapter_to_hub, save_adapter_repo
+    from .image_encoding import ImageTrunk
+    from .inference import SegmentationResult, segment
+    from .losses import sam_segmentation_loss
+    from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
+    from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
+    from .peft_model import SamPtxPeftModel
+    from .predictor import SamPtxPredictor
+    from .presence import SemanticSegmentationResult, segment_semantic
+    from .processing_samptx import SamPtxProcessor
+    from .sam2_image_processing import Sam2TorchImageProcessor
+    from .sam_backbones import ImageFeatures
+    from .segmentation_pipeline import TextGuidedSegmentationPipeline
+    from .tuners.parallel_text import (
+        ParallelTextConfig,
+        ParallelTextLayer,
+        ParallelTextModel,
+        SamPtxPeftType,
+        text_conditioning,
+    )
+
+    AutoConfig.register(SamPtxConfig.model_type, SamPtxConfig, exist_ok=True)
+    AutoModel.register(SamPtxConfig, SamPtxForTextSegmentation, exist_ok=True)
+    # Found by its name (`image_processor_type`) when a saved SamPtxProcessor is loaded; SAM 2's own image processor is
+    # left as it is.
+    AutoImageProcessor.register(SamPtxConfig, image_processor_classes={"pil": Sam2TorchImageProcessor}, exist_ok=True)
+    PIPELINE_REGISTRY.register_pipeline(
+        "text-guided-segmentation", pipeline_class=TextGuidedSegmentationPipeline, pt_model=AutoModel, type="multimodal"
+    )
 
 __version__ = "0.1.0"
 
@@ -71,3 +79,5 @@ __all__ = [
     "text_conditioning",
     "text_injection_for",
 ]
+if not _WITH_TORCH:
+    __all__ = []  # without torch, only the samptx_hf.onnx subpackage is usable

@@ -1,0 +1,364 @@
+"""SAM-PTx's pre- and post-processing in numpy and PIL, for deployments without torch and transformers.
+
+What [`SamPtxProcessor.from_model`] does for each base, computed the same way:
+
+- SAM: the longest side resized to the input size (PIL's bilinear resize of the 8-bit image, as transformers'
+  `SamImageProcessorPil`), rescaled to 0..1, normalised, padded bottom-right with zeros to a square.
+- SAM 2: resized to the square input (torch's antialiased bilinear resize, rounded to 8 bits, as
+  [`Sam2TorchImageProcessor`]), rescaled, normalised; no padding.
+- Points and boxes: `(x, y)` pixels of the original image scaled to the resized image.
+- Masks: the decoder's low-resolution logits upsampled with torch's bilinear interpolation (`align_corners=False`, no
+  antialias): SAM to the padded input, cropped to the resized image, then to the original size; SAM 2 straight to the
+  original size.
+
+This module imports neither torch nor transformers.
+"""
+
+import hashlib
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+POINT_PAD_LABEL = -10  # SAM's label of a padding point
+NOT_A_POINT_LABEL = -1  # SAM's "not a point": the prompt of a class name alone
+
+
+# ---------------------------------------------------------------------------------------------------- images
+
+
+def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
+    """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
+
+    The same images as `samptx_hf.inference.load_image` (16-bit and float grayscale scaled to 0..255, not clipped).
+
+    Raises:
+        FileNotFoundError: When the path does not exist.
+        ValueError: When the path is a folder or a file PIL cannot read, the array is not uint8 or has another shape,
+            or `image` is of another type.
+    """
+    if isinstance(image, Image.Image):
+        return _to_rgb(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+            raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(
+                f"an image array must have dtype uint8 (0..255), got {image.dtype}; convert a [0, 1] float image "
+                "with (image * 255).round().astype(np.uint8)"
+            )
+        return Image.fromarray(image).convert("RGB")
+    if not isinstance(image, str | os.PathLike):
+        raise ValueError(
+            f"image is a {type(image).__module__}.{type(image).__name__}, expected a file path, a PIL image or a "
+            "(height, width[, 3]) uint8 numpy array"
+        )
+    if os.path.isdir(image):
+        raise ValueError(f"image {os.fspath(image)!r} is a folder, expected an image file")
+    if not os.path.isfile(image):
+        raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
+    try:
+        with Image.open(image) as opened:
+            return _to_rgb(opened)
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """`samptx_hf.data.conversion.to_rgb` without its `datasets` import: 16/32-bit and float grayscale scaled."""
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image.convert("RGB")
+    values = np.asarray(image, dtype=np.float64)  # (height, width)
+    if image.mode.startswith("I;16") or (image.mode == "I" and values.size and values.max() > 255):
+        values = values * (255 / 65535)
+    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
+        values = values * 255
+    return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
+
+
+def image_fingerprint(image: Image.Image) -> str:
+    """A key of an image's pixels and size, equal to `samptx_hf.inference.image_fingerprint`'s."""
+    return hashlib.sha256(np.asarray(image).tobytes()).hexdigest() + f"-{image.width}x{image.height}-{image.mode}"
+
+
+def resized_shape(original_size: Sequence[int], image_size: int, pad: bool) -> tuple[int, int]:
+    """`(height, width)` of the resized image: SAM (`pad=True`) keeps the aspect ratio with the longest side at
+    `image_size` (rounded as `SamImageProcessor`); SAM 2 stretches to `image_size` x `image_size`."""
+    if not pad:
+        return image_size, image_size
+    height, width = original_size
+    scale = image_size * 1.0 / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def check_image_size(image_size: Sequence[int], input_size: int, pad: bool, name: str = "image") -> None:
+    """Refuse an image the model cannot take, with `SamPtxProcessor.check_image_size`'s messages: an empty one, or
+    for SAM (`pad=True`) one so elongated that its short side would be resized to 0 pixels.
+
+    Raises:
+        ValueError: Naming the image's size and the size or aspect ratio expected.
+    """
+    height, width = (int(side) for side in image_size)
+    if height < 1 or width < 1:
+        raise ValueError(f"{name} is {width}x{height} pixels, expected an image of at least 1x1 pixel")
+    if pad and min(height, width) * input_size / max(height, width) < 0.5:
+        raise ValueError(
+            f"{name} is {width}x{height} pixels: with its long side resized to the model's {input_size} px its short "
+            f"side would be 0 px; expected an aspect ratio of at most {2 * input_size}:1 (crop the image)"
+        )
+
+
+def preprocess_image(
+    image: Image.Image,
+    image_size: int,
+    image_mean: Sequence[float],
+    image_std: Sequence[float],
+    rescale_factor: float = 1 / 255,
+    pad: bool = True,
+) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """One RGB image → the model's `pixel_values`, as the base's image processor prepares it.
+
+    Args:
+        image: An RGB PIL image (see [`load_image`]).
+        image_size: The model's square input side.
+        image_mean, image_std: Per-channel normalisation of the rescaled image.
+        rescale_factor: From 0..255 to 0..1.
+        pad: SAM's processing (longest side resized, PIL bilinear, zero padding bottom-right) when True; SAM 2's
+            (stretched to the square with torch's antialiased bilinear, rounded to 8 bits) when False.
+
+    Returns:
+        `pixel_values` `(1, 3, image_size, image_size)` float32, the original `(height, width)` and the resized
+        `(height, width)` (the processors' `original_sizes` and `reshaped_input_sizes`).
+    """
+    original_size = (image.height, image.width)
+    height, width = resized_shape(original_size, image_size, pad)
+    if pad:  # SamImageProcessorPil: PIL resize of the uint8 image, rescale in float64, normalise in float32
+        resized = np.asarray(image.resize((width, height), resample=Image.Resampling.BILINEAR), dtype=np.uint8)
+        pixels = np.moveaxis(resized, -1, 0).astype(np.float64) * rescale_factor  # (3, height, width)
+        pixels = pixels.astype(np.float32)
+        mean = np.asarray(image_mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(image_std, dtype=np.float32)[:, None, None]
+        pixels = (pixels - mean) / std
+        padded = np.zeros((3, image_size, image_size), dtype=np.float32)
+        padded[:, :height, :width] = pixels
+        pixels = padded
+    else:  # Sam2TorchImageProcessor: float32 antialiased resize, rounded, rescaled and normalised in float32
+        pixels = np.moveaxis(np.asarray(image, dtype=np.float32), -1, 0)  # (3, h, w), 0..255
+        if pixels.shape[-2:] != (height, width):
+            pixels = np.clip(np.round(interpolate_bilinear(pixels, (height, width), antialias=True)), 0, 255)
+        mean = np.asarray(image_mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(image_std, dtype=np.float32)[:, None, None]
+        pixels = (pixels * np.float32(rescale_factor) - mean) / std
+    return pixels[None].astype(np.float32), original_size, (height, width)
+
+
+# ---------------------------------------------------------------------------------------------------- interpolation
+
+
+def _interpolation_matrix(input_size: int, output_size: int, antialias: bool) -> np.ndarray:
+    """`(output_size, input_size)` weights of torch's 1-D bilinear resize (`align_corners=False`), in float64.
+
+    Without antialias each output reads its two nearest inputs (source index clamped at 0, the upper neighbour at the
+    last input). With antialias (torch's port of PIL's filter) a shrink averages a triangle window as wide as the
+    scale; an enlargement is the bilinear kernel renormalised at the borders.
+    """
+    scale = input_size / output_size
+    weights = np.zeros((output_size, input_size), dtype=np.float64)
+    rows = np.arange(output_size)
+    if not antialias:
+        source = np.maximum(scale * (rows + 0.5) - 0.5, 0.0)
+        lower = np.minimum(np.floor(source).astype(np.int64), input_size - 1)
+        upper = np.minimum(lower + 1, input_size - 1)
+        fraction = source - lower
+        np.add.at(weights, (rows, lower), 1.0 - fraction)
+        np.add.at(weights, (rows, upper), fraction)
+        return weights
+    support = scale if scale >= 1.0 else 1.0
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    for row in rows:
+        center = scale * (row + 0.5)
+        start = max(int(center - support + 0.5), 0)
+        stop = min(int(center + support + 0.5), input_size)
+        taps = (np.arange(start, stop) - center + 0.5) * invscale
+        window = np.maximum(0.0, 1.0 - np.abs(taps))
+        total = window.sum()
+        weights[row, start:stop] = window / total if total != 0 else window
+    return weights
+
+
+def interpolate_bilinear(array: np.ndarray, size: Sequence[int], antialias: bool = False) -> np.ndarray:
+    """Resize the last two axes of `array` to `size` as `torch.nn.functional.interpolate(mode="bilinear",
+    align_corners=False, antialias=antialias)` does, as float32 (equal up to float rounding).
+
+    Args:
+        array: `(..., height, width)` values.
+        size: `(height, width)` of the output.
+    """
+    height, width = (int(side) for side in size)
+    values = np.asarray(array, dtype=np.float64)
+    rows = _interpolation_matrix(values.shape[-2], height, antialias)  # (height, in_height)
+    columns = _interpolation_matrix(values.shape[-1], width, antialias)  # (width, in_width)
+    return (rows @ values @ columns.T).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------- prompts
+
+
+def scale_coordinates(
+    coords: Any, original_size: Sequence[int], reshaped_size: Sequence[int], pad_value: float | None = None
+) -> np.ndarray:
+    """`(x, y)` pairs in the last axis (points, or boxes as x1, y1, x2, y2) from pixels of the original image to the
+    resized image's frame, float32; pairs equal to `pad_value` on both coordinates are kept as they are."""
+    array = np.array(coords, dtype=np.float64)
+    pairs = array.reshape(*array.shape[:-1], -1, 2)
+    scaled = pairs * np.array([reshaped_size[1] / original_size[1], reshaped_size[0] / original_size[0]])
+    if pad_value is not None:
+        scaled[np.all(pairs == pad_value, axis=-1)] = pad_value
+    return scaled.reshape(array.shape).astype(np.float32)
+
+
+def upscale_masks(
+    low_res_masks: np.ndarray, original_size: Sequence[int], reshaped_size: Sequence[int], pad_size: int | None
+) -> np.ndarray:
+    """Low-resolution mask logits → logits at the original image size, as the base's `post_process_masks`.
+
+    Args:
+        low_res_masks: `(..., size, size)` logits of the decoder.
+        original_size, reshaped_size: `(height, width)` of the image and of its resized version.
+        pad_size: SAM's padded input side (the logits are upsampled to it and cropped to `reshaped_size` first);
+            None for SAM 2, which does not pad.
+
+    Returns:
+        `(..., height, width)` float32 logits.
+    """
+    masks = np.asarray(low_res_masks, dtype=np.float32)
+    if pad_size is not None:
+        masks = interpolate_bilinear(masks, (pad_size, pad_size))[..., : reshaped_size[0], : reshaped_size[1]]
+    return interpolate_bilinear(masks, original_size)
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """`threshold`, a mask logit, as a float (the rules and messages of `samptx_hf.processing_samptx`'s).
+
+    Raises:
+        TypeError: When it is not a real number.
+        ValueError: When it is NaN.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={threshold!r} is a {type(threshold).__name__}, expected a real number: the mask logit above which "
+            "a pixel is in the mask (0.0 is probability 0.5)"
+        )
+    if math.isnan(threshold):
+        raise ValueError(f"{name} is NaN, expected a real number: the mask logit above which a pixel is in the mask")
+    return float(threshold)
+
+
+def check_presence_threshold(presence_threshold: Any, name: str = "presence_threshold") -> float:
+    """`presence_threshold`, a probability in [0, 1], as a float (the rules and messages of
+    `samptx_hf.processing_samptx`'s).
+
+    Raises:
+        TypeError: When it is not a real number.
+        ValueError: When it is NaN or outside [0, 1].
+    """
+    if isinstance(presence_threshold, bool) or not isinstance(presence_threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={presence_threshold!r} is a {type(presence_threshold).__name__}, expected a real number in "
+            "[0, 1]: the presence probability below which a class is absent"
+        )
+    if not 0.0 <= presence_threshold <= 1.0:  # also false for NaN
+        raise ValueError(
+            f"{name}={presence_threshold!r}, expected a probability in [0, 1]: the presence below which a class is "
+            "absent (0.5 by default)"
+        )
+    return float(presence_threshold)
+
+
+def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Points inside the image and their labels (1 by default), as `SamPtxProcessor` checks them.
+
+    Returns:
+        `(points, 2)` float64 pixels and `(points,)` int64 labels.
+
+    Raises:
+        ValueError: On points that are not a non-empty list of `[x, y]`, a point outside the image, a label count
+            other than the point count, or labels other than 0 and 1.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(f"input_points of image 0 must be a non-empty list of [x, y] points, got {points!r}")
+    height, width = image_size
+    for x, y in array:
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValueError(
+                f"point ({x:g}, {y:g}) of image 0 lies outside the image: expected 0 <= x <= {width} "
+                f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
+            )
+    labels = [1] * len(array) if point_labels is None else np.asarray(point_labels).reshape(-1).tolist()
+    if len(labels) != len(array):
+        raise ValueError(
+            f"input_labels of image 0 has {len(labels)} labels for {len(array)} points: give one per point"
+        )
+    if any(label not in (0, 1) for label in labels):
+        raise ValueError(f"input_labels of image 0 are {labels}, expected 1 (foreground) or 0 (background)")
+    return array, np.asarray(labels, dtype=np.int64)
+
+
+def check_box(box: Any, image_size: Sequence[int]) -> np.ndarray:
+    """One box `(x1, y1, x2, y2)` inside the image, as `SamPtxProcessor` checks it; `(4,)` float64.
+
+    Raises:
+        ValueError: On anything but four numbers with `0 <= x1 < x2 <= width` and `0 <= y1 < y2 <= height`.
+    """
+    array = np.asarray(box, dtype=np.float64).reshape(-1)
+    if array.shape != (4,):
+        raise ValueError(f"input_boxes of image 0 must be one box [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = array.tolist()
+    height, width = image_size
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        raise ValueError(
+            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of image 0 is not a box inside the {width}x{height} "
+            f"image: expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
+        )
+    return array
+
+
+def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
+    """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
+    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape."""
+    array = np.asarray(mask, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[0] != 1 or array.shape[1] != array.shape[2]:
+        raise ValueError(
+            f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
+            f"low_res_logits), got {tuple(array.shape)}"
+        )
+    return array
+
+
+__all__ = [
+    "NOT_A_POINT_LABEL",
+    "POINT_PAD_LABEL",
+    "check_box",
+    "check_image_size",
+    "check_points",
+    "check_presence_threshold",
+    "check_threshold",
+    "image_fingerprint",
+    "interpolate_bilinear",
+    "load_image",
+    "mask_prompt",
+    "preprocess_image",
+    "resized_shape",
+    "scale_coordinates",
+    "upscale_masks",
+]
