@@ -2,13 +2,15 @@
 
 An export of a SAM-PTx model (`samptx export`, [`samptx_hf.onnx.export.export_model`]) is a folder:
 
-| file | inputs | outputs |
-|---|---|---|
-| `trunk.onnx` (only when the first text-reading block is not the first block) | `pixel_values` | `trunk_hidden_states` (+ SAM 2: `trunk_stage_0`, ...) |
-| `image_encoder.onnx` | `pixel_values` or the trunk's outputs (+ `text_embeds` when the adapters read the text) | `image_embeddings` (+ SAM 2: `high_res_feats_0`, `high_res_feats_1`) |
-| `decoder.onnx`, `decoder_multimask.onnx` | `image_embeddings` (+ SAM 2's two), `input_points`, `input_labels`, `mask_input`, `has_mask_input` (+ `text_embeds` for the decoder baselines) | `low_res_masks`, `iou_scores` (+ `presence_logits`) |
-| `text_encoder.onnx` + `tokenizer.json` | `input_ids`, `attention_mask` | `text_embeds` |
-| `class_embeddings.npy` | | `(classes, text_dim)` float32, row i = `class_names[i]` |
+- `trunk.onnx` (only when the first text-reading block is not the first block): `pixel_values` ->
+  `trunk_hidden_states` (+ SAM 2: the finished stages, `trunk_stage_0`, ...), once per image.
+- `image_encoder.onnx`: `pixel_values` or the trunk's outputs (+ `text_embeds` when the adapters read the text) ->
+  `image_embeddings` (+ SAM 2: `high_res_feats_0`, `high_res_feats_1`), once per (image, class) row.
+- `decoder.onnx` (one mask per prompt), `decoder_multimask.onnx` (SAM's three): `image_embeddings` (+ SAM 2's two),
+  `input_points`, `input_labels`, `mask_input`, `has_mask_input` (+ `text_embeds` for the decoder baselines) ->
+  `low_res_masks`, `iou_scores` (+ `presence_logits`).
+- `text_encoder.onnx` + `tokenizer.json`: `input_ids`, `attention_mask` -> `text_embeds`.
+- `class_embeddings.npy`: `(classes, text_dim)` float32, row i = `class_names[i]`.
 
 Every graph has a dynamic batch ("rows": one per (image, class) pair; the trunk's per image) and the decoder dynamic
 point batches and point counts. `text_embeds` are what the model feeds its adapters and decoder: the CLIP projection,
