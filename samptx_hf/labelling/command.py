@@ -16,8 +16,8 @@ from torch.utils.data import DataLoader
 
 from ..cli import _add_model_arguments, _load_model, _presence_threshold, _threshold
 from .annotator import DTYPES, BatchAnnotator, check_dtype, check_vocabulary
-from .coco_writer import ANNOTATION_MODES, image_annotations, png_path, save_class_masks, save_label_map
-from .distributed import ANNOTATIONS_NAME, merge_shards, share_of_images
+from .coco_writer import image_annotations, png_path, save_class_masks, save_label_map
+from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
 from .resume import ShardWriter, check_or_write_header, done_indices
 from .sources import LoadedImage, open_image_source
 
@@ -140,6 +140,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 def run_label(args: argparse.Namespace) -> None:
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
     # 1. Arguments and images, checked before the model loads.
     classes = read_classes(args.classes, args.classes_file)
@@ -148,7 +149,10 @@ def run_label(args: argparse.Namespace) -> None:
     if args.class_masks:
         _check_class_mask_names(classes)
     source = open_image_source(args.images, args.image_column, args.split, args.image_root)
-    state = PartialState()
+    # `accelerate launch --multi_gpu` on a CPU machine says so by ACCELERATE_USE_CPU; a bare PartialState() would
+    # then run each process as a single one.
+    on_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (args.device is not None and args.device.startswith("cpu"))
+    state = PartialState(cpu=on_cpu)
     device = args.device or str(state.device)
     dtype = check_dtype(args.dtype, device)
 
@@ -216,10 +220,12 @@ def run_label(args: argparse.Namespace) -> None:
     state.wait_for_everyone()
     if state.is_main_process:
         counts = merge_shards(output, classes)
-        unreadable = f", {counts['unreadable']} unreadable (listed in {output / 'unreadable.txt'})"
+        unreadable = ""
+        if counts["unreadable"]:
+            unreadable = f", {counts['unreadable']} unreadable (listed in {output / UNREADABLE_NAME})"
         print(
-            f"labelled {counts['images']} images with {len(classes)} classes{unreadable if counts['unreadable'] else ''}"
-            f": {counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
+            f"labelled {counts['images']} images with {len(classes)} classes{unreadable}: "
+            f"{counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
         )
 
 

@@ -82,7 +82,8 @@ def open_image_source(
 ) -> LabelledImageSource:
     """The images named by `images`: a COCO `.json` file (its `images` list, read from `image_root`, by default the
     file's folder), a folder saved by `datasets` (`save_to_disk`), any other folder (every file under it,
-    recursively, in sorted order; hidden files left out) or a Hub dataset id.
+    recursively, in sorted order; hidden files left out) or a Hub dataset id (`owner/name`, a path that does not
+    exist here).
 
     Args:
         images: A folder, a COCO instances file, a `save_to_disk` folder or a Hub dataset id.
@@ -105,8 +106,11 @@ def open_image_source(
         if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
             return _dataset_source(os.fspath(path), image_column, split, from_disk=True)
         return _folder_source(path)
-    if os.path.isabs(images) or os.fspath(images).startswith(".") or os.fspath(images).count("/") > 1:
-        raise FileNotFoundError(f"images {os.fspath(images)!r} does not exist, expected a folder, a COCO file or a dataset")
+    if os.fspath(images).count("/") != 1 or os.path.isabs(images) or os.fspath(images).startswith("."):
+        raise FileNotFoundError(
+            f"images {os.fspath(images)!r} does not exist, expected a folder, a COCO file or a Hub dataset id "
+            "(owner/name)"
+        )
     return _dataset_source(os.fspath(images), image_column, split, from_disk=False)
 
 
@@ -155,9 +159,7 @@ def _dataset_source(name: str, image_column: str, split: str, from_disk: bool) -
     else:
         dataset = datasets.load_dataset(name, split=split)
     if image_column not in dataset.column_names:
-        raise ValueError(
-            f"dataset {name!r} has columns {dataset.column_names}, not --image-column {image_column!r}"
-        )
+        raise ValueError(f"dataset {name!r} has columns {dataset.column_names}, not --image-column {image_column!r}")
     width = len(str(max(len(dataset) - 1, 0)))
     names = dataset["file_name"] if "file_name" in dataset.column_names else None
     entries = [

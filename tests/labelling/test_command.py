@@ -24,9 +24,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def label(adapter_repo, images, output, *options):
-    return main(
-        ["label", "--model", str(adapter_repo), "--images", str(images), "--output", str(output), *options]
-    )
+    return main(["label", "--model", str(adapter_repo), "--images", str(images), "--output", str(output), *options])
 
 
 def test_annotations_load_in_pycocotools_and_evaluate_against_the_ground_truth(
@@ -92,6 +90,7 @@ def _shard_lines(output: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in (output / SHARDS_FOLDER).glob("*.jsonl"))
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_way_and_restarted_ends_with_the_json_of_an_uninterrupted_run(
     adapter_repo, parts_images, tmp_path
 ):
