@@ -159,49 +159,78 @@ def preprocess_image(
 # ---------------------------------------------------------------------------------------------------- interpolation
 
 
-def _interpolation_matrix(input_size: int, output_size: int, antialias: bool) -> np.ndarray:
-    """`(output_size, input_size)` weights of torch's 1-D bilinear resize (`align_corners=False`), in float64.
-
-    Without antialias each output reads its two nearest inputs (source index clamped at 0, the upper neighbour at the
-    last input). With antialias (torch's port of PIL's filter) a shrink averages a triangle window as wide as the
-    scale; an enlargement is the bilinear kernel renormalised at the borders.
-    """
+def _bilinear_matrix(input_size: int, output_size: int) -> np.ndarray:
+    """`(output_size, input_size)` weights of torch's 1-D bilinear resize (`align_corners=False`, no antialias):
+    each output reads its two nearest inputs, the source index clamped at 0 and the upper neighbour at the last."""
     scale = input_size / output_size
-    weights = np.zeros((output_size, input_size), dtype=np.float64)
     rows = np.arange(output_size)
-    if not antialias:
-        source = np.maximum(scale * (rows + 0.5) - 0.5, 0.0)
-        lower = np.minimum(np.floor(source).astype(np.int64), input_size - 1)
-        upper = np.minimum(lower + 1, input_size - 1)
-        fraction = source - lower
-        np.add.at(weights, (rows, lower), 1.0 - fraction)
-        np.add.at(weights, (rows, upper), fraction)
-        return weights
-    support = scale if scale >= 1.0 else 1.0
-    invscale = 1.0 / scale if scale >= 1.0 else 1.0
-    for row in rows:
-        center = scale * (row + 0.5)
-        start = max(int(center - support + 0.5), 0)
-        stop = min(int(center + support + 0.5), input_size)
-        taps = (np.arange(start, stop) - center + 0.5) * invscale
-        window = np.maximum(0.0, 1.0 - np.abs(taps))
-        total = window.sum()
-        weights[row, start:stop] = window / total if total != 0 else window
+    source = np.maximum(scale * (rows + 0.5) - 0.5, 0.0)
+    lower = np.minimum(np.floor(source).astype(np.int64), input_size - 1)
+    upper = np.minimum(lower + 1, input_size - 1)
+    fraction = source - lower
+    weights = np.zeros((output_size, input_size), dtype=np.float64)
+    np.add.at(weights, (rows, lower), 1.0 - fraction)
+    np.add.at(weights, (rows, upper), fraction)
     return weights
+
+
+def _antialias_taps(input_size: int, output_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs `(output_size, taps)` and float32 weights of torch's antialiased 1-D bilinear resize (its port of
+    PIL's filter), computed in float32 as torch computes them: a shrink averages a triangle window as wide as the
+    scale, an enlargement is the bilinear kernel renormalised at the borders. Unused taps have weight 0."""
+    f32 = np.float32
+    scale = f32(input_size) / f32(output_size)
+    support = scale if scale >= 1 else f32(1.0)
+    invscale = f32(1.0) / scale if scale >= 1 else f32(1.0)
+    starts, windows = [], []
+    for row in range(output_size):
+        center = scale * f32(row + 0.5)
+        start = max(int(center - support + f32(0.5)), 0)
+        size = min(int(center + support + f32(0.5)), input_size) - start
+        offsets = (np.arange(size, dtype=f32) + f32(start) - center + f32(0.5)) * invscale
+        window = np.maximum(f32(0.0), f32(1.0) - np.abs(offsets)).astype(f32)
+        total = f32(0.0)
+        for weight in window:  # torch sums in order, in float32
+            total = f32(total + weight)
+        starts.append(start)
+        windows.append((window / total).astype(f32) if total != 0 else window)
+    taps = max(len(window) for window in windows)
+    indices = np.minimum(np.asarray(starts)[:, None] + np.arange(taps), input_size - 1)
+    weights = np.stack([np.pad(window, (0, taps - len(window))) for window in windows]).astype(f32)
+    return indices, weights
+
+
+def _resize_last_axis_antialias(values: np.ndarray, output_size: int) -> np.ndarray:
+    """One antialiased pass along the last axis: float32 taps accumulated in order, each step rounded once (the
+    fused multiply-add of torch's CPU kernel)."""
+    indices, weights = _antialias_taps(values.shape[-1], output_size)
+    total = (values[..., indices[:, 0]] * weights[:, 0]).astype(np.float32)
+    for tap in range(1, weights.shape[1]):
+        step = values[..., indices[:, tap]].astype(np.float64) * weights[:, tap].astype(np.float64)
+        total = (total.astype(np.float64) + step).astype(np.float32)
+    return total
 
 
 def interpolate_bilinear(array: np.ndarray, size: Sequence[int], antialias: bool = False) -> np.ndarray:
     """Resize the last two axes of `array` to `size` as `torch.nn.functional.interpolate(mode="bilinear",
-    align_corners=False, antialias=antialias)` does, as float32 (equal up to float rounding).
+    align_corners=False, antialias=antialias)` does on the CPU, as float32 (equal up to float rounding).
 
     Args:
         array: `(..., height, width)` values.
         size: `(height, width)` of the output.
+        antialias: torch's antialiased resize (SAM 2's image resize), width first then height, as torch runs it.
     """
     height, width = (int(side) for side in size)
+    if antialias:
+        values = np.asarray(array, dtype=np.float32)
+        if values.shape[-1] != width:
+            values = _resize_last_axis_antialias(values, width)
+        if values.shape[-2] != height:
+            values = np.swapaxes(_resize_last_axis_antialias(np.swapaxes(values, -1, -2), height), -1, -2)
+        return np.ascontiguousarray(values)
     values = np.asarray(array, dtype=np.float64)
-    rows = _interpolation_matrix(values.shape[-2], height, antialias)  # (height, in_height)
-    columns = _interpolation_matrix(values.shape[-1], width, antialias)  # (width, in_width)
+    rows = _bilinear_matrix(values.shape[-2], height)  # (height, in_height)
+    columns = _bilinear_matrix(values.shape[-1], width)  # (width, in_width)
     return (rows @ values @ columns.T).astype(np.float32)
 
 

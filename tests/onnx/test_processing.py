@@ -57,10 +57,10 @@ def test_pixel_values_and_sizes_are_the_image_processor_s(sam_version, height, w
     difference = np.abs(pixel_values - expected["pixel_values"].numpy())
     if sam_version == 1:  # the same PIL resize, the same float arithmetic
         np.testing.assert_allclose(pixel_values, expected["pixel_values"].numpy(), atol=1e-6)
-    else:  # torch's float32 resize (fused multiply-adds where the CPU has them) rounded to 8 bits: a value on a
+    else:  # torch's float32 resize rounded to 8 bits: on a CPU that rounds its multiply-adds otherwise, a value on a
         # rounding tie (x.5, frequent at scales such as 48 -> 64) may land one step (1/255/std) apart
         assert difference.max() <= 1 / 255 / min(processor.image_processor.image_std) + 1e-5
-        assert (difference > 1e-5).mean() <= 5e-3
+        assert (difference > 1e-5).mean() <= 1e-3
 
 
 @pytest.mark.parametrize("antialias", [False, True])
