@@ -1,0 +1,287 @@
+"""Export a SAM-PTx model to an ONNX folder that onnxruntime runs without torch (see `samptx_hf.onnx.layout`).
+
+Example:
+
+```py
+>>> from samptx_hf import SamPtxForTextSegmentation  # doctest: +SKIP
+>>> from samptx_hf.onnx.export import export_model
+>>> model = SamPtxForTextSegmentation.from_pretrained("adapter-repo")  # doctest: +SKIP
+>>> layout = export_model(model, "exported", class_names=["batfish", "seahorse"])  # doctest: +SKIP
+```
+"""
+
+import inspect
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..configuration_samptx import TextInjection
+from ..image_encoding import first_text_block, image_encoder_blocks
+from ..modeling_samptx import SamPtxForTextSegmentation
+from ..processing_samptx import SamPtxProcessor
+from ..sam_backbones import image_embedding_shape, input_image_size, is_sam2, low_res_mask_size
+from ..tuners.parallel_text import ParallelTextLayer
+from .graphs import DecoderGraph, ImageEncoderGraph, TextEncoderGraph, TrunkGraph
+from .layout import (
+    CLASS_EMBEDDINGS_FILE,
+    DECODER,
+    DECODER_MULTIMASK,
+    IMAGE_ENCODER,
+    TEXT_ENCODER,
+    TOKENIZER_FILE,
+    TRUNK,
+    ExportLayout,
+    GraphSpec,
+    ImagePreprocessing,
+)
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 17  # LayerNormalization (CLIP, SAM's neck) is an ONNX operator from opset 17 on
+DYNAMO_EXPORTER = "torch.onnx.export(dynamo=True)"
+LEGACY_EXPORTER = "torch.onnx.export(dynamo=False)"
+# Example sizes the graphs are traced with; every one is a dynamic axis, run with other sizes in the tests.
+_EXAMPLE_ROWS = 2
+_EXAMPLE_POINT_BATCH = 2
+_EXAMPLE_POINTS = 3
+
+
+def export_model(
+    model: nn.Module,
+    output_dir: str | os.PathLike,
+    class_names: Sequence[str] | None = None,
+    opset: int = DEFAULT_OPSET,
+    text_encoder: bool = True,
+) -> ExportLayout:
+    """Write `model` as ONNX graphs and their `config.json` into `output_dir` (created if missing).
+
+    Args:
+        model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one (its active adapter is exported).
+        output_dir: The export folder; files of an earlier export in it are replaced.
+        class_names: Class names whose text embeddings are stored in `class_embeddings.npy`, so that the
+            predictor needs no text encoder for them.
+        opset: The ONNX opset, at least 17.
+        text_encoder: Also export CLIP's text model and its tokenizer (`text_encoder.onnx`, `tokenizer.json`), for
+            class names not in `class_names`. Needs the model's tokenizer.
+
+    Returns:
+        [`ExportLayout`]: What was written (also in `output_dir/config.json`).
+
+    Raises:
+        TypeError: When `model` is not a SAM-PTx model.
+        ValueError: On an opset below 17, empty or repeated class names, or a text encoder asked for without a
+            tokenizer.
+        FileExistsError: When `output_dir` is a file.
+    """
+    model = _sam_ptx_model(model)
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(f"opset={opset!r} is not supported: expected an integer >= {MIN_OPSET}")
+    class_names = _check_class_names(class_names)
+    output_dir = os.fspath(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise FileExistsError(f"output folder {output_dir} is a file: expected a folder (or a path to create)")
+    tokenizer = model.get_tokenizer() if text_encoder else None
+    if text_encoder and getattr(tokenizer, "backend_tokenizer", None) is None:
+        raise ValueError("the model's tokenizer is not a fast (tokenizers) tokenizer: export with text_encoder=False")
+    os.makedirs(output_dir, exist_ok=True)
+    model = model.eval().float()
+
+    config = model.config
+    sam2 = is_sam2(config.sam_config)
+    vision_encoder = model.sam.vision_encoder
+    num_blocks = len(image_encoder_blocks(vision_encoder))
+    text_block = first_text_block(vision_encoder)
+    reads_text = text_block < num_blocks
+    with_trunk = 0 < text_block < num_blocks
+    image_size = input_image_size(config.sam_config)
+    mask_size = low_res_mask_size(config.sam_config)
+    embedding_shape = image_embedding_shape(config.sam_config)
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(_EXAMPLE_ROWS, 3, image_size, image_size, generator=generator)
+    text_embeds = torch.nn.functional.normalize(torch.randn(_EXAMPLE_ROWS, config.text_dim, generator=generator))
+    graphs: dict[str, GraphSpec] = {}
+    exporters: set[str] = set()
+
+    with torch.no_grad():
+        # 1. Image encoder, split at the first text-reading block when the text-free blocks come first.
+        if with_trunk:
+            trunk = TrunkGraph(model)
+            trunk_outputs = trunk(pixel_values)
+            trunk_names = ["trunk_hidden_states"] + [f"trunk_stage_{i}" for i in range(len(trunk_outputs) - 1)]
+            graphs[TRUNK] = GraphSpec("trunk.onnx", ["pixel_values"], trunk_names)
+            exporters.add(_export_graph(trunk, (pixel_values,), output_dir, graphs[TRUNK], {}, opset))
+            image_inputs, image_input_names = tuple(trunk_outputs), trunk_names
+        else:
+            image_inputs, image_input_names = (pixel_values,), ["pixel_values"]
+        if reads_text:
+            image_inputs, image_input_names = (*image_inputs, text_embeds), [*image_input_names, "text_embeds"]
+        image_encoder = ImageEncoderGraph(model, with_trunk=with_trunk, reads_text=reads_text)
+        features = image_encoder(*image_inputs)
+        feature_names = ["image_embeddings"] + (["high_res_feats_0", "high_res_feats_1"] if sam2 else [])
+        graphs[IMAGE_ENCODER] = GraphSpec("image_encoder.onnx", image_input_names, feature_names)
+        exporters.add(_export_graph(image_encoder, image_inputs, output_dir, graphs[IMAGE_ENCODER], {}, opset))
+
+        # 2. Decoder, one graph per mask count (SAM's one mask per prompt, or its three).
+        points = torch.rand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS, 2, generator=generator) * image_size
+        labels = torch.tensor([1, 0, -1]).expand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS).contiguous()
+        mask_input = torch.randn(_EXAMPLE_ROWS, 1, mask_size, mask_size, generator=generator)
+        has_mask_input = torch.tensor([1.0, 0.0])
+        decoder_inputs = (*features, points, labels, mask_input, has_mask_input)
+        decoder_input_names = [*feature_names, "input_points", "input_labels", "mask_input", "has_mask_input"]
+        if config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value):
+            decoder_inputs, decoder_input_names = (*decoder_inputs, text_embeds), [*decoder_input_names, "text_embeds"]
+        decoder_output_names = ["low_res_masks", "iou_scores"] + (["presence_logits"] if config.presence_head else [])
+        prompt_axes = {"input_points": {1: "point_batch", 2: "points"}, "input_labels": {1: "point_batch", 2: "points"}}
+        for role, multimask in ((DECODER, False), (DECODER_MULTIMASK, True)):
+            graphs[role] = GraphSpec(f"{role}.onnx", decoder_input_names, decoder_output_names)
+            output_axes = {name: {1: "point_batch"} for name in decoder_output_names}
+            exporters.add(
+                _export_graph(
+                    DecoderGraph(model, multimask),
+                    decoder_inputs,
+                    output_dir,
+                    graphs[role],
+                    {**prompt_axes, **output_axes},
+                    opset,
+                )
+            )
+
+        # 3. Text: CLIP's text model and tokenizer, and the embeddings of the given classes.
+        if text_encoder:
+            tokens = tokenizer(model.format_prompts(["a", "two words"]), padding=True, return_tensors="pt")
+            text_inputs = (tokens["input_ids"], tokens["attention_mask"])
+            graphs[TEXT_ENCODER] = GraphSpec("text_encoder.onnx", ["input_ids", "attention_mask"], ["text_embeds"])
+            sequence_axes = {"input_ids": {1: "length"}, "attention_mask": {1: "length"}}
+            exporters.add(
+                _export_graph(
+                    TextEncoderGraph(model), text_inputs, output_dir, graphs[TEXT_ENCODER], sequence_axes, opset
+                )
+            )
+            tokenizer.backend_tokenizer.save(os.path.join(output_dir, TOKENIZER_FILE))
+        class_embeddings = model.encode_text(class_names) if class_names else torch.empty(0, config.text_dim)
+    np.save(os.path.join(output_dir, CLASS_EMBEDDINGS_FILE), class_embeddings.float().cpu().numpy())
+
+    layout = ExportLayout(
+        base="sam2" if sam2 else "sam",
+        method=_method_of(model),
+        text_injection=config.text_injection,
+        first_text_block=text_block,
+        num_blocks=num_blocks,
+        presence_head=bool(config.presence_head),
+        preprocessing=_preprocessing_of(model, image_size, sam2),
+        mask_threshold=0.0,
+        low_res_mask_size=mask_size,
+        image_embedding_shape=list(embedding_shape),
+        text_dim=config.text_dim,
+        normalize_text_embeds=bool(config.normalize_text_embeds),
+        prompt_template=config.prompt_template,
+        graphs=graphs,
+        opset=opset,
+        exporter=" + ".join(sorted(exporters)),
+        class_names=class_names,
+        tokenizer_file=TOKENIZER_FILE if text_encoder else None,
+        max_text_length=int(config.text_config.max_position_embeddings),
+        pad_token_id=int(config.text_config.pad_token_id or 0),
+    )
+    layout.save(output_dir)
+    return layout
+
+
+def _export_graph(
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    output_dir: str,
+    spec: GraphSpec,
+    extra_axes: dict[str, dict[int, str]],
+    opset: int,
+) -> str:
+    """Export one graph (batch axis 0 dynamic on every input and output, plus `extra_axes`); returns the exporter.
+
+    torch's dynamo exporter first; TorchScript's where dynamo cannot trace the module."""
+    names = [*spec.inputs, *spec.outputs]
+    dynamic_axes = {name: {0: "rows", **extra_axes.get(name, {})} for name in names}
+    path = os.path.join(output_dir, spec.file)
+    export_kwargs: dict[str, Any] = {"input_names": spec.inputs, "output_names": spec.outputs, "opset_version": opset}
+    # The graphs take their inputs as `*inputs`: one dynamic-shape spec per positional input.
+    dynamic_shapes = tuple({axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes[name]} for name in spec.inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                module,
+                inputs,
+                path,
+                dynamo=True,
+                dynamic_shapes=(dynamic_shapes,) if _takes_varargs(module) else dynamic_shapes,
+                external_data=False,
+                verbose=False,
+                **export_kwargs,
+            )
+            return DYNAMO_EXPORTER
+        except Exception:  # noqa: BLE001 - any failure of the dynamo exporter falls back to TorchScript
+            torch.onnx.export(module, inputs, path, dynamo=False, dynamic_axes=dynamic_axes, **export_kwargs)
+            return LEGACY_EXPORTER
+
+
+def _takes_varargs(module: nn.Module) -> bool:
+    return any(
+        p.kind is inspect.Parameter.VAR_POSITIONAL for p in inspect.signature(module.forward).parameters.values()
+    )
+
+
+def _sam_ptx_model(model: nn.Module) -> SamPtxForTextSegmentation:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not isinstance(base, SamPtxForTextSegmentation):
+        raise TypeError(
+            f"model is a {type(model).__name__}: expected a SamPtxForTextSegmentation or a PeftModel around one"
+        )
+    return base
+
+
+def _check_class_names(class_names: Sequence[str] | None) -> list[str]:
+    if class_names is None:
+        return []
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names={class_names!r} is one string: expected a list of class names")
+    names = list(class_names)
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"class name {name!r} is not a non-empty string")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"class names {repeated} are given more than once: expected each once")
+    return names
+
+
+def _method_of(model: SamPtxForTextSegmentation) -> str:
+    """The SAM-PTx method the model's adapters and text injection make (`samptx_hf.methods`)."""
+    injection = model.config.text_injection
+    if injection == TextInjection.PROMPT_ENCODER.value:
+        return "text_prompt_encoder"
+    if injection == TextInjection.MASK_DECODER.value:
+        return "text_mask_decoder"
+    adapters = [module for module in model.modules() if isinstance(module, ParallelTextLayer)]
+    if not adapters:
+        return "decoder_only"
+    return "parallel_text" if any(adapter.reads_text for adapter in adapters) else "parallel_adapter"
+
+
+def _preprocessing_of(model: SamPtxForTextSegmentation, image_size: int, sam2: bool) -> ImagePreprocessing:
+    """What `SamPtxProcessor.from_model(model)` does to an image."""
+    image_processor = SamPtxProcessor.from_model(model).image_processor
+    return ImagePreprocessing(
+        image_size=image_size,
+        resize="square" if sam2 else "longest_side",
+        resample="bilinear",
+        rescale_factor=float(image_processor.rescale_factor),
+        image_mean=[float(value) for value in image_processor.image_mean],
+        image_std=[float(value) for value in image_processor.image_std],
+        pad=not sam2,
+    )
+
+
+__all__ = ["DEFAULT_OPSET", "export_model"]

@@ -1,0 +1,196 @@
+"""Every exported graph against the PyTorch model it came from, at batch and prompt sizes other than the export's."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from conftest import CLASS_NAMES
+
+from samptx_hf.onnx.layout import (
+    CLASS_EMBEDDINGS_FILE,
+    DECODER,
+    DECODER_MULTIMASK,
+    IMAGE_ENCODER,
+    TEXT_ENCODER,
+    TRUNK,
+    ExportLayout,
+    decoder_prompt,
+)
+
+TOLERANCE = 1e-4  # float32, another CPU in CI
+
+
+def _run(folder, layout: ExportLayout, role: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    spec = layout.graphs[role]
+    session = ort.InferenceSession(str(folder / spec.file), providers=["CPUExecutionProvider"])
+    outputs = session.run(spec.outputs, {name: inputs[name] for name in spec.inputs})
+    return dict(zip(spec.outputs, outputs, strict=True))
+
+
+def _close(actual: np.ndarray, expected: torch.Tensor) -> None:
+    expected = expected.detach().float().numpy()
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE)
+
+
+def _image_features(model, folder, layout, pixel_values, text_embeds):
+    """The image-encoder graphs' outputs for rows of (image, class), through the trunk when there is one."""
+    inputs = {"pixel_values": pixel_values.numpy(), "text_embeds": text_embeds.numpy()}
+    if layout.has_trunk:
+        inputs.update(_run(folder, layout, TRUNK, inputs))
+    return _run(folder, layout, IMAGE_ENCODER, inputs)
+
+
+def test_layout_describes_the_model(exported):
+    model, folder, layout = exported
+    base = model.get_base_model()
+    assert ExportLayout.load(folder) == layout
+    assert layout.base == ("sam2" if base.config.sam_config.model_type == "sam2" else "sam")
+    assert layout.text_injection == base.config.text_injection
+    assert layout.has_trunk == (layout.method in ("parallel_text",))
+    assert layout.image_encoder_reads_text == ("text_embeds" in layout.graphs[IMAGE_ENCODER].inputs)
+    assert layout.decoder_reads_text == ("text_embeds" in layout.graphs[DECODER].inputs)
+    assert ("presence_logits" in layout.graphs[DECODER].outputs) == layout.presence_head
+    stored = np.load(folder / CLASS_EMBEDDINGS_FILE)
+    _close(stored, base.encode_text(CLASS_NAMES))
+
+
+def test_image_graphs_match_the_model(exported):
+    model, folder, layout = exported
+    base = model.get_base_model()
+    torch.manual_seed(1)
+    pixel_values = torch.randn(3, 3, 64, 64)  # exported with 2 rows
+    text_embeds = base.encode_text(["cat", "dog", "a red car"])
+    outputs = _image_features(model, folder, layout, pixel_values, text_embeds)
+    with torch.no_grad():
+        if layout.has_trunk:
+            trunk = base.get_image_trunk(pixel_values)
+            trunk_outputs = _run(folder, layout, TRUNK, {"pixel_values": pixel_values.numpy()})
+            for name, tensor in zip(
+                layout.graphs[TRUNK].outputs, [trunk.hidden_states, *trunk.stage_outputs], strict=True
+            ):
+                _close(trunk_outputs[name], tensor)
+        features = base.get_image_embeddings(pixel_values, text_embeds=text_embeds)
+    _close(outputs["image_embeddings"], features.image_embeddings)
+    for index, level in enumerate(features.high_resolution_features or ()):
+        _close(outputs[f"high_res_feats_{index}"], level)
+
+
+def _prompt_batch(base: str, prompts: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Prompts of one row as `(1, point_batch, n, 2)` points and `(1, point_batch, n)` labels, padded with -10."""
+    encoded = [decoder_prompt(base, **prompt) for prompt in prompts]
+    length = max(len(labels) for _, labels in encoded)
+    points = np.zeros((1, len(encoded), length, 2), dtype=np.float32)
+    labels = np.full((1, len(encoded), length), -10, dtype=np.int64)
+    for index, (coords, point_labels) in enumerate(encoded):
+        points[0, index, : len(coords)] = coords
+        labels[0, index, : len(point_labels)] = point_labels
+    return points, labels
+
+
+@pytest.mark.parametrize("multimask", [False, True], ids=["one-mask", "multimask"])
+def test_decoder_graph_matches_the_model(exported, multimask):
+    model, folder, layout = exported
+    base = model.get_base_model()
+    torch.manual_seed(2)
+    pixel_values = torch.randn(1, 3, 64, 64)
+    text_embeds = base.encode_text(["dog"])
+    with torch.no_grad():
+        features = base.get_image_embeddings(pixel_values, text_embeds=text_embeds)
+    feature_inputs = {"image_embeddings": features.image_embeddings.numpy()}
+    for index, level in enumerate(features.high_resolution_features or ()):
+        feature_inputs[f"high_res_feats_{index}"] = level.numpy()
+    role = DECODER_MULTIMASK if multimask else DECODER
+    mask_size = layout.low_res_mask_size
+    mask_prompt = torch.randn(1, 1, mask_size, mask_size)
+
+    points = torch.tensor([[[10.0, 20.0], [40.0, 30.0]], [[50.0, 12.0], [0.0, 0.0]]])  # 2 prompts, padded
+    point_labels = torch.tensor([[1, 0], [1, -10]])
+    boxes = torch.tensor([[8.0, 10.0, 40.0, 50.0], [20.0, 4.0, 60.0, 30.0]])
+    cases = {  # name: (model keyword arguments, the same prompts as decoder-graph points)
+        "points (2 prompts, one padded)": (
+            {"input_points": points[None], "input_labels": point_labels[None]},
+            [{"points": points[0].numpy(), "labels": [1, 0]}, {"points": points[1, :1].numpy(), "labels": [1]}],
+        ),
+        "boxes": ({"input_boxes": boxes[None]}, [{"box": box.numpy()} for box in boxes]),
+        "points and a box": (
+            {"input_points": points[None, :1], "input_labels": point_labels[None, :1], "input_boxes": boxes[None, :1]},
+            [{"points": points[0].numpy(), "labels": [1, 0], "box": boxes[0].numpy()}],
+        ),
+        "class name alone": ({}, [{}]),
+        "a mask prompt": ({"input_masks": mask_prompt}, [{}]),
+    }
+    for name, (model_inputs, prompts) in cases.items():
+        with torch.no_grad():
+            expected = base(
+                image_embeddings=features, text_embeds=text_embeds, multimask_output=multimask, **model_inputs
+            )
+        graph_points, graph_labels = _prompt_batch(layout.base, prompts)
+        has_mask = "input_masks" in model_inputs
+        outputs = _run(
+            folder,
+            layout,
+            role,
+            {
+                **feature_inputs,
+                "input_points": graph_points,
+                "input_labels": graph_labels,
+                "mask_input": (mask_prompt if has_mask else torch.zeros(1, 1, mask_size, mask_size)).numpy(),
+                "has_mask_input": np.array([1.0 if has_mask else 0.0], dtype=np.float32),
+                "text_embeds": text_embeds.numpy(),
+            },
+        )
+        try:
+            _close(outputs["low_res_masks"], expected.pred_masks)
+            _close(outputs["iou_scores"], expected.iou_scores)
+            if layout.presence_head:
+                _close(outputs["presence_logits"], expected.presence_logits)
+        except AssertionError as error:
+            raise AssertionError(f"{name}: {error}") from None
+
+
+def test_decoder_graph_takes_several_rows(exported):
+    """Three (image, class) rows at once, each with its own mask prompt switch: row by row the same answers."""
+    model, folder, layout = exported
+    base = model.get_base_model()
+    torch.manual_seed(3)
+    pixel_values = torch.randn(3, 3, 64, 64)
+    text_embeds = base.encode_text(["cat", "dog", "a red car"])
+    features = _image_features(model, folder, layout, pixel_values, text_embeds)
+    points, labels = _prompt_batch(layout.base, [{"points": np.array([[30.0, 30.0]]), "labels": [1]}])
+    mask_size = layout.low_res_mask_size
+    mask_input = np.random.default_rng(0).normal(size=(3, 1, mask_size, mask_size)).astype(np.float32)
+    has_mask_input = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+    inputs = {
+        **features,
+        "input_points": np.repeat(points, 3, axis=0),
+        "input_labels": np.repeat(labels, 3, axis=0),
+        "mask_input": mask_input,
+        "has_mask_input": has_mask_input,
+        "text_embeds": text_embeds.numpy(),
+    }
+    batched = _run(folder, layout, DECODER, inputs)
+    for row in range(3):
+        single = _run(folder, layout, DECODER, {name: value[row : row + 1] for name, value in inputs.items()})
+        for name, value in single.items():
+            np.testing.assert_allclose(batched[name][row : row + 1], value, rtol=0, atol=TOLERANCE)
+
+
+def test_text_encoder_graph_matches_the_model(exported):
+    model, folder, layout = exported
+    if TEXT_ENCODER not in layout.graphs:
+        pytest.skip("the text encoder is exported with parallel_text only (the same graph for every method)")
+    base = model.get_base_model()
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / layout.tokenizer_file))
+    prompts = [layout.prompt_template.format(name) for name in ["cat", "a big red car", "dog"]]
+    encodings = tokenizer.encode_batch(prompts)
+    length = max(len(encoding.ids) for encoding in encodings)
+    input_ids = np.full((3, length), layout.pad_token_id, dtype=np.int64)
+    attention_mask = np.zeros((3, length), dtype=np.int64)
+    for row, encoding in enumerate(encodings):
+        input_ids[row, : len(encoding.ids)] = encoding.ids
+        attention_mask[row, : len(encoding.ids)] = 1
+    outputs = _run(folder, layout, TEXT_ENCODER, {"input_ids": input_ids, "attention_mask": attention_mask})
+    _close(outputs["text_embeds"], base.encode_text(["cat", "a big red car", "dog"]))
