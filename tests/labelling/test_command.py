@@ -204,3 +204,19 @@ def test_float16_on_the_cpu_is_refused_before_the_model_loads(parts_images, tmp_
     options = ["--images", str(parts_images[0]), "--classes", "red", "--dtype", "float16", "--device", "cpu"]
     assert main(["label", "--model", str(tmp_path / "no_model"), "--output", str(tmp_path / "out"), *options]) == 1
     assert "dtype 'float16' is not supported on the CPU" in capsys.readouterr().err
+
+
+def test_a_classes_file_and_dataloader_workers_give_the_json_of_comma_separated_classes(
+    adapter_repo, parts_images, tmp_path
+):
+    folder, _ = parts_images
+    classes_file = tmp_path / "classes.txt"
+    classes_file.write_text("red\n\n  yellow \n")
+    assert (
+        label(adapter_repo, folder, tmp_path / "file", "--classes-file", str(classes_file), "--num-workers", "1") == 0
+    )
+    assert label(adapter_repo, folder, tmp_path / "flag", "--classes", "red,yellow") == 0
+    assert_same_coco(
+        read_json(tmp_path / "file" / "annotations.json"), read_json(tmp_path / "flag" / "annotations.json")
+    )
+    assert [c["name"] for c in read_json(tmp_path / "file" / "annotations.json")["categories"]] == ["red", "yellow"]
