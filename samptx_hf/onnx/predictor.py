@@ -1,0 +1,470 @@
+"""`OnnxPredictor`: [`SamPtxPredictor`]'s `set_image` / `predict` on an ONNX export, with onnxruntime and numpy only.
+
+The same three costs, paid once each, as the PyTorch predictor:
+
+- `set_image`: the image is preprocessed (`samptx_hf.onnx.processing`) and the `trunk` graph runs on it (the image
+  encoder's blocks before the first one that reads the text).
+- the first `predict` of a class: its text embedding (a row of `class_embeddings.npy`, or the `text_encoder` graph on
+  the tokenized prompt) and the `image_encoder` graph on the trunk and that text; kept in a memory-bounded cache,
+  least recently used out.
+- every `predict`: the `decoder` graph (`decoder_multimask` for SAM's three masks).
+
+This module imports neither torch nor transformers: a deployment needs `onnxruntime`, `numpy` and `pillow` (and
+`tokenizers` for class names outside the export's `--classes`).
+"""
+
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..class_prompts import check_class_names, format_prompts
+from . import layout as export_layout
+from .layout import ExportLayout, decoder_prompt
+from .processing import (
+    NOT_A_POINT_LABEL,
+    check_box,
+    check_image_size,
+    check_points,
+    check_presence_threshold,
+    check_threshold,
+    image_fingerprint,
+    load_image,
+    mask_prompt,
+    preprocess_image,
+    scale_coordinates,
+    upscale_masks,
+)
+
+DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB, as SamPtxPredictor's
+
+
+@dataclass
+class OnnxPredictorResult:
+    """What [`OnnxPredictor.predict`] found for one class name: the fields of [`PredictorResult`].
+
+    Args:
+        mask (`np.ndarray` of dtype bool and shape `(height, width)`): The best of `masks` by predicted IoU, at the
+            original image size; empty when `presence` is below the call's `presence_threshold`.
+        score (`float`): The predicted IoU of `mask`.
+        class_name (`str`): The class name that was segmented.
+        masks (`np.ndarray` of dtype bool and shape `(num_masks, height, width)`): Every predicted mask.
+        scores (`np.ndarray` of shape `(num_masks,)`): Predicted IoU of each of `masks`.
+        presence (`float`, *optional*): The probability that the image holds the class (with points: that the
+            pointed object is one); `None` for an export without a presence head.
+        logits (`np.ndarray`, *optional*): Always `None` here, as in [`PredictorResult`].
+        low_res_logits (`np.ndarray` of shape `(1, size, size)`): The chosen mask's logits at the decoder's
+            resolution, SAM's mask prompt for the next click (`mask_input`).
+    """
+
+    mask: np.ndarray
+    score: float
+    class_name: str
+    masks: np.ndarray
+    scores: np.ndarray
+    presence: float | None = None
+    logits: np.ndarray | None = None
+    low_res_logits: np.ndarray | None = None
+
+
+@dataclass
+class OnnxPredictorCacheInfo:
+    """What an [`OnnxPredictor`] holds: the image's trunk, the classes' image embeddings, and the counters."""
+
+    trunk_bytes: int
+    class_embeddings_bytes: int
+    classes: int
+    hits: int
+    misses: int
+    max_bytes: int
+
+
+_ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+_ONNX_TYPES.update({"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_})
+
+
+class _Graph:
+    """One graph of the export on onnxruntime, fed by name, each input cast to the type the graph declares."""
+
+    def __init__(self, folder: str, spec: export_layout.GraphSpec, providers: Sequence[str] | None) -> None:
+        import onnxruntime
+
+        path = os.path.join(folder, spec.file)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{folder} holds no {spec.file}, which its config.json names: export it again")
+        self.session = onnxruntime.InferenceSession(path, providers=list(providers) if providers else None)
+        self.input_types = {value.name: _ONNX_TYPES.get(value.type) for value in self.session.get_inputs()}
+        self.outputs = [value.name for value in self.session.get_outputs()]
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = sorted(set(self.input_types) - set(feeds))
+        if missing:
+            raise ValueError(f"the graph's inputs {missing} were not given (given: {sorted(feeds)})")
+        arrays = {
+            name: np.ascontiguousarray(feeds[name], dtype=dtype) if dtype is not None else feeds[name]
+            for name, dtype in self.input_types.items()
+        }
+        return dict(zip(self.outputs, self.session.run(self.outputs, arrays), strict=True))
+
+
+def _nbytes(arrays: dict[str, np.ndarray]) -> int:
+    return sum(array.nbytes for array in arrays.values())
+
+
+class OnnxPredictor:
+    """Segment classes and clicks on one image at a time from an ONNX export, the image encoded once and each class
+    once: [`SamPtxPredictor`]'s API and answers, without torch.
+
+    Args:
+        export_dir: A folder written by `samptx export` (its `config.json` says which graph takes what).
+        providers: onnxruntime execution providers, e.g. `["CUDAExecutionProvider", "CPUExecutionProvider"]`; by
+            default onnxruntime's.
+        max_cache_bytes: Memory the trunk and the classes' image embeddings may take, in bytes; the least recently
+            used classes are dropped beyond it.
+
+    Example:
+
+    ```py
+    >>> predictor = OnnxPredictor("exported/")  # doctest: +SKIP
+    >>> predictor.set_image("fish.jpg")  # doctest: +SKIP
+    >>> first = predictor.predict("batfish", points=[(320, 240)])  # doctest: +SKIP
+    >>> [r.presence for r in predictor.predict(["batfish", "diver"])]  # no point: every X, or none  # doctest: +SKIP
+    [0.97, 0.02]
+    ```
+
+    Raises:
+        FileNotFoundError: When `export_dir` holds no `config.json` or lacks a graph it names.
+        ValueError: On an export of another format, or a `max_cache_bytes` that is not a positive integer.
+        ImportError: When onnxruntime is not installed.
+    """
+
+    def __init__(
+        self,
+        export_dir: str | os.PathLike,
+        providers: Sequence[str] | None = None,
+        max_cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
+            raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as error:
+            raise ImportError("OnnxPredictor needs onnxruntime: pip install onnxruntime") from error
+        self.export_dir = os.fspath(export_dir)
+        self.layout = ExportLayout.load(self.export_dir)
+        self.max_cache_bytes = max_cache_bytes
+        graphs = self.layout.graphs
+        self._trunk_graph = (
+            _Graph(self.export_dir, graphs[export_layout.TRUNK], providers) if self.layout.has_trunk else None
+        )
+        self._image_encoder = _Graph(self.export_dir, graphs[export_layout.IMAGE_ENCODER], providers)
+        self._decoders = {
+            False: _Graph(self.export_dir, graphs[export_layout.DECODER], providers),
+            True: _Graph(self.export_dir, graphs[export_layout.DECODER_MULTIMASK], providers),
+        }
+        self._providers = providers
+        self._text_encoder: _Graph | None = None  # loaded on the first class outside class_embeddings.npy
+        self._tokenizer: Any = None
+        self._class_rows = {name: row for row, name in enumerate(self.layout.class_names)}
+        self._class_embeddings_table: np.ndarray | None = None
+        if self.layout.class_names:
+            self._class_embeddings_table = np.load(
+                os.path.join(self.export_dir, export_layout.CLASS_EMBEDDINGS_FILE), allow_pickle=False
+            )
+        self._text_embeds: dict[str, np.ndarray] = {}
+        self._class_features: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+        self.hits = self.misses = 0
+        self.reset_image()
+
+    # ------------------------------------------------------------------------------------------------ the image
+
+    def set_image(self, image: Any) -> None:
+        """Preprocess `image` (a path, PIL image or RGB uint8 array) and run the `trunk` graph on it.
+
+        Forgets the previous image and its classes. Setting the same image again keeps them.
+
+        Raises:
+            FileNotFoundError, ValueError: On a missing or unreadable image, or one the model cannot take (empty, or
+                for SAM too elongated for its input), with [`SamPtxPredictor.set_image`]'s messages.
+        """
+        pil_image = load_image(image)
+        fingerprint = image_fingerprint(pil_image)
+        if fingerprint == self._image_fingerprint:
+            return
+        preprocessing = self.layout.preprocessing
+        check_image_size((pil_image.height, pil_image.width), preprocessing.image_size, preprocessing.pad)
+        self.reset_image()
+        pixel_values, original_size, reshaped_size = preprocess_image(
+            pil_image,
+            preprocessing.image_size,
+            preprocessing.image_mean,
+            preprocessing.image_std,
+            preprocessing.rescale_factor,
+            pad=preprocessing.pad,
+        )
+        if self._trunk_graph is not None:
+            self._trunk = self._trunk_graph({"pixel_values": pixel_values})  # (1, ...) per output
+        else:
+            self._trunk = {"pixel_values": pixel_values}
+        self._original_size, self._reshaped_size = original_size, reshaped_size
+        self._image_fingerprint = fingerprint
+
+    def reset_image(self) -> None:
+        """Forget the image, its trunk and its classes' embeddings."""
+        self._trunk: dict[str, np.ndarray] | None = None
+        self._original_size: tuple[int, int] | None = None
+        self._reshaped_size: tuple[int, int] | None = None
+        self._image_fingerprint: str | None = None
+        self._class_features.clear()
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._trunk is not None
+
+    @property
+    def original_size(self) -> tuple[int, int] | None:
+        """`(height, width)` of the image set, or None."""
+        return self._original_size
+
+    # ------------------------------------------------------------------------------------------------ prompts
+
+    def predict(
+        self,
+        text: str | Sequence[str],
+        points: Sequence[Sequence[float]] | None = None,
+        point_labels: Sequence[int] | None = None,
+        box: Sequence[float] | None = None,
+        mask_input: Any = None,
+        multimask_output: bool = False,
+        threshold: float = 0.0,
+        presence_threshold: float = 0.5,
+    ) -> OnnxPredictorResult | list[OnnxPredictorResult]:
+        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would.
+
+        Without points and a box the class name alone is the prompt: every instance of the class, and with a
+        presence head its `presence`.
+
+        Args:
+            text: A class name, or a list of them (one result each, in order).
+            points: `(x, y)` pixels of the original image; `point_labels` 1 (foreground, the default) or 0.
+            box: `(x1, y1, x2, y2)` pixels of the original image.
+            mask_input: The `low_res_logits` of an earlier result, `(1, size, size)` or `(size, size)`; with a list
+                of class names, a list with one per name.
+            multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
+            threshold: Logit above which a pixel is in the mask.
+            presence_threshold: Presence probability below which a class is absent and its masks empty; unused by an
+                export without a presence head.
+
+        Returns:
+            An [`OnnxPredictorResult`] for a class name, a list of them for a list of names.
+
+        Raises:
+            RuntimeError: When no image was set.
+            ValueError: On bad class names, a class outside `class_embeddings.npy` when the export has no text
+                encoder, prompts outside the image, a `mask_input` of the wrong shape, a NaN `threshold` or a
+                `presence_threshold` outside [0, 1].
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
+        """
+        threshold = check_threshold(threshold)
+        presence_threshold = check_presence_threshold(presence_threshold)
+        if self._trunk is None:
+            raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
+        class_names = check_class_names(text)
+        coords, labels = self._decoder_prompt(points, point_labels, box)
+        rows = len(class_names)
+        masks = self._input_masks(mask_input, rows, isinstance(text, str))
+        features = self._image_features(class_names)
+        decoder = self._decoders[bool(multimask_output)]
+        feeds = {
+            **features,
+            "input_points": np.broadcast_to(coords, (rows, 1, *coords.shape)),  # (rows, 1, n, 2)
+            "input_labels": np.broadcast_to(labels, (rows, 1, *labels.shape)),  # (rows, 1, n)
+            "mask_input": masks if masks is not None else np.zeros((rows, 1, *self._mask_shape), np.float32),
+            "has_mask_input": np.full((rows,), 1.0 if masks is not None else 0.0, dtype=np.float32),
+        }
+        if self.layout.decoder_reads_text:
+            feeds["text_embeds"] = self._text_embeddings(class_names)
+        outputs = decoder({name: feeds[name] for name in decoder.input_types})
+        return self._results(outputs, class_names, threshold, presence_threshold, single=isinstance(text, str))
+
+    def cache_info(self) -> OnnxPredictorCacheInfo:
+        """The memory the trunk and the classes take, and how often a class was found cached."""
+        return OnnxPredictorCacheInfo(
+            trunk_bytes=self._trunk_bytes(),
+            class_embeddings_bytes=sum(_nbytes(features) for features in self._class_features.values()),
+            classes=len(self._class_features),
+            hits=self.hits,
+            misses=self.misses,
+            max_bytes=self.max_cache_bytes,
+        )
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    @property
+    def _mask_shape(self) -> tuple[int, int]:
+        return self.layout.low_res_mask_size, self.layout.low_res_mask_size
+
+    def _trunk_bytes(self) -> int:
+        return _nbytes(self._trunk) if self._trunk is not None else 0
+
+    def _decoder_prompt(
+        self, points: Any, point_labels: Any, box: Any
+    ) -> tuple[np.ndarray, np.ndarray]:  # (n, 2) float32, (n,) int64
+        """The prompt as the decoder graph's points: checked and scaled as `SamPtxProcessor.encode_prompts` does,
+        the class name alone SAM's "not a point" (as [`text_only_prompt`])."""
+        if point_labels is not None and points is None:
+            raise ValueError("input_labels were given without input_points")
+        scaled_points = scaled_box = labels = None
+        if points is not None:
+            checked, labels = check_points(points, point_labels, self._original_size)
+            scaled_points = scale_coordinates(checked, self._original_size, self._reshaped_size)
+        if box is not None:
+            scaled_box = scale_coordinates(
+                check_box(box, self._original_size), self._original_size, self._reshaped_size
+            )
+        if points is None and box is None:
+            scaled_points = np.zeros((1, 2), dtype=np.float32)
+            labels = np.array([NOT_A_POINT_LABEL], dtype=np.int64)
+        return decoder_prompt(self.layout.base, scaled_points, labels, scaled_box)
+
+    def _input_masks(self, mask_input: Any, rows: int, single: bool) -> np.ndarray | None:
+        """`mask_input` as `(rows, 1, size, size)` logits, or None."""
+        if mask_input is None:
+            return None
+        masks = [mask_input] if single else list(mask_input)
+        if len(masks) != rows:
+            raise ValueError(f"mask_input has {len(masks)} masks for {rows} class names: give one per class name")
+        size = self.layout.low_res_mask_size
+        arrays = []
+        for mask in masks:
+            array = mask_prompt(mask, "mask_input")
+            if array.shape != (1, size, size):
+                raise ValueError(
+                    f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
+                    f"({size}, {size}), got {array.shape}"
+                )
+            arrays.append(array)
+        return np.stack(arrays)  # (rows, 1, size, size)
+
+    def _image_features(self, class_names: list[str]) -> dict[str, np.ndarray]:
+        """The decoder's image inputs of each row's class (`image_embeddings`, + SAM 2's high-resolution features):
+        cached ones, the missing ones computed in one batch. Without text in the image encoder, one entry serves
+        every class."""
+        reads_text = self.layout.image_encoder_reads_text
+        keys = class_names if reads_text else [""] * len(class_names)
+        missing = [row for row, key in enumerate(keys) if key not in self._class_features and keys.index(key) == row]
+        self.misses += len(missing)
+        self.hits += len(keys) - len(missing)
+        computed: dict[str, dict[str, np.ndarray]] = {}
+        if missing:
+            feeds = {name: np.repeat(value, len(missing), axis=0) for name, value in self._trunk.items()}
+            if reads_text:
+                feeds["text_embeds"] = self._text_embeddings([class_names[row] for row in missing])
+            outputs = self._image_encoder(feeds)
+            for index, row in enumerate(missing):
+                computed[keys[row]] = {name: value[index : index + 1] for name, value in outputs.items()}
+        rows = []
+        for key in keys:
+            if key in self._class_features:
+                self._class_features.move_to_end(key)
+                rows.append(self._class_features[key])
+            else:
+                rows.append(computed[key])
+        for key, features in computed.items():
+            self._remember(key, features)
+        return {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
+
+    def _remember(self, key: str, features: dict[str, np.ndarray]) -> None:
+        budget = self.max_cache_bytes - self._trunk_bytes()
+        if _nbytes(features) > budget:
+            return  # larger than the whole cache: used for this call only
+        self._class_features[key] = features
+        while sum(_nbytes(cached) for cached in self._class_features.values()) > budget:
+            self._class_features.popitem(last=False)  # least recently used
+
+    def _text_embeddings(self, class_names: list[str]) -> np.ndarray:
+        """`(rows, text_dim)` text embeddings: rows of `class_embeddings.npy`, else the text-encoder graph's."""
+        unknown = [name for name in dict.fromkeys(class_names) if name not in self._text_embeds]
+        from_table = [name for name in unknown if name in self._class_rows]
+        for name in from_table:
+            self._text_embeds[name] = self._class_embeddings_table[self._class_rows[name]].astype(np.float32)
+        to_encode = [name for name in unknown if name not in self._class_rows]
+        if to_encode:
+            for name, embedding in zip(to_encode, self._encode_text(to_encode), strict=True):
+                self._text_embeds[name] = embedding
+        return np.stack([self._text_embeds[name] for name in class_names])
+
+    def _encode_text(self, class_names: list[str]) -> np.ndarray:
+        """The text-encoder graph on the class names' prompts, tokenized by the export's `tokenizer.json`."""
+        layout = self.layout
+        if export_layout.TEXT_ENCODER not in layout.graphs or layout.tokenizer_file is None:
+            known = ", ".join(repr(name) for name in layout.class_names) or "none"
+            raise ValueError(
+                f"class {class_names[0]!r} is not among the export's classes ({known}) and the export has no text "
+                "encoder: export again with the class in --classes, or with the text encoder for open vocabularies"
+            )
+        if self._text_encoder is None:
+            try:
+                from tokenizers import Tokenizer
+            except ImportError as error:
+                raise ImportError(
+                    f"class {class_names[0]!r} is not in class_embeddings.npy: encoding it needs the tokenizers "
+                    "package (pip install tokenizers)"
+                ) from error
+            self._tokenizer = Tokenizer.from_file(os.path.join(self.export_dir, layout.tokenizer_file))
+            self._tokenizer.no_padding()
+            self._tokenizer.enable_truncation(layout.max_text_length)
+            graph_spec = layout.graphs[export_layout.TEXT_ENCODER]
+            self._text_encoder = _Graph(self.export_dir, graph_spec, self._providers)
+        encodings = self._tokenizer.encode_batch(format_prompts(class_names, layout.prompt_template))
+        length = max(len(encoding.ids) for encoding in encodings)
+        input_ids = np.full((len(encodings), length), layout.pad_token_id, dtype=np.int64)  # (prompts, length)
+        attention_mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            input_ids[row, : len(encoding.ids)] = encoding.ids
+            attention_mask[row, : len(encoding.ids)] = 1
+        outputs = self._text_encoder({"input_ids": input_ids, "attention_mask": attention_mask})
+        return outputs["text_embeds"].astype(np.float32)
+
+    def _results(
+        self,
+        outputs: dict[str, np.ndarray],
+        class_names: list[str],
+        threshold: float,
+        presence_threshold: float,
+        single: bool,
+    ) -> OnnxPredictorResult | list[OnnxPredictorResult]:
+        """One result per row, as `samptx_hf.inference.results_from_outputs` makes them."""
+        low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
+        scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
+        presences: list[float | None] = [None] * len(class_names)
+        if "presence_logits" in outputs:
+            logits = outputs["presence_logits"][:, 0, 0].astype(np.float64)
+            presences = (1.0 / (1.0 + np.exp(-logits))).tolist()
+        pad_size = self.layout.preprocessing.image_size if self.layout.preprocessing.pad else None
+        upsampled = upscale_masks(low_res, self._original_size, self._reshaped_size, pad_size)  # (rows, masks, h, w)
+        results = []
+        for row, class_name in enumerate(class_names):
+            masks = upsampled[row] > threshold
+            presence = presences[row]
+            if presence is not None and presence < presence_threshold:
+                masks[:] = False
+            best = int(np.argmax(scores[row]))
+            results.append(
+                OnnxPredictorResult(
+                    mask=masks[best],
+                    score=float(scores[row, best]),
+                    class_name=class_name,
+                    masks=masks,
+                    scores=scores[row],
+                    presence=presence,
+                    low_res_logits=low_res[row, [best]],
+                )
+            )
+        return results[0] if single else results
+
+
+__all__ = ["DEFAULT_CACHE_BYTES", "OnnxPredictor", "OnnxPredictorCacheInfo", "OnnxPredictorResult"]
