@@ -8,6 +8,7 @@ Importing this package imports neither torch nor transformers: the layout of an 
 from typing import Any
 
 from .layout import ExportLayout, GraphSpec, ImagePreprocessing, decoder_prompt
+from .predictor import OnnxPredictor, OnnxPredictorResult
 
 _LAZY = {"export_model": ".export", "quantize_export": ".quantization"}
 
@@ -21,4 +22,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ExportLayout", "GraphSpec", "ImagePreprocessing", "decoder_prompt", "export_model", "quantize_export"]
+__all__ = [
+    "ExportLayout",
+    "GraphSpec",
+    "ImagePreprocessing",
+    "OnnxPredictor",
+    "OnnxPredictorResult",
+    "decoder_prompt",
+    "export_model",
+    "quantize_export",
+]
