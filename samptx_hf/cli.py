@@ -36,6 +36,7 @@ commands:
   eval     evaluate a model on a dataset (mIoU per class; COD metrics for COD10K)
   push     upload an adapter folder written by training to the Hugging Face Hub
   label    label a whole dataset by class names into COCO JSON (resumable; many processes via accelerate)
+  export   export a model to ONNX graphs that onnxruntime runs without torch (needs samptx_hf[onnx])
   demo     serve a demo page: click on an image, type class names, see the masks (needs samptx_hf[demo])
 
 A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
@@ -139,8 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.set_defaults(run=run_segment)
 
     from .labelling.command import add_label_parser  # here, not at the top: the command imports from this module
+    from .onnx.command import add_export_parser
 
     add_label_parser(commands)
+    add_export_parser(commands)
 
     evaluate = commands.add_parser(
         "eval",
