@@ -170,11 +170,7 @@ def run_label(args: argparse.Namespace) -> None:
         "presence_threshold": args.presence_threshold,
         "dtype": args.dtype,
     }
-    if state.is_main_process:
-        check_or_write_header(args.output, header)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        check_or_write_header(args.output, header)
+    _check_header_once(state, args.output, header)
     model = model.to(dtype=dtype).eval()
     annotator = BatchAnnotator(
         model,
@@ -194,7 +190,7 @@ def run_label(args: argparse.Namespace) -> None:
 
     # 4. Label, appending each image's record as it is done.
     output = Path(args.output)
-    found = 0
+    found = unreadable = 0
     with ShardWriter(output, state.process_index) as writer, _progress(state, len(share)) as progress:
         for batch in loader:
             labelable, errors = _split_labelable(batch, annotator)
@@ -214,19 +210,36 @@ def run_label(args: argparse.Namespace) -> None:
                 image = {"id": item.entry.image_id, "file_name": item.entry.file_name}
                 writer.append({"index": item.entry.index, "image": image, "error": error})
             progress.update(len(batch))
-            progress.set_postfix(annotations=found, unreadable=len(errors), refresh=False)
+            unreadable += len(errors)
+            progress.set_postfix(annotations=found, unreadable=unreadable, refresh=False)
 
     # 5. One JSON from every shard.
     state.wait_for_everyone()
     if state.is_main_process:
         counts = merge_shards(output, classes)
-        unreadable = ""
+        left_out = ""
         if counts["unreadable"]:
-            unreadable = f", {counts['unreadable']} unreadable (listed in {output / UNREADABLE_NAME})"
+            left_out = f", {counts['unreadable']} unreadable (listed in {output / UNREADABLE_NAME})"
         print(
-            f"labelled {counts['images']} images with {len(classes)} classes{unreadable}: "
+            f"labelled {counts['images']} images with {len(classes)} classes{left_out}: "
             f"{counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
         )
+
+
+def _check_header_once(state: Any, output: str, header: dict[str, Any]) -> None:
+    """The main process checks (or writes) the header; every process raises its error, none waits forever."""
+    from accelerate.utils import broadcast_object_list
+
+    problem: list[Exception | None] = [None]
+    if state.is_main_process:
+        try:
+            check_or_write_header(output, header)
+        except (OSError, ValueError) as error:
+            problem = [error]
+    if state.num_processes > 1:
+        broadcast_object_list(problem)
+    if problem[0] is not None:
+        raise problem[0]
 
 
 def _split_labelable(batch: list[LoadedImage], annotator: BatchAnnotator) -> tuple[list, list]:

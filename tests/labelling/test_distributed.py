@@ -33,3 +33,8 @@ def test_two_processes_give_the_json_of_one(adapter_repo, parts_images, tmp_path
     assert all((tmp_path / "two" / SHARDS_FOLDER / shard).stat().st_size > 0 for shard in shards)
     assert main(["label", *options, "--output", str(tmp_path / "one")]) == 0
     assert_same_coco(read_json(tmp_path / "two" / "annotations.json"), read_json(tmp_path / "one" / "annotations.json"))
+
+    # Another vocabulary on the same output: every process stops with the main process's error, none waits for it.
+    other = [*options[:-1], "red,blue", "--output", str(tmp_path / "two")]
+    refused = subprocess.run([*launch, *other], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert refused.returncode != 0 and "holds a run with classes=" in refused.stderr
