@@ -6,9 +6,9 @@ A new section is a module here that ends with `SECTION = Section(name, summary, 
 
 from common import Section
 
-from . import inference, labelling, multiclass, overhead, params, placement, text, training
+from . import inference, labelling, multiclass, onnx, overhead, params, placement, text, training
 
 SECTIONS: dict[str, Section] = {
     module.SECTION.name: module.SECTION
-    for module in (inference, params, training, text, multiclass, placement, overhead, labelling)
+    for module in (inference, params, training, text, multiclass, placement, overhead, labelling, onnx)
 }
