@@ -59,6 +59,8 @@ def export_model(
 ) -> ExportLayout:
     """Write `model` as ONNX graphs and their `config.json` into `output_dir` (created if missing).
 
+    The model is put in eval mode and in float32 (the graphs are float32; see `quantize_export` for int8).
+
     Args:
         model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one (its active adapter is exported).
         output_dir: The export folder; files of an earlier export in it are replaced.
