@@ -139,6 +139,14 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def run_label(args: argparse.Namespace) -> None:
+    """Run `samptx label` with the parsed `args` of [`add_label_parser`]'s parser (on this process's share under
+    `accelerate launch`).
+
+    Raises:
+        FileNotFoundError: On missing images, classes file or model.
+        FileExistsError: When `--output` is a folder with files that no labelling run wrote.
+        ValueError: On a bad vocabulary, a dtype the device does not compute in, or an output of another run.
+    """
     from accelerate import PartialState
     from accelerate.utils import parse_flag_from_env
 
