@@ -70,16 +70,10 @@ def measure(run: SizeRun) -> dict[str, Any]:
         point = torch.tensor([[[[size / 2, size / 2]]]])
         points, labels = decoder_prompt(layout.base, points=point[0, 0].numpy(), labels=[1])
         inputs = {"pixel_values": pixel_values.numpy(), "text_embeds": text_embeds.numpy()}
-        inputs.update(zip(layout.graphs[TRUNK].outputs, runtimes["float32"][TRUNK].run(None, inputs), strict=True))
-        inputs.update(
-            zip(
-                layout.graphs[IMAGE_ENCODER].outputs,
-                runtimes["float32"][IMAGE_ENCODER].run(
-                    None, {n: inputs[n] for n in layout.graphs[IMAGE_ENCODER].inputs}
-                ),
-                strict=True,
-            )
-        )
+        for role in (TRUNK, IMAGE_ENCODER):
+            spec = layout.graphs[role]
+            outputs = runtimes["float32"][role].run(None, {name: inputs[name] for name in spec.inputs})
+            inputs.update(zip(spec.outputs, outputs, strict=True))
         mask_size = layout.low_res_mask_size
         inputs |= {
             "input_points": points[None, None],
