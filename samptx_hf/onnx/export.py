@@ -11,6 +11,7 @@ Example:
 """
 
 import inspect
+import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -210,6 +211,10 @@ def _export_graph(
     export_kwargs: dict[str, Any] = {"input_names": spec.inputs, "output_names": spec.outputs, "opset_version": opset}
     # The graphs take their inputs as `*inputs`: one dynamic-shape spec per positional input.
     dynamic_shapes = tuple({axis: torch.export.Dim.DYNAMIC for axis in dynamic_axes[name]} for name in spec.inputs)
+    # torch's exporter logs a warning per torchvision operator it cannot register when torchvision is absent.
+    registration_logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_logger.level
+    registration_logger.setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -227,6 +232,8 @@ def _export_graph(
         except Exception:  # noqa: BLE001 - any failure of the dynamo exporter falls back to TorchScript
             torch.onnx.export(module, inputs, path, dynamo=False, dynamic_axes=dynamic_axes, **export_kwargs)
             return LEGACY_EXPORTER
+        finally:
+            registration_logger.setLevel(level)
 
 
 def _takes_varargs(module: nn.Module) -> bool:

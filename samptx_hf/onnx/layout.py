@@ -108,7 +108,7 @@ class ExportLayout:
     Args:
         base (`str`): `"sam"` or `"sam2"`.
         method (`str`): The SAM-PTx method (`parallel_text`, `parallel_adapter`, `decoder_only`,
-            `text_prompt_encoder`, `text_mask_decoder`), or `"custom"` when the model's adapters match none.
+            `text_prompt_encoder`, `text_mask_decoder`), as the model's adapters and text injection make it.
         text_injection (`str`): Where the text enters: `"parallel_text"` (the image encoder's adapters, graph
             `image_encoder` takes `text_embeds`), `"prompt_encoder"` / `"mask_decoder"` (the decoder graphs take it)
             or `"none"` (no graph takes it).

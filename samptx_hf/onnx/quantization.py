@@ -5,6 +5,7 @@ graphs about four times; convolutions and the rest stay float32. The quantized g
 folder and `config.json` records `quantization: "int8"`.
 """
 
+import logging
 import os
 
 from .layout import ExportLayout
@@ -30,14 +31,29 @@ def quantize_export(folder: str | os.PathLike, mode: str = "int8") -> ExportLayo
     layout = ExportLayout.load(folder)
     if layout.quantization is not None:
         raise ValueError(f"the export in {folder} is already quantized ({layout.quantization})")
-    for spec in layout.graphs.values():
-        path = os.path.join(folder, spec.file)
-        quantized = path + ".int8.tmp"
-        quantize_dynamic(path, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-        os.replace(quantized, path)
+    # onnxruntime's quantizer advises shape pre-processing on the root logger, once per graph: not needed here.
+    advice = _DropMessage("Please consider to run pre-processing before quantization")
+    logging.getLogger().addFilter(advice)
+    try:
+        for spec in layout.graphs.values():
+            path = os.path.join(folder, spec.file)
+            quantized = path + ".int8.tmp"
+            quantize_dynamic(path, quantized, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+            os.replace(quantized, path)
+    finally:
+        logging.getLogger().removeFilter(advice)
     layout.quantization = mode
     layout.save(folder)
     return layout
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
 
 
 __all__ = ["QUANTIZATION_MODES", "quantize_export"]
