@@ -37,8 +37,9 @@ def make_exportable_model(method: str, sam_version: int, presence_head: bool = T
     scope="session", params=[(v, m) for v in SAM_VERSIONS for m in METHODS], ids=lambda p: f"sam{p[0]}-{p[1]}"
 )
 def exported(request, tmp_path_factory: pytest.TempPathFactory):
-    """(peft model, export folder, layout) for each base and method; the text encoder is exported for
-    `parallel_text` only (it is the same graph for every method)."""
+    """(peft model, export folder, layout) for each base and method, exported once for the whole session (the export
+    and predictor tests share it; tests only read it); the text encoder is exported for `parallel_text` only (it is
+    the same graph for every method)."""
     sam_version, method = request.param
     model = make_exportable_model(method, sam_version)
     folder = tmp_path_factory.mktemp(f"export-sam{sam_version}-{method}")
