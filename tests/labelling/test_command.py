@@ -20,7 +20,8 @@ from samptx_hf import SamPtxForTextSegmentation, segment
 from samptx_hf.cli import main
 from samptx_hf.labelling.resume import SHARDS_FOLDER
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+# pycocotools' decode under numpy 2 (its own code, not ours): "__array__ implementation doesn't accept a copy keyword".
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
 def label(adapter_repo, images, output, *options):
