@@ -33,6 +33,19 @@ def make_exportable_model(method: str, sam_version: int, presence_head: bool = T
     return peft_model
 
 
+# parallel_text on both bases runs by default (the trunk split, the text encoder); the other methods' exports take
+# ~30 s each on two cores (torch's dynamo exporter), so their tests are `slow` (marked at collection: a mark on a
+# fixture's parameter does not reach `-m`).
+_FAST = {(1, "parallel_text"), (2, "parallel_text")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "exported" in params and tuple(params["exported"]) not in _FAST:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(
     scope="session", params=[(v, m) for v in SAM_VERSIONS for m in METHODS], ids=lambda p: f"sam{p[0]}-{p[1]}"
 )
