@@ -13,11 +13,18 @@ from typing import Any, NoReturn
 
 import huggingface_hub
 import numpy as np
-import torch
 from PIL import Image
 from transformers.utils import logging as transformers_logging
 
+from .command_line import (
+    add_model_arguments,
+    load_model,
+    parse_presence_threshold,
+    parse_threshold,
+)
 from .data.sources import DATASETS
+from .labelling.command import add_label_parser
+from .onnx.command import add_export_parser
 
 # Sources that generate their samples (`--num-samples`, `--seed`) and read no `--data`.
 _GENERATED_DATASETS = ("synthetic", "synthetic_attributes")
@@ -86,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_SEGMENT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_model_arguments(segment)
+    add_model_arguments(segment)
     segment.add_argument("--image", required=True, help="the image file (any format PIL reads)")
     segment.add_argument(
         "--text",
@@ -121,13 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     segment.add_argument(
         "--threshold",
-        type=_threshold,
+        type=parse_threshold,
         default=0.0,
         help="logit above which a pixel is in the mask (default 0.0, probability 0.5)",
     )
     segment.add_argument(
         "--presence-threshold",
-        type=_presence_threshold,
+        type=parse_presence_threshold,
         default=0.5,
         help="presence probability below which a class is absent and its mask empty (default 0.5; a model trained "
         "with a presence head)",
@@ -138,9 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="predict SAM's three masks and keep the one with the best predicted IoU (with --point or --box)",
     )
     segment.set_defaults(run=run_segment)
-
-    from .labelling.command import add_label_parser  # here, not at the top: the command imports from this module
-    from .onnx.command import add_export_parser
 
     add_label_parser(commands)
     add_export_parser(commands)
@@ -155,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_model_arguments(evaluate)
+    add_model_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True, choices=DATASETS, help="the data source (see below)")
     evaluate.add_argument("--data", default=None, help="folder, file or id of the data (not for synthetic)")
     evaluate.add_argument("--split", default=None, help="split to evaluate (default: test; validation for ade20k)")
@@ -178,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
     )
-    evaluate.add_argument("--threshold", type=_threshold, default=0.0, help="mask logit threshold (default 0.0)")
+    evaluate.add_argument("--threshold", type=parse_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     evaluate.add_argument(
         "--clicks",
         type=int,
@@ -222,16 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="adapter repository or full model: local folder or Hub id")
-    parser.add_argument(
-        "--device", type=_device, default=None, help="torch device (default: cuda if available, else cpu)"
-    )
-    parser.add_argument(
-        "--verbose", action="store_true", help="show the libraries' warnings, progress bars and tracebacks"
-    )
-
-
 def _numbers(value: str, count: int, form: str) -> list[float]:
     parts = value.split(",")
     try:
@@ -241,52 +235,6 @@ def _numbers(value: str, count: int, form: str) -> list[float]:
     if len(numbers) != count:
         raise argparse.ArgumentTypeError(f"{value!r} is not {form} (numbers separated by commas)")
     return numbers
-
-
-def _device(value: str) -> str:
-    """A torch device that this machine has, e.g. `cpu`, `cuda`, `cuda:1`, `mps`."""
-    try:
-        device = torch.device(value)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a torch device, expected e.g. cpu, cuda, cuda:1 or mps"
-        ) from None
-    if device.type == "cpu":
-        return value
-    backend = getattr(torch, device.type, None)
-    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: this torch ({torch.__version__}) has no {device.type} device; use --device cpu"
-        )
-    if device.index is not None and device.index >= backend.device_count():
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: this machine has {backend.device_count()} {device.type} device(s), numbered from 0"
-        )
-    return value
-
-
-def _threshold(value: str) -> float:
-    """A mask logit: any real number, not NaN (`check_threshold`)."""
-    from .processing_samptx import check_threshold  # imported when the flag is given: `--help` stays light
-
-    try:
-        return check_threshold(float(value))
-    except ValueError:  # not a number, or NaN
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a mask logit, expected a number such as 0.0 or -1.5"
-        ) from None
-
-
-def _presence_threshold(value: str) -> float:
-    """A probability in [0, 1] (`check_presence_threshold`)."""
-    from .processing_samptx import check_presence_threshold
-
-    try:
-        return check_presence_threshold(float(value))
-    except ValueError:  # not a number, NaN or outside [0, 1]
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a probability, expected a number in [0, 1] such as 0.5"
-        ) from None
 
 
 def _point(value: str) -> list[float]:
@@ -333,7 +281,7 @@ def run_segment(args: argparse.Namespace) -> None:
     image = load_image(args.image)  # fails early on a missing or unreadable file
     points = (args.point or []) + (args.background_point or [])
     point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])
-    model, processor = _load_model(args.model, args.device)
+    model, processor = load_model(args.model, args.device)
     if text_only:
         _segment_every_class(args, model, processor, image, class_paths, labels_path, overlay_path)
         return
@@ -464,7 +412,7 @@ def run_eval(args: argparse.Namespace) -> None:
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
-    model, processor = _load_model(args.model, args.device)
+    model, processor = load_model(args.model, args.device)
     results = evaluate_model(
         model,
         dataset,
@@ -506,7 +454,7 @@ def _add_demo_parser(commands: Any) -> None:
         epilog="example:\n  samptx demo --model outputs/sam-ptx-synthetic --port 7860   (then open http://127.0.0.1:7860)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_model_arguments(demo)
+    add_model_arguments(demo)
     demo.add_argument(
         "--port", type=_port, default=None, help="the port to serve on (default: $GRADIO_SERVER_PORT or 7860)"
     )
@@ -537,7 +485,7 @@ def _run_demo(args: argparse.Namespace) -> None:
         import_gradio()  # before the model loads: say at once that gradio is missing
     except ImportError as error:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
-    model, processor = _load_model(args.model, args.device)
+    model, processor = load_model(args.model, args.device)
     # A process manager's stop (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) end the server alike: Gradio
     # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught). A stop
     # that comes while the page is built or the server starts is held until it has started: interrupted inside
@@ -575,26 +523,6 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-
-def _load_model(model_name_or_path: str, device: str | None) -> tuple[Any, Any]:
-    """The model (adapter repository or full model) on `device`, and the processor saved with it if any."""
-    from transformers.utils import PROCESSOR_NAME, cached_file
-
-    from .hub import hub_lookup_kwargs, locate_pretrained
-    from .modeling_samptx import SamPtxForTextSegmentation
-    from .processing_samptx import SamPtxProcessor
-
-    # Checked here to name the flag in the error; the Hub is asked once (`locate_pretrained` remembers the answer).
-    hub_kwargs = locate_pretrained(model_name_or_path, what="--model")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = SamPtxForTextSegmentation.from_pretrained(model_name_or_path, **hub_kwargs).to(device)
-    processor = getattr(model, "processor", None)  # an adapter repository's, loaded with it
-    if processor is None and isinstance(model, SamPtxForTextSegmentation):  # a full model saved with its processor
-        lookup = hub_lookup_kwargs(hub_kwargs)
-        if cached_file(model_name_or_path, PROCESSOR_NAME, _raise_exceptions_for_missing_entries=False, **lookup):
-            processor = SamPtxProcessor.from_pretrained(model_name_or_path, **lookup)
-    return model, processor
 
 
 @contextlib.contextmanager

@@ -341,7 +341,7 @@ def no_model_load(monkeypatch):
     """Fails a test whose command loads the model: what these tests give is refused before that."""
     import samptx_hf.cli
 
-    monkeypatch.setattr(samptx_hf.cli, "_load_model", lambda *args: pytest.fail("loaded the model before refusing"))
+    monkeypatch.setattr(samptx_hf.cli, "load_model", lambda *args: pytest.fail("loaded the model before refusing"))
 
 
 @pytest.mark.parametrize(
@@ -412,7 +412,7 @@ def presence_model(monkeypatch):
         return logits
 
     model.presence_head.register_forward_hook(answer)
-    monkeypatch.setattr(samptx_hf.cli, "_load_model", lambda *args: (model, None))
+    monkeypatch.setattr(samptx_hf.cli, "load_model", lambda *args: (model, None))
     return model
 
 

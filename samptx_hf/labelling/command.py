@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from ..cli import _add_model_arguments, _load_model, _presence_threshold, _threshold
+from ..command_line import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
 from .annotator import DTYPES, BatchAnnotator, check_dtype, check_vocabulary
 from .coco_writer import image_annotations, png_path, save_class_masks, save_label_map
 from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
@@ -45,7 +45,7 @@ def add_label_parser(commands: Any) -> None:
         epilog=LABEL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_model_arguments(label)
+    add_model_arguments(label)
     label.add_argument(
         "--images",
         required=True,
@@ -77,10 +77,10 @@ def add_label_parser(commands: Any) -> None:
     label.add_argument(
         "--class-masks", action="store_true", help="also write OUTPUT/masks/<image>/<class>.png (0/255) per class"
     )
-    label.add_argument("--threshold", type=_threshold, default=0.0, help="mask logit threshold (default 0.0)")
+    label.add_argument("--threshold", type=parse_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     label.add_argument(
         "--presence-threshold",
-        type=_presence_threshold,
+        type=parse_presence_threshold,
         default=0.5,
         help="presence probability below which a class is absent (default 0.5)",
     )
@@ -165,7 +165,7 @@ def run_label(args: argparse.Namespace) -> None:
     dtype = check_dtype(args.dtype, device)
 
     # 2. The model, and the run's header: an output of another model, vocabulary or options is refused.
-    model, processor = _load_model(args.model, device)
+    model, processor = load_model(args.model, device)
     header = {
         "model": os.path.abspath(args.model) if os.path.isdir(args.model) else args.model,
         "model_fingerprint": model_fingerprint(model),

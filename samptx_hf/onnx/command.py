@@ -4,7 +4,7 @@ import argparse
 import os
 from typing import Any
 
-from ..cli import _add_model_arguments, _load_model
+from ..command_line import add_model_arguments, load_model
 from .quantization import QUANTIZATION_MODES
 
 EXPORT_EXAMPLE = """examples:
@@ -29,7 +29,7 @@ def add_export_parser(commands: Any) -> None:
         epilog=EXPORT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_model_arguments(export)
+    add_model_arguments(export)
     export.add_argument("--output", required=True, help="the export folder (created if missing)")
     export.add_argument(
         "--classes",
@@ -56,7 +56,7 @@ def run_export(args: argparse.Namespace) -> None:
 
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise ValueError(f"--output {args.output} is a file: expected a folder (or a path to create)")
-    model, _ = _load_model(args.model, "cpu" if args.device is None else args.device)
+    model, _ = load_model(args.model, "cpu" if args.device is None else args.device)
     layout = export_model(model, args.output, class_names=args.classes, opset=args.opset)
     if args.quantize is not None:
         layout = quantize_export(args.output, args.quantize)
