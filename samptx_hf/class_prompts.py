@@ -36,6 +36,24 @@ def check_class_names(text: Any) -> list[str]:
     return [name.strip() for name in class_names]
 
 
+def check_vocabulary(classes: Any, name: str = "classes") -> list[str]:
+    """`classes` as a vocabulary: a list of checked class names (`check_class_names`), each named once, as a label
+    map, a labelling run or an export over several classes needs them; `name` is the argument the message names.
+
+    Raises:
+        ValueError: On a single string, an empty list, a name that is not a non-empty string, or a name given twice.
+    """
+    if isinstance(classes, str):
+        raise ValueError(f"{name}={classes!r} is one string, expected a list of class names such as [{classes!r}]")
+    if isinstance(classes, Sequence) and len(classes) == 0:
+        raise ValueError(f"{name}={classes!r}: the class list is empty, expected at least one class name")
+    class_names = check_class_names(list(classes) if isinstance(classes, Sequence) else classes)
+    repeated = sorted({class_name for class_name in class_names if class_names.count(class_name) > 1})
+    if repeated:
+        raise ValueError(f"{name} names {repeated} more than once, expected each class once")
+    return class_names
+
+
 def format_prompts(class_names: Any, template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
     """The prompts of `class_names` (checked by `check_class_names`) through `template`.
 
@@ -47,4 +65,10 @@ def format_prompts(class_names: Any, template: str = DEFAULT_PROMPT_TEMPLATE) ->
     return [template.format(name) for name in check_class_names(class_names)]
 
 
-__all__ = ["DEFAULT_PROMPT_TEMPLATE", "check_class_names", "check_prompt_template", "format_prompts"]
+__all__ = [
+    "DEFAULT_PROMPT_TEMPLATE",
+    "check_class_names",
+    "check_prompt_template",
+    "check_vocabulary",
+    "format_prompts",
+]

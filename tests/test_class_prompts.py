@@ -4,7 +4,13 @@ import pytest
 from transformers import SamImageProcessorPil
 
 from samptx_hf import SamPtxConfig
-from samptx_hf.class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
+from samptx_hf.class_prompts import (
+    DEFAULT_PROMPT_TEMPLATE,
+    check_class_names,
+    check_prompt_template,
+    check_vocabulary,
+    format_prompts,
+)
 from samptx_hf.processing_samptx import SamPtxProcessor
 from samptx_hf.tiny import tiny_clip_tokenizer
 from samptx_hf.training.arguments import ModelArguments
@@ -44,3 +50,21 @@ def test_a_template_needs_exactly_one_slot_everywhere(template):
     if template is not None:
         with pytest.raises(ValueError, match="argument --prompt_template: .*must contain exactly one '{}'"):
             ModelArguments(prompt_template=template)
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ("dog", r"classes='dog' is one string, expected a list of class names such as \['dog'\]"),
+        ([], r"classes=\[\]: the class list is empty"),
+        (["dog", ""], "every class name must be a non-empty string"),
+        (["dog", " cat", "dog "], r"classes names \['dog'\] more than once, expected each class once"),
+    ],
+)
+def test_a_vocabulary_names_each_class_once(classes, message):
+    with pytest.raises(ValueError, match=message):
+        check_vocabulary(classes)
+
+
+def test_a_vocabulary_is_stripped_and_keeps_its_order():
+    assert check_vocabulary([" sea horse", "batfish "]) == ["sea horse", "batfish"]

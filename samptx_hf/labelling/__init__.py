@@ -7,7 +7,7 @@
 - `distributed.py`: each process's share of the images, and the merge of the shards into one JSON.
 """
 
-from .annotator import BatchAnnotator, ClassPrediction, check_dtype, check_vocabulary
+from .annotator import BatchAnnotator, ClassPrediction, check_dtype
 from .coco_writer import ANNOTATION_MODES, categories_of, coco_document, encode_rle, image_annotations
 from .distributed import merge_shards
 from .resume import ShardWriter, check_or_write_header, done_indices, read_records
@@ -24,7 +24,6 @@ __all__ = [
     "categories_of",
     "check_dtype",
     "check_or_write_header",
-    "check_vocabulary",
     "coco_document",
     "done_indices",
     "encode_rle",

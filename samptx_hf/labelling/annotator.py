@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..class_prompts import check_class_names
+from ..class_prompts import check_vocabulary
 from ..image_encoding import ImageTrunk
 from ..inference import SegmentationResult, eval_mode, inputs_on_model, results_from_outputs, text_only_prompt
 from ..processing_samptx import (
@@ -166,23 +166,6 @@ class BatchAnnotator:
         return predictions
 
 
-def check_vocabulary(classes: Sequence[str]) -> list[str]:
-    """`classes` as a list of checked class names, each once.
-
-    Raises:
-        ValueError: On a single string, an empty list, an empty or non-string name, or a name given twice.
-    """
-    if isinstance(classes, str):
-        raise ValueError(f"classes={classes!r} is one string, expected a list of class names such as [{classes!r}]")
-    if len(classes) == 0:
-        raise ValueError("the class list is empty, expected at least one class name")
-    class_names = check_class_names(list(classes))
-    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"the class list names {repeated} more than once, expected each class once")
-    return class_names
-
-
 def _one_image(trunk: ImageTrunk, position: int) -> ImageTrunk:
     """The trunk of image `position` alone."""
     return ImageTrunk(
@@ -192,4 +175,4 @@ def _one_image(trunk: ImageTrunk, position: int) -> ImageTrunk:
     )
 
 
-__all__ = ["BatchAnnotator", "ClassPrediction", "DTYPES", "check_dtype", "check_vocabulary"]
+__all__ = ["BatchAnnotator", "ClassPrediction", "DTYPES", "check_dtype"]

@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from ..class_prompts import check_vocabulary
 from ..command_line import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
-from .annotator import DTYPES, BatchAnnotator, check_dtype, check_vocabulary
+from .annotator import DTYPES, BatchAnnotator, check_dtype
 from .coco_writer import image_annotations, png_path, save_class_masks, save_label_map
 from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
 from .resume import ShardWriter, check_or_write_header, done_indices

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..class_prompts import check_class_names
+from ..class_prompts import check_vocabulary
 from ..inference import SegmentationResult, segment
 from ..processing_samptx import SamPtxProcessor
 
@@ -83,12 +83,7 @@ def segment_semantic(
     (['batfish', 'seaweed'], (480, 640))
     ```
     """
-    if isinstance(classes, str):
-        raise ValueError(f"classes={classes!r} is one string, expected a list of class names such as [{classes!r}]")
-    class_names = check_class_names(list(classes))
-    repeated = sorted({name for name in class_names if class_names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"classes names {repeated} more than once, expected each class once (one label each)")
+    class_names = check_vocabulary(classes)  # one label each
     results = segment(
         model,
         image,
