@@ -1,4 +1,5 @@
-"""Text-only labelling of a batch of images over a vocabulary: every class name of every image, in few passes.
+"""Labelling of a batch of images over a vocabulary: every class name of every image in few passes, or the point
+and box prompts of an image (`--prompts`).
 
 The costs a class name alone pays in [`segment`], shared across a dataset:
 
@@ -8,7 +9,10 @@ The costs a class name alone pays in [`segment`], shared across a dataset:
   all classes of an image in one batch (in chunks of `max_rows`).
 
 With adapters in the last K blocks (`--adapter_layers last:K`), a class then costs K blocks, not the whole encoder.
-The results equal [`segment`]'s for the same image and class names (within float32 rounding: the batch differs).
+An image with prompts ([`ImagePrompt`]) runs the adapted blocks once per class its prompts name, and its prompts
+go through the decoder together (those with the same number of points and box in one batch: SAM's padding points
+are not neutral, so only equal structures batch exactly). The results equal [`segment`]'s for the same image, class
+names and prompts (within float32 rounding: the batch differs).
 """
 
 from collections.abc import Sequence
@@ -29,6 +33,8 @@ from ..processing_samptx import (
     check_threshold,
 )
 from ..sam2_image_processing import prompt_processor
+from ..sam_backbones import ImageFeatures
+from .prompts import ImagePrompt
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -116,12 +122,29 @@ class BatchAnnotator:
             self.text_embeds = model.encode_text(self.classes)  # (classes, text_dim), once for the run
 
     @torch.no_grad()
-    def annotate(self, images: Sequence[Image.Image]) -> list[list[ClassPrediction]]:
-        """Every class of the vocabulary on each image: one list per image, in the vocabulary's order.
+    def annotate(
+        self, images: Sequence[Image.Image], prompts: Sequence[Sequence[ImagePrompt] | None] | None = None
+    ) -> list[list[ClassPrediction]]:
+        """Every class of the vocabulary on each image (one list per image, in the vocabulary's order), or for an
+        image with prompts one prediction per prompt, in order.
+
+        Args:
+            images: The images.
+            prompts: Per image, its prompts, or `None` (or an empty list) for text only; all text only by default.
 
         Raises:
-            ValueError: On an image the model cannot take (empty, or for SAM too elongated).
+            ValueError: On an image the model cannot take (empty, or for SAM too elongated), `prompts` not one entry
+                per image, a prompt's class outside the vocabulary, or a point or box outside its image.
         """
+        if prompts is None:
+            prompts = [None] * len(images)
+        if len(prompts) != len(images):
+            raise ValueError(f"prompts has {len(prompts)} entries for {len(images)} images, expected one per image")
+        for position, image_prompts in enumerate(prompts):
+            for prompt in image_prompts or ():
+                if prompt.class_name not in self.classes:
+                    raise ValueError(f"prompt class {prompt.class_name!r} of image {position} is not in {self.classes}")
+                prompt.check_inside(images[position].width, images[position].height, f"prompt of image {position}")
         if not images:
             return []
         for position, image in enumerate(images):
@@ -130,9 +153,11 @@ class BatchAnnotator:
         with eval_mode(self.model):
             trunk = self.model.get_image_trunk(encoding["pixel_values"])  # text-free blocks, once per image
             return [
-                self._annotate_image(_one_image(trunk, position), original_size, reshaped_size)
-                for position, (original_size, reshaped_size) in enumerate(
-                    zip(encoding["original_sizes"], encoding["reshaped_input_sizes"], strict=True)
+                self._annotate_prompts(_one_image(trunk, position), image_prompts, original_size, reshaped_size)
+                if image_prompts
+                else self._annotate_image(_one_image(trunk, position), original_size, reshaped_size)
+                for position, (original_size, reshaped_size, image_prompts) in enumerate(
+                    zip(encoding["original_sizes"], encoding["reshaped_input_sizes"], prompts, strict=True)
                 )
             ]
 
@@ -164,6 +189,76 @@ class BatchAnnotator:
                 for result in results
             )
         return predictions
+
+    def _annotate_prompts(
+        self,
+        trunk: ImageTrunk,
+        prompts: Sequence[ImagePrompt],
+        original_size: torch.Tensor,
+        reshaped_size: torch.Tensor,
+    ) -> list[ClassPrediction]:
+        # 1. The adapted blocks once per class the prompts name.
+        class_names = list(dict.fromkeys(prompt.class_name for prompt in prompts))
+        text_embeds = self.text_embeds[[self.classes.index(name) for name in class_names]]  # (names, text_dim)
+        features = ImageFeatures.cat(
+            [
+                self.model.get_image_embeddings(
+                    image_trunk=trunk, text_embeds=text_embeds[start : start + self.max_rows]
+                )
+                for start in range(0, len(class_names), self.max_rows)
+            ]
+        )
+        # 2. The prompts through the decoder, those of one structure together.
+        groups: dict[tuple[int, bool], list[int]] = {}
+        for row, prompt in enumerate(prompts):
+            groups.setdefault(prompt.structure, []).append(row)
+        predictions: list[ClassPrediction | None] = [None] * len(prompts)
+        for group in groups.values():
+            for start in range(0, len(group), self.max_rows):
+                rows = group[start : start + self.max_rows]
+                names = [prompts[row].class_name for row in rows]
+                which = torch.tensor([class_names.index(name) for name in names])
+                encoded = [
+                    self.processor.encode_prompts(
+                        original_size, reshaped_size, prompt.class_name, prompt.points, prompt.point_labels, prompt.box
+                    )
+                    for prompt in (prompts[row] for row in rows)
+                ]
+                inputs = {
+                    key: torch.cat([encoding[key] for encoding in encoded])
+                    for key in ("input_points", "input_labels", "input_boxes")
+                    if key in encoded[0]
+                }
+                outputs = self.model(
+                    image_embeddings=_rows(features, which),
+                    text_embeds=text_embeds[which],
+                    **inputs_on_model(inputs, self.model),
+                )
+                results = results_from_outputs(
+                    self.processor,
+                    outputs.pred_masks.float(),
+                    outputs.iou_scores,
+                    original_size[None].expand(len(rows), 2),
+                    reshaped_size[None].expand(len(rows), 2),
+                    names,
+                    self.threshold,
+                    presence_logits=outputs.presence_logits,
+                    presence_threshold=self.presence_threshold,
+                    keep_logits=self.keep_logits,
+                )
+                for row, result in zip(rows, results, strict=True):
+                    predictions[row] = ClassPrediction(
+                        result.class_name, result.mask, result.presence, result.score, result.logits
+                    )
+        return predictions
+
+
+def _rows(features: ImageFeatures, which: torch.Tensor) -> ImageFeatures:
+    """The rows `which` of `features`, repeated as often as named."""
+    high = features.high_resolution_features
+    return ImageFeatures(
+        features.image_embeddings[which], tuple(level[which] for level in high) if high is not None else None
+    )
 
 
 def _one_image(trunk: ImageTrunk, position: int) -> ImageTrunk:
