@@ -11,14 +11,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from ..class_prompts import check_vocabulary
 from ..command_line import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
-from .annotator import DTYPES, BatchAnnotator, check_dtype
+from .annotator import DTYPES, BatchAnnotator, ClassPrediction, check_dtype
 from .coco_writer import image_annotations, png_path, save_class_masks, save_label_map
 from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
+from .prompts import ImagePrompt, prompts_fingerprint, prompts_of_entries, read_prompts
 from .resume import ShardWriter, check_or_write_header, done_indices
 from .sources import LoadedImage, open_image_source
 
@@ -32,6 +34,10 @@ LABEL_EXAMPLE = """examples:
   (each process labels its share; one annotation per present class; labels/label_maps/<image>.png: 0 background,
   i for the i-th class)
 
+  samptx label --model user/sam-ptx-coco --images photos/ --classes dog,cat --prompts detections.json --output labels/
+  (re-segment a detector's boxes: one annotation per box of detections.json, a COCO file whose file_names are paths
+  under photos/; the images without boxes are labelled text only)
+
 Run the same command again on the same --output to resume: images already labelled are skipped. An --output
 written by another model, class list or options is refused."""
 
@@ -41,7 +47,8 @@ def add_label_parser(commands: Any) -> None:
     label = commands.add_parser(
         "label",
         help="label a dataset by class names, into COCO JSON",
-        description="Segment every class of --classes in every image of --images, text only (every X, or none), and "
+        description="Segment every class of --classes in every image of --images, text only (every X, or none), or at "
+        "the point/box prompts of --prompts, and "
         "write COCO instances annotations to --output; resumable, and spread over processes by `accelerate launch`.",
         epilog=LABEL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,6 +66,14 @@ def add_label_parser(commands: Any) -> None:
     vocabulary = label.add_mutually_exclusive_group(required=True)
     vocabulary.add_argument("--classes", help="class names separated by commas, e.g. 'dog,cat,person'")
     vocabulary.add_argument("--classes-file", help="a text file with one class name per line")
+    label.add_argument(
+        "--prompts",
+        default=None,
+        help="a COCO instances file (each bbox a box prompt for its category) or a JSON file "
+        '{"<file_name>": [{"class": ..., "points": [[x, y], ...], "point_labels": [1, ...], '
+        '"box": [x1, y1, x2, y2]}, ...]}: '
+        "one annotation per prompt; images without prompts are labelled text only",
+    )
     label.add_argument("--output", required=True, help="the output folder (created; an earlier run's to resume it)")
     mode = label.add_mutually_exclusive_group()
     mode.add_argument(
@@ -146,7 +161,8 @@ def run_label(args: argparse.Namespace) -> None:
     Raises:
         FileNotFoundError: On missing images, classes file or model.
         FileExistsError: When `--output` is a folder with files that no labelling run wrote.
-        ValueError: On a bad vocabulary, a dtype the device does not compute in, or an output of another run.
+        ValueError: On a bad vocabulary, a bad prompts file (or one naming images not among --images), a dtype the
+            device does not compute in, or an output of another run.
     """
     from accelerate import PartialState
     from accelerate.utils import parse_flag_from_env
@@ -158,6 +174,9 @@ def run_label(args: argparse.Namespace) -> None:
     if args.class_masks:
         _check_class_mask_names(classes)
     source = open_image_source(args.images, args.image_column, args.split, args.image_root)
+    prompts: dict[int, list[ImagePrompt]] = {}
+    if args.prompts is not None:
+        prompts = prompts_of_entries(read_prompts(args.prompts, classes), source.entries, args.prompts)
     # `accelerate launch --multi_gpu` on a CPU machine says so by ACCELERATE_USE_CPU; a bare PartialState() would
     # then run each process as a single one.
     on_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (args.device is not None and args.device.startswith("cpu"))
@@ -178,6 +197,9 @@ def run_label(args: argparse.Namespace) -> None:
         "threshold": args.threshold,
         "presence_threshold": args.presence_threshold,
         "dtype": args.dtype,
+        "prompts": None
+        if args.prompts is None
+        else {"file": os.path.abspath(args.prompts), "sha256": prompts_fingerprint(args.prompts), "unprompted": "text"},
     }
     _check_header_once(state, args.output, header)
     model = model.to(dtype=dtype).eval()
@@ -202,11 +224,15 @@ def run_label(args: argparse.Namespace) -> None:
     found = unreadable = 0
     with ShardWriter(output, state.process_index) as writer, _progress(state, len(share)) as progress:
         for batch in loader:
-            labelable, errors = _split_labelable(batch, annotator)
-            predictions = annotator.annotate([item.image for item in labelable])
-            for item, image_predictions in zip(labelable, predictions, strict=True):
-                _write_pictures(args, output, item, image_predictions)
-                annotations = image_annotations(image_predictions, classes, args.mode)
+            labelable, errors = _split_labelable(batch, annotator, prompts)
+            image_prompts = [prompts.get(item.entry.index) for item in labelable]
+            predictions = annotator.annotate([item.image for item in labelable], image_prompts)
+            for item, image_predictions, prompted in zip(labelable, predictions, image_prompts, strict=True):
+                _write_pictures(
+                    args, output, item, _per_class(image_predictions, classes) if prompted else image_predictions
+                )
+                # A prompt's mask is one annotation, whatever --instances says: the prompt names one object.
+                annotations = image_annotations(image_predictions, classes, "semantic" if prompted else args.mode)
                 found += len(annotations)
                 image = {
                     "id": item.entry.image_id,
@@ -251,8 +277,11 @@ def _check_header_once(state: Any, output: str, header: dict[str, Any]) -> None:
         raise problem[0]
 
 
-def _split_labelable(batch: list[LoadedImage], annotator: BatchAnnotator) -> tuple[list, list]:
-    """The images the model can take, and `(image, reason)` for the others (unreadable, empty, too elongated)."""
+def _split_labelable(
+    batch: list[LoadedImage], annotator: BatchAnnotator, prompts: dict[int, list[ImagePrompt]]
+) -> tuple[list, list]:
+    """The images the model can take, and `(image, reason)` for the others (unreadable, empty, too elongated, or
+    with a prompt outside the image)."""
     labelable, errors = [], []
     for item in batch:
         if item.image is None:
@@ -260,11 +289,32 @@ def _split_labelable(batch: list[LoadedImage], annotator: BatchAnnotator) -> tup
             continue
         try:
             annotator.processor.check_image_size((item.image.height, item.image.width))
+            for number, prompt in enumerate(prompts.get(item.entry.index, [])):
+                where = f"prompt {number} ({prompt.class_name!r}) of {item.entry.file_name!r}"
+                prompt.check_inside(item.image.width, item.image.height, where)
         except ValueError as error:
             errors.append((item, str(error)))
             continue
         labelable.append(item)
     return labelable, errors
+
+
+def _per_class(predictions: list[ClassPrediction], classes: list[str]) -> list[ClassPrediction]:
+    """The predictions of an image's prompts as one per class of the vocabulary, for its label map and class masks:
+    the union of the masks of a class's prompts, each pixel's logit the highest among the masks that hold it."""
+    height, width = predictions[0].mask.shape
+    merged = []
+    for name in classes:
+        own = [prediction for prediction in predictions if prediction.class_name == name]
+        mask = np.zeros((height, width), dtype=bool)
+        logits = np.full((height, width), -np.inf, dtype=np.float32) if predictions[0].logits is not None else None
+        for prediction in own:
+            mask |= prediction.mask
+            if logits is not None:
+                logits = np.maximum(logits, np.where(prediction.mask, prediction.logits, -np.inf))
+        score = max((prediction.score for prediction in own), default=0.0)
+        merged.append(ClassPrediction(name, mask, None, score, logits))
+    return merged
 
 
 def _write_pictures(args: argparse.Namespace, output: Path, item: LoadedImage, predictions: list) -> None:
