@@ -33,28 +33,23 @@ def make_exportable_model(method: str, sam_version: int, presence_head: bool = T
     return peft_model
 
 
-# parallel_text on both bases runs by default (the trunk split, the text encoder); the other methods' exports take
-# ~30 s each on two cores (torch's dynamo exporter), so their tests are `slow` (marked at collection: a mark on a
-# fixture's parameter does not reach `-m`).
-_FAST = {(1, "parallel_text"), (2, "parallel_text")}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "exported" in params and tuple(params["exported"]) not in _FAST:
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(
     scope="session", params=[(v, m) for v in SAM_VERSIONS for m in METHODS], ids=lambda p: f"sam{p[0]}-{p[1]}"
 )
 def exported(request, tmp_path_factory: pytest.TempPathFactory):
     """(peft model, export folder, layout) for each base and method, exported once for the whole session (the export
-    and predictor tests share it; tests only read it); the text encoder is exported for `parallel_text` only (it is
-    the same graph for every method)."""
+    and predictor tests share it; tests only read it). `parallel_text` is exported with torch's dynamo exporter and
+    with the text encoder (the same graph for every method); the other methods with the TorchScript exporter, which
+    takes seconds where dynamo takes a minute on two cores, so both exporters are held to the same parity."""
     sam_version, method = request.param
     model = make_exportable_model(method, sam_version)
     folder = tmp_path_factory.mktemp(f"export-sam{sam_version}-{method}")
-    layout = export_model(model, folder, class_names=CLASS_NAMES, text_encoder=method == "parallel_text")
+    main_method = method == "parallel_text"
+    layout = export_model(
+        model,
+        folder,
+        class_names=CLASS_NAMES,
+        text_encoder=main_method,
+        exporter="dynamo" if main_method else "torchscript",
+    )
     return model, folder, layout

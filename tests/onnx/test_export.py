@@ -4,8 +4,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import CLASS_NAMES
+from conftest import CLASS_NAMES, make_exportable_model
 
+from samptx_hf.onnx.export import DYNAMO_EXPORTER, LEGACY_EXPORTER, export_model
 from samptx_hf.onnx.layout import (
     CLASS_EMBEDDINGS_FILE,
     DECODER,
@@ -53,6 +54,19 @@ def test_layout_describes_the_model(exported):
     assert ("presence_logits" in layout.graphs[DECODER].outputs) == layout.presence_head
     stored = np.load(folder / CLASS_EMBEDDINGS_FILE)
     _close(stored, base.encode_text(CLASS_NAMES))
+
+
+def test_layout_names_the_exporter_that_ran(exported):
+    _, _, layout = exported
+    expected = DYNAMO_EXPORTER if layout.method == "parallel_text" else LEGACY_EXPORTER  # as the fixture asks
+    assert layout.exporter == expected
+
+
+def test_an_unknown_exporter_is_refused_before_anything_is_written(tmp_path):
+    model = make_exportable_model("parallel_text", 1)
+    with pytest.raises(ValueError, match="exporter='onnx' is not one of dynamo, torchscript"):
+        export_model(model, tmp_path / "out", exporter="onnx")
+    assert not (tmp_path / "out").exists()
 
 
 def test_image_graphs_match_the_model(exported):

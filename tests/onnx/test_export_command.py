@@ -13,10 +13,12 @@ from samptx_hf.onnx.layout import DECODER, IMAGE_ENCODER, ExportLayout
 @pytest.mark.slow
 def test_export_writes_a_quantized_folder_that_onnxruntime_runs(adapter_repo, tmp_path, capsys):
     output = tmp_path / "exported"
+    # TorchScript: seconds where dynamo takes a minute; both exporters' graphs are held to parity in test_export.py.
     assert main(["export", "--model", str(adapter_repo), "--output", str(output), "--classes", "cat,dog",
-                 "--quantize", "int8"]) == 0  # fmt: skip
+                 "--quantize", "int8", "--exporter", "torchscript"]) == 0  # fmt: skip
     layout = ExportLayout.load(output)
     assert layout.quantization == "int8" and layout.class_names == ["cat", "dog"]
+    assert layout.exporter == "torch.onnx.export(dynamo=False)"
     assert np.load(output / "class_embeddings.npy").shape == (2, layout.text_dim)
     assert f"to {output}" in capsys.readouterr().out
     # The int8 graphs run and keep the float32 interface (quality: docs/deploy.md).
@@ -45,6 +47,7 @@ def _export_argv(adapter_repo, tmp_path, **flags):
         ({"--classes": "cat,,dog"}, "'cat,,dog' is not a list of class names"),
         ({"--classes": "cat,cat"}, "names ['cat'] more than once"),
         ({"--opset": "9"}, "'9' is not an ONNX opset: expected an integer >= 17"),
+        ({"--exporter": "onnx"}, "argument --exporter: invalid choice: 'onnx'"),
     ],
 )
 def test_export_refuses_bad_flags_in_one_line(adapter_repo, tmp_path, capsys, flags, message):

@@ -104,10 +104,12 @@ def bare_venv(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_predicts_in_a_fresh_venv_with_onnxruntime_numpy_and_pillow_only(exported, bare_venv, tmp_path):
+def test_predicts_in_a_fresh_venv_with_onnxruntime_numpy_and_pillow_only(exported, request, tmp_path):
     model, folder, layout = exported
     if layout.method != "parallel_text":
         pytest.skip("the install is checked once per base; every method runs without torch in the test above")
+    # Asked for here, after the skip: pytest sets a fixture up again whenever the parametrized `exported` changes.
+    bare_venv = request.getfixturevalue("bare_venv")
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
     masks, presences, modules, image_path = run_prediction(bare_venv, folder, tmp_path, env=environment)
     assert not any(name.split(".")[0] in ("torch", "transformers", "tokenizers") for name in modules)
