@@ -1,7 +1,6 @@
 """One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from transformers import BatchFeature
 
 from .class_prompts import check_class_names
 from .data.collator import NOT_A_POINT_LABEL
-from .data.conversion import to_rgb
+from .input_checks import image_fingerprint, load_image
 from .processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
@@ -57,44 +56,6 @@ class SegmentationResult:
     scores: np.ndarray
     presence: float | None = None
     logits: np.ndarray | None = None
-
-
-def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
-    """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
-
-    16-bit and float grayscale images are scaled to 0..255 (see `samptx_hf.data.conversion.to_rgb`), not clipped.
-
-    Raises:
-        FileNotFoundError: When the path does not exist.
-        ValueError: When the path is a folder or a file PIL cannot read, the array is not uint8 or has another shape,
-            or `image` is of another type (a `torch.Tensor`, for instance).
-    """
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
-            raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(
-                f"an image array must have dtype uint8 (0..255), got {image.dtype}; convert a [0, 1] float image "
-                "with (image * 255).round().astype(np.uint8)"
-            )
-        return Image.fromarray(image).convert("RGB")
-    if not isinstance(image, str | os.PathLike):
-        hint = " (for a (3, height, width) tensor: Image.fromarray(tensor.permute(1, 2, 0).numpy()))"
-        raise ValueError(
-            f"image is a {type(image).__module__}.{type(image).__name__}, expected a file path, a PIL image or a "
-            f"(height, width[, 3]) uint8 numpy array" + (hint if type(image).__name__ == "Tensor" else "")
-        )
-    if os.path.isdir(image):
-        raise ValueError(f"image {os.fspath(image)!r} is a folder, expected an image file")
-    if not os.path.isfile(image):
-        raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
-    try:
-        with Image.open(image) as opened:
-            return to_rgb(opened)
-    except (OSError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
 
 
 @torch.no_grad()
@@ -192,12 +153,6 @@ def eval_mode(model: Any) -> Iterator[None]:
     finally:
         if was_training:
             model.train()
-
-
-def image_fingerprint(image: Image.Image) -> str:
-    """A key of an image's pixels and size: equal images (wherever they came from) have equal keys. The caches of
-    [`SamPtxPredictor`] and the pipeline find an image they encoded before by it."""
-    return hashlib.sha256(np.asarray(image).tobytes()).hexdigest() + f"-{image.width}x{image.height}-{image.mode}"
 
 
 def prepare_inputs(
@@ -350,4 +305,4 @@ def overlay_mask(
     return overlay
 
 
-__all__ = ["SegmentationResult", "load_image", "overlay_mask", "segment", "text_only_prompt"]
+__all__ = ["SegmentationResult", "image_fingerprint", "load_image", "overlay_mask", "segment", "text_only_prompt"]

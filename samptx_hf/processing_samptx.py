@@ -1,7 +1,5 @@
 """Pre- and post-processing of SAM-PTx: SAM's image processor for images and prompts, CLIP's tokenizer for text."""
 
-import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +9,7 @@ from transformers import BatchFeature, PreTrainedConfig, ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
+from .input_checks import check_presence_threshold, check_threshold
 from .sam2_image_processing import Sam2TorchImageProcessor, image_size_of, prompt_processor
 from .sam_backbones import input_image_size, is_sam2, low_res_mask_size
 
@@ -60,44 +59,6 @@ def check_image_processor_matches(image_processor: Any, sam_config: PreTrainedCo
             f"{'SAM 2' if gives_sam2 else 'SAM'}, but the model's frozen SAM is {model}: use "
             "SamPtxProcessor.from_model(model) or image_processor_for_sam_config(model.config.sam_config)"
         )
-
-
-def check_threshold(threshold: Any, name: str = "threshold") -> float:
-    """`threshold`, a mask logit, as a float: every public call that binarises masks checks it before any work.
-
-    Raises:
-        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
-        ValueError: When it is NaN (no pixel would be in the mask and none out of it, silently).
-    """
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(
-            f"{name}={threshold!r} is a {type(threshold).__name__}, expected a real number: the mask logit above which "
-            "a pixel is in the mask (0.0 is probability 0.5)"
-        )
-    if math.isnan(threshold):
-        raise ValueError(f"{name} is NaN, expected a real number: the mask logit above which a pixel is in the mask")
-    return float(threshold)
-
-
-def check_presence_threshold(presence_threshold: Any, name: str = "presence_threshold") -> float:
-    """`presence_threshold`, a probability, as a float: the presence (sigmoid of the presence head's logit) below
-    which a class is absent and its masks empty. Every public call that reads the presence answer checks it first.
-
-    Raises:
-        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
-        ValueError: When it is NaN or outside [0, 1].
-    """
-    if isinstance(presence_threshold, bool) or not isinstance(presence_threshold, numbers.Real):
-        raise TypeError(
-            f"{name}={presence_threshold!r} is a {type(presence_threshold).__name__}, expected a real number in "
-            "[0, 1]: the presence probability below which a class is absent"
-        )
-    if not 0.0 <= presence_threshold <= 1.0:  # also false for NaN
-        raise ValueError(
-            f"{name}={presence_threshold!r}, expected a probability in [0, 1]: the presence below which a class is "
-            "absent (0.5 by default)"
-        )
-    return float(presence_threshold)
 
 
 class SamPtxProcessor(ProcessorMixin):
@@ -454,6 +415,7 @@ __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
     "SamPtxProcessor",
     "check_image_processor_matches",
+    "check_presence_threshold",
     "check_threshold",
     "image_processor_for_sam_config",
     "mask_prompt",

@@ -34,23 +34,6 @@ def encode_mask_png(mask: np.ndarray) -> dict[str, Any]:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of a PIL image of any mode.
-
-    PIL's own `convert("RGB")` clips 16-bit, 32-bit and float grayscale to 255, which turns a 16-bit PNG white;
-    here such images are scaled to 0..255 instead: `I;16*` by 65535, `I` by 65535 when a value exceeds 255, `F` by
-    1 when every value is in [0, 1] (else clipped to 0..255).
-    """
-    if not (image.mode.startswith("I") or image.mode == "F"):
-        return image.convert("RGB")
-    values = np.asarray(image, dtype=np.float64)  # (height, width)
-    if image.mode.startswith("I;16") or (image.mode == "I" and values.size and values.max() > 255):
-        values = values * (255 / 65535)
-    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
-        values = values * 255
-    return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
-
-
 # The mask rule, shared by every loader, the collator and evaluation. A mask with at most one non-zero value (0/1,
 # 0/255, booleans) is read as non-zero = foreground. Any other mask (saved as JPEG, soft, anti-aliased) is read as
 # value >= half its range: 128 for 8-bit values, 0.5 for floats in [0, 1].

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..class_prompts import check_class_names, format_prompts
+from ..input_checks import check_presence_threshold, check_threshold, image_fingerprint, load_image
 from . import layout as export_layout
 from .layout import ExportLayout, decoder_prompt
 from .processing import (
@@ -29,10 +30,6 @@ from .processing import (
     check_box,
     check_image_size,
     check_points,
-    check_presence_threshold,
-    check_threshold,
-    image_fingerprint,
-    load_image,
     mask_prompt,
     preprocess_image,
     scale_coordinates,

@@ -14,10 +14,6 @@ What [`SamPtxProcessor.from_model`] does for each base, computed the same way:
 This module imports neither torch nor transformers.
 """
 
-import hashlib
-import math
-import numbers
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,60 +25,6 @@ NOT_A_POINT_LABEL = -1  # SAM's "not a point": the prompt of a class name alone
 
 
 # ---------------------------------------------------------------------------------------------------- images
-
-
-def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
-    """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
-
-    The same images as `samptx_hf.inference.load_image` (16-bit and float grayscale scaled to 0..255, not clipped).
-
-    Raises:
-        FileNotFoundError: When the path does not exist.
-        ValueError: When the path is a folder or a file PIL cannot read, the array is not uint8 or has another shape,
-            or `image` is of another type.
-    """
-    if isinstance(image, Image.Image):
-        return _to_rgb(image)
-    if isinstance(image, np.ndarray):
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
-            raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
-        if image.dtype != np.uint8:
-            raise ValueError(
-                f"an image array must have dtype uint8 (0..255), got {image.dtype}; convert a [0, 1] float image "
-                "with (image * 255).round().astype(np.uint8)"
-            )
-        return Image.fromarray(image).convert("RGB")
-    if not isinstance(image, str | os.PathLike):
-        raise ValueError(
-            f"image is a {type(image).__module__}.{type(image).__name__}, expected a file path, a PIL image or a "
-            "(height, width[, 3]) uint8 numpy array"
-        )
-    if os.path.isdir(image):
-        raise ValueError(f"image {os.fspath(image)!r} is a folder, expected an image file")
-    if not os.path.isfile(image):
-        raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
-    try:
-        with Image.open(image) as opened:
-            return _to_rgb(opened)
-    except (OSError, Image.DecompressionBombError) as error:
-        raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """`samptx_hf.data.conversion.to_rgb` without its `datasets` import: 16/32-bit and float grayscale scaled."""
-    if not (image.mode.startswith("I") or image.mode == "F"):
-        return image.convert("RGB")
-    values = np.asarray(image, dtype=np.float64)  # (height, width)
-    if image.mode.startswith("I;16") or (image.mode == "I" and values.size and values.max() > 255):
-        values = values * (255 / 65535)
-    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
-        values = values * 255
-    return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
-
-
-def image_fingerprint(image: Image.Image) -> str:
-    """A key of an image's pixels and size, equal to `samptx_hf.inference.image_fingerprint`'s."""
-    return hashlib.sha256(np.asarray(image).tobytes()).hexdigest() + f"-{image.width}x{image.height}-{image.mode}"
 
 
 def resized_shape(original_size: Sequence[int], image_size: int, pad: bool) -> tuple[int, int]:
@@ -273,44 +215,6 @@ def upscale_masks(
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def check_threshold(threshold: Any, name: str = "threshold") -> float:
-    """`threshold`, a mask logit, as a float (the rules and messages of `samptx_hf.processing_samptx`'s).
-
-    Raises:
-        TypeError: When it is not a real number.
-        ValueError: When it is NaN.
-    """
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise TypeError(
-            f"{name}={threshold!r} is a {type(threshold).__name__}, expected a real number: the mask logit above which "
-            "a pixel is in the mask (0.0 is probability 0.5)"
-        )
-    if math.isnan(threshold):
-        raise ValueError(f"{name} is NaN, expected a real number: the mask logit above which a pixel is in the mask")
-    return float(threshold)
-
-
-def check_presence_threshold(presence_threshold: Any, name: str = "presence_threshold") -> float:
-    """`presence_threshold`, a probability in [0, 1], as a float (the rules and messages of
-    `samptx_hf.processing_samptx`'s).
-
-    Raises:
-        TypeError: When it is not a real number.
-        ValueError: When it is NaN or outside [0, 1].
-    """
-    if isinstance(presence_threshold, bool) or not isinstance(presence_threshold, numbers.Real):
-        raise TypeError(
-            f"{name}={presence_threshold!r} is a {type(presence_threshold).__name__}, expected a real number in "
-            "[0, 1]: the presence probability below which a class is absent"
-        )
-    if not 0.0 <= presence_threshold <= 1.0:  # also false for NaN
-        raise ValueError(
-            f"{name}={presence_threshold!r}, expected a probability in [0, 1]: the presence below which a class is "
-            "absent (0.5 by default)"
-        )
-    return float(presence_threshold)
-
-
 def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Points inside the image and their labels (1 by default), as `SamPtxProcessor` checks them.
 
@@ -380,11 +284,7 @@ __all__ = [
     "check_box",
     "check_image_size",
     "check_points",
-    "check_presence_threshold",
-    "check_threshold",
-    "image_fingerprint",
     "interpolate_bilinear",
-    "load_image",
     "mask_prompt",
     "preprocess_image",
     "resized_shape",

@@ -7,10 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from samptx_hf import SamPtxProcessor
-from samptx_hf.inference import image_fingerprint as torch_image_fingerprint
-from samptx_hf.inference import load_image as torch_load_image
 from samptx_hf.onnx import processing
-from samptx_hf.processing_samptx import check_presence_threshold, check_threshold, image_processor_for_sam_config
+from samptx_hf.processing_samptx import image_processor_for_sam_config
 from samptx_hf.processing_samptx import mask_prompt as torch_mask_prompt
 from samptx_hf.sam2_image_processing import prompt_processor
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
@@ -116,16 +114,6 @@ def error_of(call, *args):
     return type(raised.value), str(raised.value)
 
 
-@pytest.mark.parametrize("value", ["0.5", True, float("nan"), torch.tensor(0.0)])
-def test_threshold_errors_are_the_torch_checks_(value):
-    assert error_of(processing.check_threshold, value) == error_of(check_threshold, value)
-
-
-@pytest.mark.parametrize("value", ["0.5", False, float("nan"), -0.1, 1.5])
-def test_presence_threshold_errors_are_the_torch_checks_(value):
-    assert error_of(processing.check_presence_threshold, value) == error_of(check_presence_threshold, value)
-
-
 @pytest.mark.parametrize(
     ("points", "labels", "box"),
     [
@@ -168,27 +156,3 @@ def test_image_size_errors_are_the_processor_s(sam_version, height, width):
 def test_mask_prompt_errors_are_the_processor_s(shape):
     mask = np.zeros(shape, dtype=np.float32)
     assert error_of(processing.mask_prompt, mask) == error_of(torch_mask_prompt, mask)
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        Image.fromarray(np.arange(0, 60000, 50, dtype=np.uint16).reshape(30, 40)),
-        Image.fromarray(np.linspace(0, 1, 1200, dtype=np.float32).reshape(30, 40)),
-        Image.fromarray(np.random.default_rng(3).integers(0, 256, (30, 40, 4), dtype=np.uint8)),
-        np.random.default_rng(4).integers(0, 256, (30, 40), dtype=np.uint8),
-    ],
-)
-def test_images_load_as_segment_loads_them(image):
-    ours, theirs = processing.load_image(image), torch_load_image(image)
-    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
-    assert processing.image_fingerprint(ours) == torch_image_fingerprint(theirs)
-
-
-@pytest.mark.parametrize("image", [np.zeros((4, 4), dtype=np.float32), "missing.png", 3])
-def test_image_errors_are_segment_s(image):
-    with pytest.raises((ValueError, FileNotFoundError)) as ours:
-        processing.load_image(image)
-    with pytest.raises((ValueError, FileNotFoundError)) as theirs:
-        torch_load_image(image)
-    assert (type(ours.value), str(ours.value)) == (type(theirs.value), str(theirs.value))

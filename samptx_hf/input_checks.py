@@ -1,0 +1,117 @@
+"""What a user passes in, checked without torch, transformers or datasets: images and thresholds.
+
+The PyTorch API (`segment`, the predictor, the pipeline, the CLI) and the onnxruntime predictor
+(`samptx_hf.onnx.OnnxPredictor`, which runs where torch is not installed) read images and check thresholds with these
+same functions, so both accept the same inputs and answer bad ones with the same messages.
+"""
+
+import hashlib
+import math
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
+    """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
+
+    16-bit and float grayscale images are scaled to 0..255 (see [`to_rgb`]), not clipped.
+
+    Raises:
+        FileNotFoundError: When the path does not exist.
+        ValueError: When the path is a folder or a file PIL cannot read, the array is not uint8 or has another shape,
+            or `image` is of another type (a `torch.Tensor`, for instance).
+    """
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (3, 4)):
+            raise ValueError(f"an image array must have shape (height, width[, 3]), got {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(
+                f"an image array must have dtype uint8 (0..255), got {image.dtype}; convert a [0, 1] float image "
+                "with (image * 255).round().astype(np.uint8)"
+            )
+        return Image.fromarray(image).convert("RGB")
+    if not isinstance(image, str | os.PathLike):
+        hint = " (for a (3, height, width) tensor: Image.fromarray(tensor.permute(1, 2, 0).numpy()))"
+        raise ValueError(
+            f"image is a {type(image).__module__}.{type(image).__name__}, expected a file path, a PIL image or a "
+            f"(height, width[, 3]) uint8 numpy array" + (hint if type(image).__name__ == "Tensor" else "")
+        )
+    if os.path.isdir(image):
+        raise ValueError(f"image {os.fspath(image)!r} is a folder, expected an image file")
+    if not os.path.isfile(image):
+        raise FileNotFoundError(f"image file {os.fspath(image)!r} does not exist")
+    try:
+        with Image.open(image) as opened:
+            return to_rgb(opened)
+    except (OSError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot read {os.fspath(image)!r} as an image: {error}") from error
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of a PIL image of any mode.
+
+    PIL's own `convert("RGB")` clips 16-bit, 32-bit and float grayscale to 255, which turns a 16-bit PNG white;
+    here such images are scaled to 0..255 instead: `I;16*` by 65535, `I` by 65535 when a value exceeds 255, `F` by
+    1 when every value is in [0, 1] (else clipped to 0..255).
+    """
+    if not (image.mode.startswith("I") or image.mode == "F"):
+        return image.convert("RGB")
+    values = np.asarray(image, dtype=np.float64)  # (height, width)
+    if image.mode.startswith("I;16") or (image.mode == "I" and values.size and values.max() > 255):
+        values = values * (255 / 65535)
+    elif image.mode == "F" and values.size and values.min() >= 0 and values.max() <= 1:
+        values = values * 255
+    return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
+
+
+def image_fingerprint(image: Image.Image) -> str:
+    """A key of an image's pixels and size: equal images (wherever they came from) have equal keys. The caches of
+    `SamPtxPredictor` and the pipeline find an image they encoded before by it."""
+    return hashlib.sha256(np.asarray(image).tobytes()).hexdigest() + f"-{image.width}x{image.height}-{image.mode}"
+
+
+def check_threshold(threshold: Any, name: str = "threshold") -> float:
+    """`threshold`, a mask logit, as a float: every public call that binarises masks checks it before any work.
+
+    Raises:
+        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
+        ValueError: When it is NaN (no pixel would be in the mask and none out of it, silently).
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={threshold!r} is a {type(threshold).__name__}, expected a real number: the mask logit above which "
+            "a pixel is in the mask (0.0 is probability 0.5)"
+        )
+    if math.isnan(threshold):
+        raise ValueError(f"{name} is NaN, expected a real number: the mask logit above which a pixel is in the mask")
+    return float(threshold)
+
+
+def check_presence_threshold(presence_threshold: Any, name: str = "presence_threshold") -> float:
+    """`presence_threshold`, a probability, as a float: the presence (sigmoid of the presence head's logit) below
+    which a class is absent and its masks empty. Every public call that reads the presence answer checks it first.
+
+    Raises:
+        TypeError: When it is not a real number (a string such as `"0.5"`, a bool, a tensor).
+        ValueError: When it is NaN or outside [0, 1].
+    """
+    if isinstance(presence_threshold, bool) or not isinstance(presence_threshold, numbers.Real):
+        raise TypeError(
+            f"{name}={presence_threshold!r} is a {type(presence_threshold).__name__}, expected a real number in "
+            "[0, 1]: the presence probability below which a class is absent"
+        )
+    if not 0.0 <= presence_threshold <= 1.0:  # also false for NaN
+        raise ValueError(
+            f"{name}={presence_threshold!r}, expected a probability in [0, 1]: the presence below which a class is "
+            "absent (0.5 by default)"
+        )
+    return float(presence_threshold)
+
+
+__all__ = ["check_presence_threshold", "check_threshold", "image_fingerprint", "load_image", "to_rgb"]
