@@ -4,13 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from labelling_helpers import CLASSES, NUM_IMAGES
 from PIL import Image
 
-from samptx_hf.data.synthetic_parts import PARTS_CLASS_NAMES, SyntheticPartsConfig, generate_parts_sample
+from samptx_hf.data.synthetic_parts import SyntheticPartsConfig, generate_parts_sample
 from samptx_hf.labelling import categories_of, encode_rle
-
-NUM_IMAGES = 6
-CLASSES = list(PARTS_CLASS_NAMES)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from samptx_hf.data.synthetic_parts import PARTS_CLASS_NAMES
+
+# Not in conftest.py: `from conftest import ...` finds whichever test folder's conftest was imported last.
+NUM_IMAGES = 6
+CLASSES = list(PARTS_CLASS_NAMES)
+
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())

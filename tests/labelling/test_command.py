@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLASSES, NUM_IMAGES
-from labelling_helpers import assert_same_coco, read_json
+from labelling_helpers import CLASSES, NUM_IMAGES, assert_same_coco, read_json
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval

@@ -5,8 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CLASSES
-from labelling_helpers import assert_same_coco, read_json
+from labelling_helpers import CLASSES, assert_same_coco, read_json
 
 from samptx_hf.cli import main
 from samptx_hf.labelling.resume import SHARDS_FOLDER

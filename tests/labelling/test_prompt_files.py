@@ -5,10 +5,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CLASSES, NUM_IMAGES
 from factories import make_trained_looking_model
 from hub_factories import make_image
-from labelling_helpers import read_json
+from labelling_helpers import CLASSES, NUM_IMAGES, read_json
 from pycocotools import mask as mask_utils
 
 from samptx_hf import SamPtxForTextSegmentation, segment

@@ -4,7 +4,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import CLASS_NAMES, make_exportable_model
+from onnx_factories import CLASS_NAMES, make_exportable_model
 
 from samptx_hf.onnx.export import DYNAMO_EXPORTER, LEGACY_EXPORTER, export_model
 from samptx_hf.onnx.layout import (

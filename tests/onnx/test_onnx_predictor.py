@@ -3,8 +3,8 @@ scores, presence, for SAM and SAM 2 and every method; the same caches and the sa
 
 import numpy as np
 import pytest
-from conftest import CLASS_NAMES
 from hub_factories import make_image
+from onnx_factories import CLASS_NAMES
 
 from samptx_hf import SamPtxPredictor
 from samptx_hf.onnx import OnnxPredictor

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLASS_NAMES
 from hub_factories import make_image
+from onnx_factories import CLASS_NAMES
 
 from samptx_hf import SamPtxPredictor
 
