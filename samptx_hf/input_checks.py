@@ -1,8 +1,8 @@
-"""What a user passes in, checked without torch, transformers or datasets: images and thresholds.
+"""What a user passes in, checked without torch, transformers or datasets: images, prompts and thresholds.
 
 The PyTorch API (`segment`, the predictor, the pipeline, the CLI) and the onnxruntime predictor
-(`samptx_hf.onnx.OnnxPredictor`, which runs where torch is not installed) read images and check thresholds with these
-same functions, so both accept the same inputs and answer bad ones with the same messages.
+(`samptx_hf.onnx.OnnxPredictor`, which runs where torch is not installed) read images and check prompts and thresholds
+with these same functions, so both accept the same inputs and answer bad ones with the same messages.
 """
 
 import hashlib
@@ -114,4 +114,84 @@ def check_presence_threshold(presence_threshold: Any, name: str = "presence_thre
     return float(presence_threshold)
 
 
-__all__ = ["check_presence_threshold", "check_threshold", "image_fingerprint", "load_image", "to_rgb"]
+def check_points(points: Any, image_size: tuple[int, int], image_index: int = 0) -> list[list[float]]:
+    """`points`, a non-empty list of `(x, y)` pixels inside the `(height, width)` image `image_index` of a batch.
+
+    Raises:
+        ValueError: On anything but a non-empty list of pairs of numbers, or a point outside the image.
+    """
+    array = np.asarray(points, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(
+            f"input_points of image {image_index} must be a non-empty list of [x, y] points, got {points!r}"
+        )
+    height, width = image_size
+    for x, y in array:
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValueError(
+                f"point ({x:g}, {y:g}) of image {image_index} lies outside the image: expected 0 <= x <= {width} "
+                f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
+            )
+    return array.tolist()
+
+
+def check_point_labels(labels: Any, num_points: int, image_index: int = 0) -> list[int]:
+    """`labels`, one 1 (foreground) or 0 (background) per point.
+
+    Raises:
+        ValueError: On another number of labels than `num_points`, or another value.
+    """
+    labels = list(np.asarray(labels).reshape(-1).tolist()) if not isinstance(labels, list) else labels
+    if len(labels) != num_points:
+        raise ValueError(
+            f"input_labels of image {image_index} has {len(labels)} labels for {num_points} points: give one per point"
+        )
+    if any(label not in (0, 1) for label in labels):
+        raise ValueError(f"input_labels of image {image_index} are {labels}, expected 1 (foreground) or 0 (background)")
+    return [int(label) for label in labels]
+
+
+def check_box(box: Any, image_size: tuple[int, int], image_index: int = 0) -> list[float]:
+    """`box`, `(x1, y1, x2, y2)` pixels inside the `(height, width)` image `image_index` of a batch.
+
+    Raises:
+        ValueError: On anything but four numbers with `0 <= x1 < x2 <= width` and `0 <= y1 < y2 <= height`.
+    """
+    array = np.asarray(box, dtype=np.float64).reshape(-1)
+    if array.shape != (4,):
+        raise ValueError(f"input_boxes of image {image_index} must be one box [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = array.tolist()
+    height, width = image_size
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        raise ValueError(
+            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of image {image_index} is not a box inside the {width}x{height} "
+            f"image: expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
+        )
+    return [x1, y1, x2, y2]
+
+
+def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
+    """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
+    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape. The model checks the size."""
+    array = np.asarray(mask, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[0] != 1 or array.shape[1] != array.shape[2]:
+        raise ValueError(
+            f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
+            f"low_res_logits), got {tuple(array.shape)}"
+        )
+    return array
+
+
+__all__ = [
+    "check_box",
+    "check_point_labels",
+    "check_points",
+    "check_presence_threshold",
+    "check_threshold",
+    "image_fingerprint",
+    "load_image",
+    "mask_prompt",
+    "to_rgb",
+]

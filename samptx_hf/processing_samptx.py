@@ -9,7 +9,14 @@ from transformers import BatchFeature, PreTrainedConfig, ProcessorMixin
 from transformers.utils import is_torchvision_available
 
 from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
-from .input_checks import check_presence_threshold, check_threshold
+from .input_checks import (
+    check_box,
+    check_point_labels,
+    check_points,
+    check_presence_threshold,
+    check_threshold,
+)
+from .input_checks import mask_prompt as check_mask_prompt
 from .sam2_image_processing import Sam2TorchImageProcessor, image_size_of, prompt_processor
 from .sam_backbones import input_image_size, is_sam2, low_res_mask_size
 
@@ -172,13 +179,13 @@ class SamPtxProcessor(ProcessorMixin):
         for i, image_size in enumerate(image_sizes):
             self.check_image_size(image_size, f"image {i}")
         if points is not None:
-            points = [_check_points(points[i], image_sizes[i], i) for i in range(len(images))]
+            points = [check_points(points[i], image_sizes[i], i) for i in range(len(images))]
             if labels is None:
                 labels = [[1] * len(image_points) for image_points in points]
-            labels = [_check_labels(labels[i], len(points[i]), i) for i in range(len(images))]
+            labels = [check_point_labels(labels[i], len(points[i]), i) for i in range(len(images))]
             points, labels = _pad_points(points, labels)
         if boxes is not None:
-            boxes = [_check_box(boxes[i], image_sizes[i], i) for i in range(len(images))]
+            boxes = [check_box(boxes[i], image_sizes[i], i) for i in range(len(images))]
 
         # 2. Images and prompts through SAM's processor, once per image; then repeated per sample.
         encoding = prompt_processor(self.image_processor)(
@@ -245,13 +252,13 @@ class SamPtxProcessor(ProcessorMixin):
         if input_labels is not None and input_points is None:
             raise ValueError("input_labels were given without input_points")
         if input_points is not None:
-            points = _check_points(input_points, image_size, 0)
-            labels = _check_labels(input_labels if input_labels is not None else [1] * len(points), len(points), 0)
+            points = check_points(input_points, image_size, 0)
+            labels = check_point_labels(input_labels if input_labels is not None else [1] * len(points), len(points), 0)
             scaled = torch.from_numpy(np.asarray(points, dtype=np.float64) * scale).to(torch.float32)
             data["input_points"] = scaled[None, None].repeat(num_samples, 1, 1, 1)  # (samples, 1, points, 2)
             data["input_labels"] = torch.tensor(labels, dtype=torch.int64)[None, None].repeat(num_samples, 1, 1)
         if input_boxes is not None:
-            box = np.asarray(_check_box(input_boxes, image_size, 0), dtype=np.float64).reshape(2, 2) * scale
+            box = np.asarray(check_box(input_boxes, image_size, 0), dtype=np.float64).reshape(2, 2) * scale
             data["input_boxes"] = torch.from_numpy(box.reshape(1, 1, 4)).to(torch.float32).repeat(num_samples, 1, 1)
         tokens = self.tokenizer(format_prompts(class_names, self.prompt_template), padding=True, return_tensors="pt")
         data["input_ids"] = tokens["input_ids"]  # (samples, seq_len)
@@ -345,22 +352,6 @@ def _per_image(prompts: Sequence | None, name: str, num_images: int, is_batch: b
     return list(prompts)
 
 
-def _check_points(points: Any, image_size: tuple[int, int], image_index: int) -> list[list[float]]:
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
-        raise ValueError(
-            f"input_points of image {image_index} must be a non-empty list of [x, y] points, got {points!r}"
-        )
-    height, width = image_size
-    for x, y in array:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise ValueError(
-                f"point ({x:g}, {y:g}) of image {image_index} lies outside the image: expected 0 <= x <= {width} "
-                f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
-            )
-    return array.tolist()
-
-
 def _pad_points(points: list[list[list[float]]], labels: list[list[int]]) -> tuple[list, list]:
     """Pad every image's points to the largest count with SAM's pad label -10 (the prompt encoder ignores them).
 
@@ -372,43 +363,10 @@ def _pad_points(points: list[list[list[float]]], labels: list[list[int]]) -> tup
     return padded_points, padded_labels
 
 
-def _check_labels(labels: Any, num_points: int, image_index: int) -> list[int]:
-    labels = list(np.asarray(labels).reshape(-1).tolist()) if not isinstance(labels, list) else labels
-    if len(labels) != num_points:
-        raise ValueError(
-            f"input_labels of image {image_index} has {len(labels)} labels for {num_points} points: give one per point"
-        )
-    if any(label not in (0, 1) for label in labels):
-        raise ValueError(f"input_labels of image {image_index} are {labels}, expected 1 (foreground) or 0 (background)")
-    return [int(label) for label in labels]
-
-
 def mask_prompt(mask: Any, name: str = "mask_input") -> torch.Tensor:
     """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
     `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape. The model checks the size."""
-    tensor = torch.as_tensor(np.asarray(mask, dtype=np.float32))
-    if tensor.dim() == 2:
-        tensor = tensor[None]
-    if tensor.dim() != 3 or tensor.shape[0] != 1 or tensor.shape[1] != tensor.shape[2]:
-        raise ValueError(
-            f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
-            f"low_res_logits), got {tuple(tensor.shape)}"
-        )
-    return tensor
-
-
-def _check_box(box: Any, image_size: tuple[int, int], image_index: int) -> list[float]:
-    array = np.asarray(box, dtype=np.float64).reshape(-1)
-    if array.shape != (4,):
-        raise ValueError(f"input_boxes of image {image_index} must be one box [x1, y1, x2, y2], got {box!r}")
-    x1, y1, x2, y2 = array.tolist()
-    height, width = image_size
-    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
-        raise ValueError(
-            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of image {image_index} is not a box inside the {width}x{height} "
-            f"image: expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
-        )
-    return [x1, y1, x2, y2]
+    return torch.as_tensor(check_mask_prompt(mask, name))
 
 
 __all__ = [

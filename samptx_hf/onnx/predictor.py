@@ -22,15 +22,20 @@ from typing import Any
 import numpy as np
 
 from ..class_prompts import check_class_names, format_prompts
-from ..input_checks import check_presence_threshold, check_threshold, image_fingerprint, load_image
+from ..input_checks import (
+    check_box,
+    check_presence_threshold,
+    check_threshold,
+    image_fingerprint,
+    load_image,
+    mask_prompt,
+)
 from . import layout as export_layout
 from .layout import ExportLayout, decoder_prompt
 from .processing import (
     NOT_A_POINT_LABEL,
-    check_box,
     check_image_size,
     check_points,
-    mask_prompt,
     preprocess_image,
     scale_coordinates,
     upscale_masks,

@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .. import input_checks
+from ..input_checks import check_point_labels
+
 POINT_PAD_LABEL = -10  # SAM's label of a padding point
 NOT_A_POINT_LABEL = -1  # SAM's "not a point": the prompt of a class name alone
 
@@ -216,7 +219,8 @@ def upscale_masks(
 
 
 def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Points inside the image and their labels (1 by default), as `SamPtxProcessor` checks them.
+    """Points inside the image and their labels (1 by default), as `SamPtxProcessor` checks them
+    (`samptx_hf.input_checks`).
 
     Returns:
         `(points, 2)` float64 pixels and `(points,)` int64 labels.
@@ -225,67 +229,17 @@ def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> t
         ValueError: On points that are not a non-empty list of `[x, y]`, a point outside the image, a label count
             other than the point count, or labels other than 0 and 1.
     """
-    array = np.asarray(points, dtype=np.float64)
-    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
-        raise ValueError(f"input_points of image 0 must be a non-empty list of [x, y] points, got {points!r}")
-    height, width = image_size
-    for x, y in array:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise ValueError(
-                f"point ({x:g}, {y:g}) of image 0 lies outside the image: expected 0 <= x <= {width} "
-                f"and 0 <= y <= {height} (pixels of the {width}x{height} image)"
-            )
-    labels = [1] * len(array) if point_labels is None else np.asarray(point_labels).reshape(-1).tolist()
-    if len(labels) != len(array):
-        raise ValueError(
-            f"input_labels of image 0 has {len(labels)} labels for {len(array)} points: give one per point"
-        )
-    if any(label not in (0, 1) for label in labels):
-        raise ValueError(f"input_labels of image 0 are {labels}, expected 1 (foreground) or 0 (background)")
-    return array, np.asarray(labels, dtype=np.int64)
-
-
-def check_box(box: Any, image_size: Sequence[int]) -> np.ndarray:
-    """One box `(x1, y1, x2, y2)` inside the image, as `SamPtxProcessor` checks it; `(4,)` float64.
-
-    Raises:
-        ValueError: On anything but four numbers with `0 <= x1 < x2 <= width` and `0 <= y1 < y2 <= height`.
-    """
-    array = np.asarray(box, dtype=np.float64).reshape(-1)
-    if array.shape != (4,):
-        raise ValueError(f"input_boxes of image 0 must be one box [x1, y1, x2, y2], got {box!r}")
-    x1, y1, x2, y2 = array.tolist()
-    height, width = image_size
-    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
-        raise ValueError(
-            f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) of image 0 is not a box inside the {width}x{height} "
-            f"image: expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
-        )
-    return array
-
-
-def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
-    """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
-    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape."""
-    array = np.asarray(mask, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3 or array.shape[0] != 1 or array.shape[1] != array.shape[2]:
-        raise ValueError(
-            f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
-            f"low_res_logits), got {tuple(array.shape)}"
-        )
-    return array
+    array = np.asarray(input_checks.check_points(points, tuple(image_size)), dtype=np.float64)
+    labels = [1] * len(array) if point_labels is None else point_labels
+    return array, np.asarray(check_point_labels(labels, len(array)), dtype=np.int64)
 
 
 __all__ = [
     "NOT_A_POINT_LABEL",
     "POINT_PAD_LABEL",
-    "check_box",
     "check_image_size",
     "check_points",
     "interpolate_bilinear",
-    "mask_prompt",
     "preprocess_image",
     "resized_shape",
     "scale_coordinates",

@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from samptx_hf import SamPtxProcessor
+from samptx_hf.input_checks import check_box
 from samptx_hf.onnx import processing
 from samptx_hf.processing_samptx import image_processor_for_sam_config
-from samptx_hf.processing_samptx import mask_prompt as torch_mask_prompt
 from samptx_hf.sam2_image_processing import prompt_processor
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
 
@@ -102,7 +102,7 @@ def test_points_and_boxes_are_scaled_as_encode_prompts_does(sam_version):
         expected["input_points"][0, 0].numpy(),
     )
     np.testing.assert_array_equal(labels, expected["input_labels"][0, 0].numpy())
-    checked_box = processing.check_box(box, original_size)
+    checked_box = check_box(box, original_size)
     np.testing.assert_array_equal(
         processing.scale_coordinates(checked_box, original_size, reshaped_size), expected["input_boxes"][0, 0].numpy()
     )
@@ -133,7 +133,7 @@ def test_prompt_errors_are_the_processor_s(points, labels, box):
         if points is not None:
             processing.check_points(points, labels, (48, 80))
         if box is not None:
-            processing.check_box(box, (48, 80))
+            check_box(box, (48, 80))
 
     assert error_of(ours) == error_of(processor.encode_prompts, (48, 80), (38, 64), "cat", points, labels, box)
 
@@ -150,9 +150,3 @@ def test_image_size_errors_are_the_processor_s(sam_version, height, width):
         assert str(raised.value) == str(error)
     else:
         processing.check_image_size((height, width), IMAGE_SIZE, pad=sam_version == 1)
-
-
-@pytest.mark.parametrize("shape", [(2, 16, 16), (1, 16, 8), (16,)])
-def test_mask_prompt_errors_are_the_processor_s(shape):
-    mask = np.zeros(shape, dtype=np.float32)
-    assert error_of(processing.mask_prompt, mask) == error_of(torch_mask_prompt, mask)
