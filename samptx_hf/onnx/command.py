@@ -4,6 +4,7 @@ import argparse
 import os
 from typing import Any
 
+from ..class_prompts import check_vocabulary
 from ..command_line import add_model_arguments, load_model
 from .quantization import QUANTIZATION_MODES
 
@@ -76,10 +77,10 @@ def _class_names(value: str) -> list[str]:
     names = [name.strip() for name in value.split(",")]
     if not value.strip() or any(not name for name in names):
         raise argparse.ArgumentTypeError(f"{value!r} is not a list of class names: expected e.g. 'batfish,seahorse'")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise argparse.ArgumentTypeError(f"{value!r} names {repeated} more than once: expected each class once")
-    return names
+    try:
+        return check_vocabulary(names, repr(value))
+    except ValueError as error:  # a class named twice
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _opset(value: str) -> int:

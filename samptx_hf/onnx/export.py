@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..class_prompts import check_vocabulary
 from ..configuration_samptx import TextInjection
 from ..image_encoding import first_text_block, image_encoder_blocks
 from ..modeling_samptx import SamPtxForTextSegmentation
@@ -274,18 +275,10 @@ def _sam_ptx_model(model: nn.Module) -> SamPtxForTextSegmentation:
 
 
 def _check_class_names(class_names: Sequence[str] | None) -> list[str]:
-    if class_names is None:
+    """The vocabulary to store (`check_vocabulary`); none at all is allowed (no `class_embeddings.npy` rows)."""
+    if class_names is None or (not isinstance(class_names, str) and len(class_names) == 0):
         return []
-    if isinstance(class_names, str):
-        raise ValueError(f"class_names={class_names!r} is one string: expected a list of class names")
-    names = list(class_names)
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"class name {name!r} is not a non-empty string")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"class names {repeated} are given more than once: expected each once")
-    return names
+    return check_vocabulary(class_names, "class_names")
 
 
 def _method_of(model: SamPtxForTextSegmentation) -> str:

@@ -69,6 +69,17 @@ def test_an_unknown_exporter_is_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("class_names", "message"),
+    [(["cat", " cat"], r"class_names names \['cat'\] more than once"), ("cat", "class_names='cat' is one string")],
+)
+def test_a_bad_vocabulary_is_refused_before_anything_is_written(tmp_path, class_names, message):
+    model = make_exportable_model("decoder_only", 1)
+    with pytest.raises(ValueError, match=message):
+        export_model(model, tmp_path / "out", class_names=class_names, exporter="torchscript")
+    assert not (tmp_path / "out").exists()
+
+
 def test_image_graphs_match_the_model(exported):
     model, folder, layout = exported
     base = model.get_base_model()
