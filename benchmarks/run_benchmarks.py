@@ -32,6 +32,7 @@ from sections.training import DEFAULT_TRAIN_REPEATS
 from transformers.utils import logging
 
 from samptx_hf import parse_adapter_layers
+from samptx_hf.onnx.export import EXPORTERS
 
 
 def markdown_report(results: dict[str, Any]) -> str:
@@ -92,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="image-encoder depth instead of the size's own (results are stored as '<size>, <N> blocks'); "
         "not for the training section",
+    )
+    parser.add_argument(
+        "--onnx_exporter", default="dynamo", choices=EXPORTERS, help="onnx: the exporter of samptx export --exporter"
     )
     parser.add_argument("--text_classes", type=int, default=10, help="class names in the text-cost epoch")
     parser.add_argument("--epoch_samples", type=int, default=1000, help="samples in the text-cost epoch")

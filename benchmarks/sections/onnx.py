@@ -46,7 +46,7 @@ def measure(run: SizeRun) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workspace:
         float_dir, int8_dir = os.path.join(workspace, "float32"), os.path.join(workspace, "int8")
         start = time.perf_counter()
-        layout = export_model(model, float_dir)
+        layout = export_model(model, float_dir, exporter=run.options.onnx_exporter)
         export_s = time.perf_counter() - start
         shutil.copytree(float_dir, int8_dir)
         start = time.perf_counter()
