@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
         if "semantic_mean_iou" in results:
             summary += f", semantic mIoU {100 * results['semantic_mean_iou']:.2f}"
         PartialState().print(f"Held-out {summary} ({results['prompt_mode']} prompts)")
+    if "point_mean_iou" in results:  # a paired run: the mIoU above is text only
+        PartialState().print(f"Held-out mIoU on the point task: {100 * results['point_mean_iou']:.2f}")
     return results
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .data import SamPtxDataCollator
-from .data.collator import PROMPT_MODES
+from .data.collator import EVALUATION_PROMPT_MODES
 from .data.conversion import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
 from .inference import eval_mode
@@ -32,6 +32,7 @@ PROMPT_DESCRIPTIONS = {
     "point": "interior point and class name",
     "text": "class name alone (text-only)",
     "mixed": "class name, with the interior point for some rows",
+    "paired": "class name alone (text-only); the point task scored apart",
 }
 
 
@@ -223,11 +224,12 @@ def check_prompt_options(prompt_mode: str, absent_class_fraction: float, dataset
     sample is segmented.
 
     Raises:
-        ValueError: On a `prompt_mode` outside `PROMPT_MODES`, an `absent_class_fraction` that is not a number in
-            [0, 1), or `absent_class_fraction > 0` on a dataset without `present_classes`.
+        ValueError: On a `prompt_mode` outside `EVALUATION_PROMPT_MODES` (`"paired"` is for training), an
+            `absent_class_fraction` that is not a number in [0, 1), or `absent_class_fraction > 0` on a dataset
+            without `present_classes`.
     """
-    if prompt_mode not in PROMPT_MODES:
-        raise ValueError(f"prompt_mode={prompt_mode!r}, expected one of {PROMPT_MODES}")
+    if prompt_mode not in EVALUATION_PROMPT_MODES:
+        raise ValueError(f"prompt_mode={prompt_mode!r}, expected one of {EVALUATION_PROMPT_MODES}")
     fraction = absent_class_fraction
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
         raise ValueError(f"absent_class_fraction={fraction!r}, expected a fraction in [0, 1)")

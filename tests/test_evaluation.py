@@ -302,6 +302,7 @@ def test_the_built_in_task_gives_every_present_class_its_reference():
     ("options", "message"),
     [
         ({"prompt_mode": "box"}, r"prompt_mode='box', expected one of \('point', 'text', 'mixed'\)"),
+        ({"prompt_mode": "paired"}, r"prompt_mode='paired', expected one of \('point', 'text', 'mixed'\)"),
         ({"absent_class_fraction": 1.0}, r"absent_class_fraction=1.0, expected a fraction in \[0, 1\)"),
         ({"absent_class_fraction": -0.1}, r"absent_class_fraction=-0.1, expected a fraction in \[0, 1\)"),
         ({"absent_class_fraction": float("nan")}, r"absent_class_fraction=nan, expected a fraction in \[0, 1\)"),

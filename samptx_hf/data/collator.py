@@ -19,7 +19,9 @@ from ..sam2_image_processing import prompt_processor
 from .conversion import to_binary_mask
 from .prompts import interior_point, sample_positive_points
 
-PROMPT_MODES = ("point", "text", "mixed")
+EVALUATION_PROMPT_MODES = ("point", "text", "mixed")  # one prompt per row
+PAIRED = "paired"  # training only: each row asked twice, with its point and by its name alone
+PROMPT_MODES = (*EVALUATION_PROMPT_MODES, PAIRED)
 NOT_A_POINT_LABEL = -1  # SAM's (and SAM 2's) label of the "not a point" prompt: no point, the text alone
 PADDING_POINT_LABEL = -10  # transformers' label of a padding point, ignored by the prompt encoder
 
@@ -55,6 +57,9 @@ class SamPtxDataCollator:
       one "not a point" prompt, coordinates `(0, 0)` with label -1 (SAM's and SAM 2's padding point), followed, when
       `num_points > 1`, by `(0, 0)` points labelled -10 (transformers' padding, ignored by the prompt encoder); its
       target is the row's `class_mask` (every region of the class in the image) when the row has one, else `mask`;
+    - or, with `"paired"`, is asked both ways at once, as two queries of SAM's point batch: query 0 with its
+      point(s) (target `mask`), query 1 by its name alone (target `class_mask`). The model encodes the image (and
+      the name) once and decodes both, so every row teaches both tasks for one image-encoder pass;
     - becomes an absent sample with probability `absent_class_fraction`: its class name is replaced by a class of
       `class_names` that is not in the row's `present_classes` (drawn uniformly; when every class is present, the
       row stays as it is), its target is empty and its presence label 0. A row whose own `class_name` is not in its
@@ -76,8 +81,8 @@ class SamPtxDataCollator:
         seed (`int`, defaults to 0):
             Seed of the point generator (and of the prompt and absent-class choices).
         prompt_mode (`str`, defaults to `"point"`):
-            `"point"`, `"text"` (no point: the class name alone) or `"mixed"` (each row keeps its point with
-            probability `point_probability`).
+            `"point"`, `"text"` (no point: the class name alone), `"mixed"` (each row keeps its point with
+            probability `point_probability`) or `"paired"` (each row asked with its point and by its name alone).
         point_probability (`float`, defaults to 0.5):
             `"mixed"` only: the probability that a row keeps its point, in [0, 1].
         absent_class_fraction (`float`, defaults to 0.0):
@@ -103,6 +108,10 @@ class SamPtxDataCollator:
         - `original_sizes`, `reshaped_input_sizes` (`torch.LongTensor` of shape `(batch, 2)`): `(height,
         width)`,
           for `image_processor.post_process_masks`.
+
+        With `"paired"`, the query axis is 2: `input_points` `(batch, 2, num_points, 2)`, `input_labels` `(batch, 2,
+        num_points)`, `labels` `(batch, 2, mask_height, mask_width)`, `has_point` `(batch, 2)` (`[True, False]`) and
+        each of `masks` `(2, height, width)`.
 
     Raises:
         ValueError: at construction, on an unknown `prompt_mode`, a `point_probability` outside [0, 1], an
@@ -201,7 +210,9 @@ class SamPtxDataCollator:
             return _RowPrompt(class_name, has_point=True, present=present)
         generator = self._choice_generator(row)
         keep_point, absent = generator.random(2)  # both drawn in every mode: a row's choices do not depend on it
-        has_point = self.prompt_mode == "point" or (self.prompt_mode == "mixed" and keep_point < self.point_probability)
+        has_point = self.prompt_mode in ("point", PAIRED) or (
+            self.prompt_mode == "mixed" and keep_point < self.point_probability
+        )
         if present and absent < self.absent_class_fraction:
             candidates = [name for name in self.class_names if name not in present_classes]
             if candidates:
@@ -221,7 +232,8 @@ class SamPtxDataCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not rows:
             raise ValueError("got an empty list of rows, expected at least one")
-        images, masks, references, points, labels, prompts = [], [], [], [], [], []
+        paired = self.prompt_mode == PAIRED
+        images, masks, text_masks, references, points, labels, prompts = [], [], [], [], [], [], []
         for row in rows:
             image = row["image"]
             image = to_rgb(image) if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
@@ -233,39 +245,57 @@ class SamPtxDataCollator:
                 )
             point_mask = mask if row.get("point_mask") is None else _same_size_mask(row, "point_mask", mask.shape)
             prompt = self._row_prompt(row, mask)
+            asked_by_name = paired or not prompt.has_point
             if not prompt.present:
-                target = np.zeros_like(mask)
-            elif prompt.has_point or row.get("class_mask") is None:
-                target = mask
+                target = text_target = np.zeros_like(mask)
             else:
-                target = _same_size_mask(row, "class_mask", mask.shape)
+                text_target = mask
+                if asked_by_name and row.get("class_mask") is not None:
+                    text_target = _same_size_mask(row, "class_mask", mask.shape)
+                target = mask if prompt.has_point else text_target
             images.append(image)
-            references.append(target)
             masks.append(target.astype(np.uint8))
             prompts.append(prompt)
+            queries = []
             if prompt.has_point:
-                points.append(self._points(point_mask, row.get("sample_index")).tolist())
-                labels.append([1] * self.num_points)
+                queries.append((self._points(point_mask, row.get("sample_index")).tolist(), [1] * self.num_points))
+            if asked_by_name:
+                queries.append(
+                    (
+                        [[0.0, 0.0]] * self.num_points,
+                        [NOT_A_POINT_LABEL] + [PADDING_POINT_LABEL] * (self.num_points - 1),
+                    )
+                )
+            points.append([query[0] for query in queries])  # (point_batch, points, 2)
+            labels.append([query[1] for query in queries])  # (point_batch, points)
+            if paired:
+                text_masks.append(text_target.astype(np.uint8))
+                references.append(np.stack([target, text_target]))
             else:
-                points.append([[0.0, 0.0]] * self.num_points)
-                labels.append([NOT_A_POINT_LABEL] + [PADDING_POINT_LABEL] * (self.num_points - 1))
+                references.append(target)
 
         encoding = self.processor(
             images=images,
             segmentation_maps=masks,
-            input_points=[[image_points] for image_points in points],  # (batch, point_batch=1, points, 2)
-            input_labels=[[image_labels] for image_labels in labels],  # (batch, point_batch=1, points)
+            input_points=points,  # (batch, point_batch, points, 2)
+            input_labels=labels,  # (batch, point_batch, points)
             return_tensors="pt",
         )
+        targets = encoding["labels"].to(torch.float32)
+        has_point = torch.tensor([prompt.has_point for prompt in prompts], dtype=torch.bool)
+        if paired:  # the name-alone targets, resized and padded as the pointed ones
+            text_targets = self.processor(images=images, segmentation_maps=text_masks, return_tensors="pt")["labels"]
+            targets = torch.stack([targets, text_targets.to(torch.float32)], dim=1)
+            has_point = torch.stack([has_point, torch.zeros_like(has_point)], dim=1)
         return {
             "pixel_values": encoding["pixel_values"],
             "input_points": encoding["input_points"].to(torch.float32),
             "input_labels": encoding["input_labels"].to(torch.int64),
-            "labels": encoding["labels"].to(torch.float32),
+            "labels": targets,
             "class_names": [prompt.class_name for prompt in prompts],
             "masks": references,
             "presence_labels": torch.tensor([float(prompt.present) for prompt in prompts]),  # (batch,)
-            "has_point": torch.tensor([prompt.has_point for prompt in prompts], dtype=torch.bool),  # (batch,)
+            "has_point": has_point,  # (batch,), or (batch, 2) when paired
             "original_sizes": encoding["original_sizes"],
             "reshaped_input_sizes": encoding["reshaped_input_sizes"],
         }

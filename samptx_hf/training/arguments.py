@@ -147,7 +147,9 @@ class DataArguments:
         metadata={
             "help": "point: every sample has its point(s) and targets the object under them; text: the class name "
             "alone, targeting every instance of the class; mixed: each sample keeps its point with probability "
-            "--point_probability. Training and the final evaluation use it.",
+            "--point_probability; paired: each sample is asked both ways in one decoder pass (SAM's point batch, "
+            "one image-encoder pass). Training and the final evaluation use it (paired: text only, and the point "
+            "task as point_mean_iou).",
             "choices": list(PROMPT_MODES),
         },
     )

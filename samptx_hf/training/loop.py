@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
+from ..data.collator import PAIRED
 from ..evaluation import (
     add_presence_results,
     add_semantic_results,
@@ -50,6 +51,18 @@ def _model_inputs(
     if presence_head:  # absent rows train the presence answer only
         inputs["presence_labels"] = batch["presence_labels"]
     return inputs
+
+
+def evaluation_prompts(prompts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The held-out evaluations of a run, by name, each with its collator's prompt options; the first is the run's
+    own. A run scores in its prompt mode; a paired run, which learns both tasks, scores text only (with its absent
+    classes) and, apart, the point task as a point run does (every row present, one point)."""
+    if prompts["prompt_mode"] != PAIRED:
+        return {prompts["prompt_mode"]: prompts}
+    return {
+        "text": {**prompts, "prompt_mode": "text"},
+        "point": {**prompts, "prompt_mode": "point", "absent_class_fraction": 0.0},
+    }
 
 
 @torch.no_grad()
@@ -142,6 +155,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             "argument --click_rounds: follow-up clicks need a first prompt to follow; with --prompt_mode text there "
             "is none (use --prompt_mode mixed)"
         )
+    if data_args.prompt_mode == PAIRED and args.click_rounds > 1:
+        raise ValueError(
+            f"argument --click_rounds: {args.click_rounds} rounds with --prompt_mode paired are not supported (the "
+            "follow-up clicks would follow the pointed query only); use --prompt_mode mixed, or --click_rounds 1"
+        )
     accelerator = build_accelerator(args)
     checkpoints_dir = output_dir / "checkpoints"
     state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
@@ -190,12 +208,15 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         collate_fn=train_collator,
         num_workers=args.dataloader_num_workers,
     )
-    eval_dataloader = DataLoader(
-        eval_dataset,
-        batch_size=args.per_device_eval_batch_size,
-        collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed, **prompts),
-        num_workers=args.dataloader_num_workers,
-    )
+    eval_dataloaders = {
+        mode: DataLoader(
+            eval_dataset,
+            batch_size=args.per_device_eval_batch_size,
+            collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed, **mode_prompts),
+            num_workers=args.dataloader_num_workers,
+        )
+        for mode, mode_prompts in evaluation_prompts(prompts).items()
+    }
 
     # 3. Optimiser and schedule.
     optimizer = torch.optim.AdamW(
@@ -210,9 +231,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         num_warmup_steps=args.warmup_steps * accelerator.num_processes,
         num_training_steps=max_steps * accelerator.num_processes,
     )
-    model, optimizer, train_dataloader, eval_dataloader, scheduler = accelerator.prepare(
-        model, optimizer, train_dataloader, eval_dataloader, scheduler
+    model, optimizer, train_dataloader, scheduler, *prepared = accelerator.prepare(
+        model, optimizer, train_dataloader, scheduler, *eval_dataloaders.values()
     )
+    eval_dataloaders = dict(zip(eval_dataloaders, prepared, strict=True))
+    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
     if args.report_to != "none":
         tracker_config = {**vars(model_args), **vars(data_args), **vars(args)}
         accelerator.init_trackers("sam-ptx", config={**tracker_config, "mixed_precision": accelerator.mixed_precision})
@@ -284,7 +307,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     eval_results = evaluate_held_out(
         accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
     )
-    if data_args.prompt_mode == "text" and args.semantic_eval and "present_classes" in eval_dataset.column_names:
+    if data_args.prompt_mode == PAIRED:  # and the point task, as a point run scores it
+        point_results = evaluate_held_out(
+            accelerator, model, eval_dataloaders["point"], text_table, image_processor, dataset_name=data_args.dataset
+        )
+        eval_results["metrics"]["point_mean_iou"] = point_results["metrics"]["mean_iou"]
+        eval_results["point_per_class"] = point_results["per_class"]
+    text_only = data_args.prompt_mode in ("text", PAIRED)
+    if text_only and args.semantic_eval and "present_classes" in eval_dataset.column_names:
         semantic = semantic_evaluation(
             accelerator.unwrap_model(model).eval(),
             eval_dataset,

@@ -228,7 +228,7 @@ def test_point_mode_batches_say_every_row_is_pointed_and_present(image_processor
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prompt_mode": "box"}, r"prompt_mode='box', expected one of \('point', 'text', 'mixed'\)"),
+        ({"prompt_mode": "box"}, r"prompt_mode='box', expected one of \('point', 'text', 'mixed', 'paired'\)"),
         ({"prompt_mode": "mixed", "point_probability": 1.5}, r"point_probability=1.5, expected a probability"),
         ({"absent_class_fraction": 1.0, "class_names": ["a"]}, r"absent_class_fraction=1.0, expected a fraction"),
         ({"absent_class_fraction": -0.1}, r"absent_class_fraction=-0.1, expected a fraction in \[0, 1\)"),
@@ -247,3 +247,73 @@ def test_absent_classes_need_the_present_classes_of_each_row(image_processor, ro
     without = [{key: value for key, value in row.items() if key != "present_classes"} for row in rows]
     with pytest.raises(ValueError, match=r"row 'synthetic-2-000000' has no present_classes"):
         collator(without)
+
+
+# ----------------------------------------------------------------------------------- paired prompts
+
+
+def _paired_and_single_batches(image_processor, rows, **kwargs):
+    from samptx_hf.data import PARTS_CLASS_NAMES
+
+    kwargs = {"num_points": 2, "seed": 4, "absent_class_fraction": 0.4, "class_names": PARTS_CLASS_NAMES, **kwargs}
+    return {
+        mode: SamPtxDataCollator(image_processor, prompt_mode=mode, **kwargs)(rows) for mode in ("paired", "text")
+    } | {"point": SamPtxDataCollator(image_processor, **{**kwargs, "absent_class_fraction": 0.0})(rows)}
+
+
+def test_paired_mode_asks_each_row_with_its_point_and_by_its_name_in_one_point_batch(image_processor, parts_rows):
+    batches = _paired_and_single_batches(image_processor, parts_rows)
+    paired, text, point = batches["paired"], batches["text"], batches["point"]
+    n = len(parts_rows)
+    assert paired["input_points"].shape == (n, 2, 2, 2) and paired["input_labels"].shape == (n, 2, 2)
+    assert paired["labels"].shape == (n, 2, 64, 64) and paired["has_point"].tolist() == [[True, False]] * n
+    # The same rows are absent (and name the same classes) as in text mode: the choices do not depend on the mode.
+    assert paired["class_names"] == text["class_names"]
+    assert torch.equal(paired["presence_labels"], text["presence_labels"])
+    absent = paired["presence_labels"] == 0
+    assert 0 < absent.sum() < n
+    # Query 1 is the text-only prompt and target; query 0 the point prompt and target, where the row is present.
+    assert torch.equal(paired["input_labels"][:, 1], text["input_labels"][:, 0])
+    assert torch.equal(paired["labels"][:, 1], text["labels"])
+    present = ~absent
+    assert paired["input_labels"][:, 0].eq(1).all()
+    torch.testing.assert_close(paired["input_points"][:, 0], point["input_points"][:, 0])
+    assert torch.equal(paired["labels"][present, 0], point["labels"][present])
+    assert not paired["labels"][absent].any()
+    for index, references in enumerate(paired["masks"]):
+        assert references.shape == (2, 64, 64)
+        np.testing.assert_array_equal(references[1], text["masks"][index])
+        np.testing.assert_array_equal(references[0], point["masks"][index] if present[index] else text["masks"][index])
+
+
+@pytest.mark.parametrize("base", ["tiny-sam", "tiny-sam2"])
+def test_one_paired_pass_answers_as_the_point_and_the_text_passes(base, parts_rows):
+    from peft import get_peft_model
+
+    from samptx_hf import SamPtxForTextSegmentation, peft_config_for
+    from samptx_hf.pretrained import BUILTIN_PREFIX, TINY_CLIP
+
+    # The pretrained tiny bases: their masks are not near zero, as a random tiny SAM's are.
+    base_model = SamPtxForTextSegmentation.from_pretrained_components(
+        BUILTIN_PREFIX + base, TINY_CLIP, presence_head=True
+    )
+    config = peft_config_for("parallel_text", r=4)
+    config.init_weights = False
+    model = get_peft_model(base_model, config).eval()
+    processor = image_processor_for_sam_config(base_model.config.sam_config)
+    batches = _paired_and_single_batches(processor, parts_rows[:4], absent_class_fraction=0.0, class_names=None)
+    text_embeds = base_model.encode_text(batches["paired"]["class_names"])
+
+    def run(batch):
+        with torch.no_grad():
+            return model(
+                **{key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}, text_embeds=text_embeds
+            )
+
+    paired, point, text = (run(batches[mode]) for mode in ("paired", "point", "text"))
+    assert paired.pred_masks.shape[1] == 2
+    torch.testing.assert_close(paired.pred_masks[:, :1], point.pred_masks, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(paired.pred_masks[:, 1:], text.pred_masks, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(paired.presence_logits[:, :1], point.presence_logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(paired.presence_logits[:, 1:], text.presence_logits, rtol=1e-4, atol=1e-4)
+    assert (point.pred_masks - text.pred_masks).abs().max() > 1.0  # the two queries do differ

@@ -467,3 +467,37 @@ def test_mixed_prompts_with_absent_classes_keep_follow_up_clicks_working(tmp_pat
     )
     assert results["click_rounds"] == 2 and results["prompt_mode"] == "mixed"
     assert all(math.isfinite(record["loss"]) for record in results["loss_history"])
+
+
+def test_a_paired_run_scores_text_only_and_the_point_task_as_samptx_eval_does(tmp_path):
+    from samptx_hf import SamPtxForTextSegmentation
+    from samptx_hf.data import make_parts_dataset
+    from samptx_hf.evaluation import evaluate_model
+
+    results = train(
+        ModelArguments(**TINY_MODEL),
+        DataArguments(**TINY_DATA, prompt_mode="paired", absent_class_fraction=0.3),
+        SamPtxTrainingArguments(
+            output_dir=str(tmp_path), disable_tqdm=True, max_steps=3, warmup_steps=1, eval_steps=100, logging_steps=1
+        ),
+    )
+    assert results["prompt_mode"] == "paired" and all(math.isfinite(r["loss"]) for r in results["loss_history"])
+    model = SamPtxForTextSegmentation.from_pretrained(tmp_path)
+    held_out = make_parts_dataset(TINY_DATA["num_eval_samples"], seed=1)  # data seed 0 + 1
+    text = evaluate_model(model, held_out, batch_size=3, prompt_mode="text", absent_class_fraction=0.3)
+    point = evaluate_model(model, held_out, batch_size=3, prompt_mode="point")
+    assert results["mean_iou"] == pytest.approx(text["metrics"]["mean_iou"], abs=1e-6)
+    assert results["presence_f1"] == pytest.approx(text["metrics"]["presence_f1"], abs=1e-6)
+    assert results["point_mean_iou"] == pytest.approx(point["metrics"]["mean_iou"], abs=1e-6)
+    assert results["metrics"]["point_mean_iou"] == results["point_mean_iou"]
+    assert results["num_absent_pairs"] == text["num_absent_pairs"] > 0
+
+
+def test_follow_up_clicks_with_paired_prompts_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="argument --click_rounds: 2 rounds with --prompt_mode paired"):
+        train(
+            ModelArguments(**TINY_MODEL),
+            DataArguments(**TINY_DATA, prompt_mode="paired"),
+            SamPtxTrainingArguments(output_dir=str(tmp_path), click_rounds=2),
+        )
+    assert not any(tmp_path.iterdir())
