@@ -68,8 +68,14 @@ def _mean_std(values: list[float]) -> str:
     return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
-# Scores of runs with a presence answer (absent classes), shown beside the mIoU of present classes.
-PRESENCE_COLUMNS = {"presence_f1": "presence F1", "presence_mcc": "presence MCC", "semantic_mean_iou": "semantic mIoU"}
+# Scores of runs with a presence answer (absent classes), shown beside the mIoU of present classes; a paired run's
+# point task too.
+PRESENCE_COLUMNS = {
+    "presence_f1": "presence F1",
+    "presence_mcc": "presence MCC",
+    "semantic_mean_iou": "semantic mIoU",
+    "point_mean_iou": "point task mIoU",
+}
 
 
 def markdown_table(rows: list[dict], references: dict[str, float]) -> str:
