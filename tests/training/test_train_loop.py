@@ -431,14 +431,25 @@ def test_training_reports_the_number_that_samptx_eval_computes(tmp_path):
         assert results["per_class"][name]["iou"] == pytest.approx(values["iou"], abs=1e-6)
 
 
-def test_a_text_only_run_with_absent_classes_trains_and_saves_a_presence_answer(tmp_path):
-    results = train(
+def run_with_prompts(output_dir, max_steps=3, click_rounds=1, **prompts):
+    """A short run of the tiny task with the prompt options `prompts` (`DataArguments` fields)."""
+    return train(
         ModelArguments(**TINY_MODEL),
-        DataArguments(**TINY_DATA, prompt_mode="text", absent_class_fraction=0.5),
+        DataArguments(**TINY_DATA, **prompts),
         SamPtxTrainingArguments(
-            output_dir=str(tmp_path), disable_tqdm=True, max_steps=4, warmup_steps=1, eval_steps=100, logging_steps=1
+            output_dir=str(output_dir),
+            disable_tqdm=True,
+            max_steps=max_steps,
+            warmup_steps=1,
+            eval_steps=100,
+            logging_steps=1,
+            click_rounds=click_rounds,
         ),
     )
+
+
+def test_a_text_only_run_with_absent_classes_trains_and_saves_a_presence_answer(tmp_path):
+    results = run_with_prompts(tmp_path, max_steps=4, prompt_mode="text", absent_class_fraction=0.5)
     assert (results["prompt_mode"], results["absent_class_fraction"]) == ("text", 0.5)
     assert set(results["class_names"]) <= {"red", "blue", "white", "yellow", "green", "black"}
     config = json.loads((tmp_path / "config.json").read_text())
@@ -458,12 +469,8 @@ def test_follow_up_clicks_without_a_first_prompt_are_refused(tmp_path):
 
 
 def test_mixed_prompts_with_absent_classes_keep_follow_up_clicks_working(tmp_path):
-    results = train(
-        ModelArguments(**TINY_MODEL),
-        DataArguments(**TINY_DATA, prompt_mode="mixed", point_probability=0.5, absent_class_fraction=0.3),
-        SamPtxTrainingArguments(
-            output_dir=str(tmp_path), disable_tqdm=True, max_steps=3, warmup_steps=1, eval_steps=100, click_rounds=2
-        ),
+    results = run_with_prompts(
+        tmp_path, click_rounds=2, prompt_mode="mixed", point_probability=0.5, absent_class_fraction=0.3
     )
     assert results["click_rounds"] == 2 and results["prompt_mode"] == "mixed"
     assert all(math.isfinite(record["loss"]) for record in results["loss_history"])
@@ -474,13 +481,7 @@ def test_a_paired_run_scores_text_only_and_the_point_task_as_samptx_eval_does(tm
     from samptx_hf.data import make_parts_dataset
     from samptx_hf.evaluation import evaluate_model
 
-    results = train(
-        ModelArguments(**TINY_MODEL),
-        DataArguments(**TINY_DATA, prompt_mode="paired", absent_class_fraction=0.3),
-        SamPtxTrainingArguments(
-            output_dir=str(tmp_path), disable_tqdm=True, max_steps=3, warmup_steps=1, eval_steps=100, logging_steps=1
-        ),
-    )
+    results = run_with_prompts(tmp_path, prompt_mode="paired", absent_class_fraction=0.3)
     assert results["prompt_mode"] == "paired" and all(math.isfinite(r["loss"]) for r in results["loss_history"])
     model = SamPtxForTextSegmentation.from_pretrained(tmp_path)
     held_out = make_parts_dataset(TINY_DATA["num_eval_samples"], seed=1)  # data seed 0 + 1
