@@ -111,6 +111,19 @@ def test_from_pretrained_on_an_adapter_folder_gives_the_trained_model(peft_model
         assert outputs_of(loaded).score != got.score  # the adapter is what makes the difference
 
 
+def test_an_adapter_saved_before_the_presence_answer_loads_and_segments_with_points_as_before(peft_model, tmp_path):
+    save_adapter_repo(peft_model, tmp_path / "repo")
+    config_path = tmp_path / "repo" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["presence_head"]  # what repositories written before the text-only issue hold
+    config_path.write_text(json.dumps(config))
+    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "repo")
+    assert loaded.get_base_model().presence_head is None
+    expected, got = outputs_of(peft_model), outputs_of(loaded)
+    assert np.array_equal(expected.masks, got.masks) and expected.score == pytest.approx(got.score, rel=1e-5)
+    assert got.presence is None
+
+
 def test_peft_model_from_pretrained_on_a_base_built_by_hand(peft_model, components, tmp_path):
     save_adapter_repo(peft_model, tmp_path / "repo")
     base = SamPtxForTextSegmentation.from_pretrained_components(*components, prompt_template="a {} thing")
