@@ -3,7 +3,6 @@
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,42 +19,10 @@ from .processing_samptx import (
     check_presence_threshold,
     check_threshold,
 )
+from .results import SegmentationResult  # noqa: F401 (re-exported: segment's result)
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
-
-
-@dataclass
-class SegmentationResult:
-    """What [`segment`] found for one class name.
-
-    Args:
-        mask (`np.ndarray` of dtype bool and shape `(height, width)`):
-            The mask at the original image size: the best of `masks` by predicted IoU; empty (all False) when
-            `presence` is below the call's `presence_threshold`.
-        score (`float`):
-            SAM's predicted IoU of `mask`.
-        class_name (`str`):
-            The class name that was segmented.
-        masks (`np.ndarray` of dtype bool and shape `(num_masks, height, width)`):
-            Every predicted mask: one, or SAM's three with `multimask_output=True`.
-        scores (`np.ndarray` of shape `(num_masks,)`):
-            Predicted IoU of each of `masks`.
-        presence (`float`, *optional*):
-            The probability that the image holds the class (with points: that the pointed object is one), from the
-            model's presence head; `None` for a model without one (`SamPtxConfig.presence_head`).
-        logits (`np.ndarray` of dtype float32 and shape `(height, width)`, *optional*):
-            The mask logits of `mask` at the original image size, the decoder's as they are (not emptied for an
-            absent class); kept only with `segment(..., return_logits=True)`.
-    """
-
-    mask: np.ndarray
-    score: float
-    class_name: str
-    masks: np.ndarray
-    scores: np.ndarray
-    presence: float | None = None
-    logits: np.ndarray | None = None
 
 
 @torch.no_grad()

@@ -17,7 +17,6 @@ of an absent class are empty), so typing class after class on one image answers 
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,6 @@ from peft import PeftModel
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
 from .inference import (
-    SegmentationResult,
     eval_mode,
     image_fingerprint,
     load_image,
@@ -42,34 +40,11 @@ from .processing_samptx import (
     check_threshold,
     mask_prompt,
 )
+from .results import PredictorCacheInfo, PredictorResult
 from .sam2_image_processing import prompt_processor
 from .sam_backbones import ImageFeatures, low_res_mask_size
 
 DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: at SAM ViT-B, the trunk (12 MiB) and about 250 classes (4 MiB each)
-
-
-@dataclass
-class PredictorResult(SegmentationResult):
-    """A [`SegmentationResult`], and the low-resolution logits to feed back as the next `mask_input`.
-
-    Args:
-        low_res_logits (`np.ndarray` of shape `(1, size, size)`): The chosen mask's logits at the decoder's
-            resolution (256 for the released models), SAM's mask prompt for the next click.
-    """
-
-    low_res_logits: np.ndarray | None = None
-
-
-@dataclass
-class PredictorCacheInfo:
-    """What a [`SamPtxPredictor`] holds: the image's trunk, the classes' image embeddings, and the counters."""
-
-    trunk_bytes: int
-    class_embeddings_bytes: int
-    classes: int
-    hits: int
-    misses: int
-    max_bytes: int
 
 
 class SamPtxPredictor:

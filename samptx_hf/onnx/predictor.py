@@ -16,7 +16,6 @@ This module imports neither torch nor transformers: a deployment needs `onnxrunt
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from ..input_checks import (
     load_image,
     mask_prompt,
 )
+from ..results import PredictorCacheInfo, PredictorResult
 from . import layout as export_layout
 from .layout import ExportLayout, decoder_prompt
 from .processing import (
@@ -44,44 +44,9 @@ from .processing import (
 DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB, as SamPtxPredictor's
 
 
-@dataclass
-class OnnxPredictorResult:
-    """What [`OnnxPredictor.predict`] found for one class name: the fields of [`PredictorResult`].
-
-    Args:
-        mask (`np.ndarray` of dtype bool and shape `(height, width)`): The best of `masks` by predicted IoU, at the
-            original image size; empty when `presence` is below the call's `presence_threshold`.
-        score (`float`): The predicted IoU of `mask`.
-        class_name (`str`): The class name that was segmented.
-        masks (`np.ndarray` of dtype bool and shape `(num_masks, height, width)`): Every predicted mask.
-        scores (`np.ndarray` of shape `(num_masks,)`): Predicted IoU of each of `masks`.
-        presence (`float`, *optional*): The probability that the image holds the class (with points: that the
-            pointed object is one); `None` for an export without a presence head.
-        logits (`np.ndarray`, *optional*): Always `None` here, as in [`PredictorResult`].
-        low_res_logits (`np.ndarray` of shape `(1, size, size)`): The chosen mask's logits at the decoder's
-            resolution, SAM's mask prompt for the next click (`mask_input`).
-    """
-
-    mask: np.ndarray
-    score: float
-    class_name: str
-    masks: np.ndarray
-    scores: np.ndarray
-    presence: float | None = None
-    logits: np.ndarray | None = None
-    low_res_logits: np.ndarray | None = None
-
-
-@dataclass
-class OnnxPredictorCacheInfo:
-    """What an [`OnnxPredictor`] holds: the image's trunk, the classes' image embeddings, and the counters."""
-
-    trunk_bytes: int
-    class_embeddings_bytes: int
-    classes: int
-    hits: int
-    misses: int
-    max_bytes: int
+# The results of the PyTorch predictor, which are torch-free: the same fields, the same classes.
+OnnxPredictorResult = PredictorResult
+OnnxPredictorCacheInfo = PredictorCacheInfo
 
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -243,7 +208,7 @@ class OnnxPredictor:
         multimask_output: bool = False,
         threshold: float = 0.0,
         presence_threshold: float = 0.5,
-    ) -> OnnxPredictorResult | list[OnnxPredictorResult]:
+    ) -> PredictorResult | list[PredictorResult]:
         """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would.
 
         Without points and a box the class name alone is the prompt: every instance of the class, and with a
@@ -261,7 +226,7 @@ class OnnxPredictor:
                 export without a presence head.
 
         Returns:
-            An [`OnnxPredictorResult`] for a class name, a list of them for a list of names.
+            A [`PredictorResult`] for a class name, a list of them for a list of names.
 
         Raises:
             RuntimeError: When no image was set.
@@ -292,9 +257,9 @@ class OnnxPredictor:
         outputs = decoder({name: feeds[name] for name in decoder.input_types})
         return self._results(outputs, class_names, threshold, presence_threshold, single=isinstance(text, str))
 
-    def cache_info(self) -> OnnxPredictorCacheInfo:
+    def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""
-        return OnnxPredictorCacheInfo(
+        return PredictorCacheInfo(
             trunk_bytes=self._trunk_bytes(),
             class_embeddings_bytes=sum(_nbytes(features) for features in self._class_features.values()),
             classes=len(self._class_features),
@@ -438,7 +403,7 @@ class OnnxPredictor:
         threshold: float,
         presence_threshold: float,
         single: bool,
-    ) -> OnnxPredictorResult | list[OnnxPredictorResult]:
+    ) -> PredictorResult | list[PredictorResult]:
         """One result per row, as `samptx_hf.inference.results_from_outputs` makes them."""
         low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
         scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
@@ -456,7 +421,7 @@ class OnnxPredictor:
                 masks[:] = False
             best = int(np.argmax(scores[row]))
             results.append(
-                OnnxPredictorResult(
+                PredictorResult(
                     mask=masks[best],
                     score=float(scores[row, best]),
                     class_name=class_name,
