@@ -66,13 +66,3 @@ def test_the_check_sees_a_private_import(tmp_path, monkeypatch):
         "samptx_hf.inference: from samptx_hf.data.loaders import _private",
     ]
 
-
-def test_no_two_test_modules_share_a_file_name():
-    """pytest imports test modules (and their helper modules) by file name, the tests folders not being packages: two
-    `test_sources.py` in different folders stop the whole suite at collection."""
-    tests_root = Path(__file__).resolve().parent
-    by_name: dict[str, list[str]] = {}
-    for path in tests_root.rglob("*.py"):
-        if path.name != "conftest.py" and "__pycache__" not in path.parts:
-            by_name.setdefault(path.name, []).append(str(path.relative_to(tests_root)))
-    assert {name: paths for name, paths in by_name.items() if len(paths) > 1} == {}
