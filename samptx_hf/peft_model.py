@@ -44,10 +44,12 @@ class SamPtxPeftModel(PeftModel):
     """A `PeftModel` around [`SamPtxForTextSegmentation`] that reads and writes whole adapter repositories.
 
     What `SamPtxForTextSegmentation.from_pretrained` and `AutoModel.from_pretrained` return for an adapter
-    repository. It is a `PeftModel` in every respect (adapters, `disable_adapter`, `merge_and_unload`, training with
-    `is_trainable=True`); in addition `save_pretrained` and `push_to_hub` write the complete repository (adapter
-    weights and config, `config.json`, processor, model card) instead of peft's adapter files alone, so that what was
-    loaded, or further trained, can be shared and loaded again.
+    repository. It is a `PeftModel` in every respect (adapters, `disable_adapter`, `unload`, training with
+    `is_trainable=True`; `merge_and_unload` raises `TypeError`: the adapter branch is non-linear and reads the
+    class's text, so it has no weights to fold into the frozen MLP's); in addition `save_pretrained` and
+    `push_to_hub` write the complete repository (adapter weights and config, `config.json`, processor, model card)
+    instead of peft's adapter files alone, so that what was loaded, or further trained, can be shared and loaded
+    again.
 
     Attributes:
         processor ([`SamPtxProcessor`]): The processor loaded with the repository; saved with the model.
