@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import huggingface_hub
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 from transformers.utils import logging as transformers_logging
 
 from .command_line import (
@@ -162,7 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True, choices=DATASETS, help="the data source (see below)")
     evaluate.add_argument("--data", default=None, help="folder, file or id of the data (not for synthetic)")
-    evaluate.add_argument("--split", default=None, help="split to evaluate (default: test; validation for ade20k)")
+    evaluate.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: test; validation for ade20k; for folder, DATA/test when it exists, else "
+        "all of DATA)",
+    )
     evaluate.add_argument("--annotation-file", default=None, help="coco: the instances JSON")
     evaluate.add_argument("--classes-file", default=None, help="folder: JSON or CSV mapping images to class names")
     evaluate.add_argument("--class-name", default=None, help="hf: one class name for every row (single-class sets)")
@@ -400,6 +406,7 @@ def run_eval(args: argparse.Namespace) -> None:
             num_samples=args.num_samples,
             seed=args.seed,
             flags=_EVAL_DATA_FLAGS,
+            progress=True,
         )
     dropped: dict[str, int] = {}
     for warning in caught:
@@ -413,20 +420,26 @@ def run_eval(args: argparse.Namespace) -> None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
-    results = evaluate_model(
-        model,
-        dataset,
-        batch_size=args.batch_size,
-        metrics=list(dict.fromkeys(metrics)),
-        threshold=args.threshold,
-        image_processor=processor.image_processor if processor is not None else None,
-        dataset_name=args.dataset,
-        progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
-        num_clicks=args.clicks,
-        prompt_mode=args.prompt,
-        absent_class_fraction=args.absent_class_fraction,
-    )
-    print(file=sys.stderr)
+    with tqdm(desc="evaluating", unit="sample", dynamic_ncols=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:  # the semantic pass counts (image, class) pairs
+                bar.reset(total=total)
+            bar.update(done - bar.n)
+
+        results = evaluate_model(
+            model,
+            dataset,
+            batch_size=args.batch_size,
+            metrics=list(dict.fromkeys(metrics)),
+            threshold=args.threshold,
+            image_processor=processor.image_processor if processor is not None else None,
+            dataset_name=args.dataset,
+            progress=progress,
+            num_clicks=args.clicks,
+            prompt_mode=args.prompt,
+            absent_class_fraction=args.absent_class_fraction,
+        )
     if dropped:
         results["dropped_samples"] = dropped
     path = write_eval_results(results, args.output_dir)
