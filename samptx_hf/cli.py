@@ -2,9 +2,11 @@
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import re
 import signal
+import socket
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -473,6 +475,7 @@ def _add_demo_parser(commands: Any) -> None:
     )
     demo.add_argument(
         "--host",
+        type=_host,
         default=None,
         help="the address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)",
     )
@@ -491,6 +494,32 @@ def _port(value: str) -> int:
     return int(value)
 
 
+def _host(value: str) -> str:
+    """An IP address, or a host name (checked when the server starts); dotted numbers must be an IP address."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not value or re.fullmatch(r"[\d.]+", value) or not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a valid address, expected an IP address such as 127.0.0.1, 0.0.0.0 (every interface) "
+            "or ::1, or a host name"
+        )
+    return value
+
+
+def _can_listen_on(host: str) -> bool:
+    """Whether a server can listen on `host` (any free port): it names an address of this machine."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.bind(address)
+    except OSError:
+        return False
+    return True
+
+
 def _run_demo(args: argparse.Namespace) -> None:
     from .demo import build_demo, import_gradio
 
@@ -498,6 +527,12 @@ def _run_demo(args: argparse.Namespace) -> None:
         import_gradio()  # before the model loads: say at once that gradio is missing
     except ImportError as error:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME")
+    if host is not None and not _can_listen_on(host):  # before the model loads, and before uvicorn logs its own error
+        raise OSError(
+            f"--host {host} is not an address of this machine, expected one of its addresses, 127.0.0.1 or 0.0.0.0 "
+            "(every interface)"
+        )
     model, processor = load_model(args.model, args.device)
     # A process manager's stop (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) end the server alike: Gradio
     # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught). A stop
