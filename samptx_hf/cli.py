@@ -259,6 +259,7 @@ def _box(value: str) -> list[float]:
 def run_segment(args: argparse.Namespace) -> None:
     from .class_prompts import check_class_names
     from .inference import load_image, overlay_mask, segment
+    from .input_checks import check_output_path
 
     text_only = not (args.point or args.background_point or args.box)
     try:
@@ -286,6 +287,7 @@ def run_segment(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} {str(path)!r} is the --image file: it would be overwritten")
         if path.is_dir():
             raise ValueError(f"{flag} {str(path)!r} is a folder, expected a PNG file name")
+        check_output_path(path, flag, "a PNG file name in a writable folder (created if missing)", is_file=True)
     image = load_image(args.image)  # fails early on a missing or unreadable file
     points = (args.point or []) + (args.background_point or [])
     point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])

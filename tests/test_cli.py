@@ -397,6 +397,22 @@ def test_segment_refuses_a_file_name_that_is_not_png(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["image.png"]  # nothing written
 
 
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [("{tmp}/image.png/mask.png", [], r"--output '.*image.png/mask.png' lies under the file '.*image.png', expected"),
+     ("{tmp}/image.png/mask.png", ["--point", "5,5"], r"--output '.*/mask.png' lies under the file '.*image.png'"),
+     ("/proc/v20/mask.png", ["--point", "5,5"],
+      r"--output '/proc/v20/mask.png' cannot be written: '/proc' does not take new files \(.*\), expected a PNG")],
+)  # fmt: skip
+def test_segment_refuses_an_output_it_cannot_write_before_loading(
+    image_path, tmp_path, capsys, no_model_load, output, extra, message
+):
+    if output.startswith("/proc") and not os.path.isdir("/proc/self"):
+        pytest.skip("/proc is Linux's")
+    assert main(segment_args("tiny", image_path, output.replace("{tmp}", str(tmp_path)), *extra)) == 1
+    assert re.search(message, one_line_error(capsys, "segment"))
+
+
 @pytest.mark.parametrize("command", ["segment", "eval"])
 @pytest.mark.parametrize("threshold", ["nan", "NaN", "high"])
 def test_a_threshold_that_is_not_a_number_is_a_usage_error(model_dir, image_path, tmp_path, capsys, command, threshold):
