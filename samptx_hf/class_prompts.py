@@ -23,10 +23,12 @@ def check_class_names(text: Any) -> list[str]:
     """The class names of `text` (one name or a non-empty list of names), stripped of surrounding white space.
 
     Raises:
-        ValueError: On `None`, an empty list, or a name that is not a non-empty string; the message names it.
+        ValueError: On `None`, bytes, an empty list, or a name that is not a non-empty string; the message names it.
     """
     if text is None:
         raise ValueError("text must be given: a class name or a list of class names")
+    if isinstance(text, bytes | bytearray):
+        raise ValueError(f"text={text!r} is bytes, expected a class name as a str (decode it: text.decode())")
     class_names = [text] if isinstance(text, str) else text
     if not isinstance(class_names, Sequence) or not class_names:
         raise ValueError(f"text must be a class name or a non-empty list of class names, got {text!r}")

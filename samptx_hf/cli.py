@@ -2,9 +2,11 @@
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import re
 import signal
+import socket
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -14,6 +16,7 @@ from typing import Any, NoReturn
 import huggingface_hub
 import numpy as np
 from PIL import Image
+from tqdm.auto import tqdm
 from transformers.utils import logging as transformers_logging
 
 from .command_line import (
@@ -162,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(evaluate)
     evaluate.add_argument("--dataset", required=True, choices=DATASETS, help="the data source (see below)")
     evaluate.add_argument("--data", default=None, help="folder, file or id of the data (not for synthetic)")
-    evaluate.add_argument("--split", default=None, help="split to evaluate (default: test; validation for ade20k)")
+    evaluate.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: test; validation for ade20k; for folder, DATA/test when it exists, else "
+        "all of DATA)",
+    )
     evaluate.add_argument("--annotation-file", default=None, help="coco: the instances JSON")
     evaluate.add_argument("--classes-file", default=None, help="folder: JSON or CSV mapping images to class names")
     evaluate.add_argument("--class-name", default=None, help="hf: one class name for every row (single-class sets)")
@@ -251,6 +259,7 @@ def _box(value: str) -> list[float]:
 def run_segment(args: argparse.Namespace) -> None:
     from .class_prompts import check_class_names
     from .inference import load_image, overlay_mask, segment
+    from .input_checks import check_output_path
 
     text_only = not (args.point or args.background_point or args.box)
     try:
@@ -278,6 +287,7 @@ def run_segment(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} {str(path)!r} is the --image file: it would be overwritten")
         if path.is_dir():
             raise ValueError(f"{flag} {str(path)!r} is a folder, expected a PNG file name")
+        check_output_path(path, flag, "a PNG file name in a writable folder (created if missing)", is_file=True)
     image = load_image(args.image)  # fails early on a missing or unreadable file
     points = (args.point or []) + (args.background_point or [])
     point_labels = [1] * len(args.point or []) + [0] * len(args.background_point or [])
@@ -400,6 +410,7 @@ def run_eval(args: argparse.Namespace) -> None:
             num_samples=args.num_samples,
             seed=args.seed,
             flags=_EVAL_DATA_FLAGS,
+            progress=True,
         )
     dropped: dict[str, int] = {}
     for warning in caught:
@@ -413,20 +424,26 @@ def run_eval(args: argparse.Namespace) -> None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
-    results = evaluate_model(
-        model,
-        dataset,
-        batch_size=args.batch_size,
-        metrics=list(dict.fromkeys(metrics)),
-        threshold=args.threshold,
-        image_processor=processor.image_processor if processor is not None else None,
-        dataset_name=args.dataset,
-        progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
-        num_clicks=args.clicks,
-        prompt_mode=args.prompt,
-        absent_class_fraction=args.absent_class_fraction,
-    )
-    print(file=sys.stderr)
+    with tqdm(desc="evaluating", unit="sample", dynamic_ncols=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            if bar.total != total:  # the semantic pass counts (image, class) pairs
+                bar.reset(total=total)
+            bar.update(done - bar.n)
+
+        results = evaluate_model(
+            model,
+            dataset,
+            batch_size=args.batch_size,
+            metrics=list(dict.fromkeys(metrics)),
+            threshold=args.threshold,
+            image_processor=processor.image_processor if processor is not None else None,
+            dataset_name=args.dataset,
+            progress=progress,
+            num_clicks=args.clicks,
+            prompt_mode=args.prompt,
+            absent_class_fraction=args.absent_class_fraction,
+        )
     if dropped:
         results["dropped_samples"] = dropped
     path = write_eval_results(results, args.output_dir)
@@ -460,6 +477,7 @@ def _add_demo_parser(commands: Any) -> None:
     )
     demo.add_argument(
         "--host",
+        type=_host,
         default=None,
         help="the address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 for every interface)",
     )
@@ -478,6 +496,32 @@ def _port(value: str) -> int:
     return int(value)
 
 
+def _host(value: str) -> str:
+    """An IP address, or a host name (checked when the server starts); dotted numbers must be an IP address."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not value or re.fullmatch(r"[\d.]+", value) or not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a valid address, expected an IP address such as 127.0.0.1, 0.0.0.0 (every interface) "
+            "or ::1, or a host name"
+        )
+    return value
+
+
+def _can_listen_on(host: str) -> bool:
+    """Whether a server can listen on `host` (any free port): it names an address of this machine."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe:
+            probe.bind(address)
+    except OSError:
+        return False
+    return True
+
+
 def _run_demo(args: argparse.Namespace) -> None:
     from .demo import build_demo, import_gradio
 
@@ -485,6 +529,12 @@ def _run_demo(args: argparse.Namespace) -> None:
         import_gradio()  # before the model loads: say at once that gradio is missing
     except ImportError as error:
         raise SystemExit(f"samptx demo: error: {' '.join(str(error).split())}") from error
+    host = args.host or os.environ.get("GRADIO_SERVER_NAME")
+    if host is not None and not _can_listen_on(host):  # before the model loads, and before uvicorn logs its own error
+        raise OSError(
+            f"--host {host} is not an address of this machine, expected one of its addresses, 127.0.0.1 or 0.0.0.0 "
+            "(every interface)"
+        )
     model, processor = load_model(args.model, args.device)
     # A process manager's stop (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) end the server alike: Gradio
     # closes it and Python exits normally, removing the page's temporary folder (SIGKILL cannot be caught). A stop

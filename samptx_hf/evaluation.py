@@ -18,6 +18,7 @@ from .data.collator import EVALUATION_PROMPT_MODES
 from .data.conversion import to_binary_mask
 from .hub import EVAL_RESULTS_NAME
 from .inference import eval_mode
+from .input_checks import check_output_path
 from .interactive_evaluation import evaluate_clicks
 from .metrics import PRESENCE_THRESHOLD, SemanticIoU, load_metric, presence_metrics
 from .processing_samptx import (
@@ -563,22 +564,16 @@ def format_eval_results(results: dict[str, Any]) -> str:
 
 
 def check_output_dir(output_dir: str | os.PathLike, name: str = "output_dir") -> None:
-    """Refuse an `output_dir` that [`write_eval_results`] could not create or write into: a file, or a path under
-    one. Checked before an evaluation starts, so that a long run is not lost at its end.
+    """Refuse an `output_dir` that [`write_eval_results`] could not create or write into: a file, a path under
+    one, or one under a folder that takes no new files (read-only, `/proc`). Checked before an evaluation starts, so
+    that a long run is not lost at its end.
 
     Raises:
-        ValueError: Naming `name`, the path, and the file in the way.
+        ValueError: Naming `name`, the path, and what is in the way.
     """
-    path = Path(output_dir)
-    for existing in (path, *path.parents):
-        if existing.exists():
-            if not existing.is_dir():
-                what = "is a file" if existing == path else f"lies under the file {str(existing)!r}"
-                raise ValueError(
-                    f"{name} {str(path)!r} {what}, expected a folder (created if missing) to write "
-                    f"{EVAL_RESULTS_NAME} and {EVAL_TABLE_NAME} into"
-                )
-            return
+    check_output_path(
+        output_dir, name, f"a folder (created if missing) to write {EVAL_RESULTS_NAME} and {EVAL_TABLE_NAME} into"
+    )
 
 
 def write_eval_results(results: dict[str, Any], output_dir: str | os.PathLike) -> Path:

@@ -12,11 +12,12 @@ from transformers import BatchFeature
 
 from .class_prompts import check_class_names
 from .data.collator import NOT_A_POINT_LABEL
-from .input_checks import image_fingerprint, load_image
+from .input_checks import check_bool, check_prompt_values, image_fingerprint, load_image
 from .processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
+    check_processor,
     check_threshold,
 )
 from .results import SegmentationResult  # noqa: F401 (re-exported: segment's result)
@@ -75,16 +76,20 @@ def segment(
         ValueError: On an unreadable image, an empty image or (SAM) one too elongated for the model's input, an empty
             class name, a point or box outside the image, labels that do not match the points, a NaN `threshold`, a
             `presence_threshold` outside [0, 1], or a processor for the other SAM (SAM's for a SAM 2 model, or the
-            reverse).
-        TypeError: On a `threshold` or `presence_threshold` that is not a real number.
+            reverse), points or a box that are not numbers.
+        TypeError: On a `model` that is not a loaded SAM-PTx model (a path, for instance), a `processor` that is not
+            a [`SamPtxProcessor`], a `threshold` or `presence_threshold` that is not a real number, or a
+            `multimask_output` or `return_logits` that is not a bool.
     """
+    check_model(model)
     threshold = check_threshold(threshold)
     presence_threshold = check_presence_threshold(presence_threshold)
+    multimask_output = check_bool(multimask_output, "multimask_output")
+    return_logits = check_bool(return_logits, "return_logits")
     class_names = check_class_names(text)
     pil_image = load_image(image)
-    if points is not None and np.asarray(points, dtype=object).ndim != 2:
-        raise ValueError(f"points={points!r} must be a list of (x, y) points, e.g. [(320, 240)] for one point")
-    processor = processor if processor is not None else SamPtxProcessor.from_model(model)
+    check_prompt_values(points, box)
+    processor = check_processor(processor) if processor is not None else SamPtxProcessor.from_model(model)
     check_image_processor_matches(processor.image_processor, model.config.sam_config)
     inputs = prepare_inputs(processor, pil_image, text, points, box, point_labels)
     original_sizes = inputs.pop("original_sizes")
@@ -106,6 +111,25 @@ def segment(
         keep_logits=return_logits,
     )
     return results[0] if isinstance(text, str) else results
+
+
+def check_model(model: Any, name: str = "model") -> None:
+    """Refuse a `model` that is not a loaded SAM-PTx model (one with a `config.sam_config` that can be called), such
+    as a folder name passed where the model goes.
+
+    Raises:
+        TypeError: Naming `name` and what was given; for a path, how to load it.
+    """
+    if isinstance(model, str | os.PathLike):
+        path = os.fspath(model)
+        raise TypeError(
+            f"{name}={path!r} is a path, expected a loaded model: load it with "
+            f"SamPtxForTextSegmentation.from_pretrained({path!r})"
+        )
+    if not callable(model) or not hasattr(getattr(model, "config", None), "sam_config"):
+        raise TypeError(
+            f"{name} is a {type(model).__name__}, expected a SamPtxForTextSegmentation or a PeftModel around one"
+        )
 
 
 @contextlib.contextmanager
@@ -272,4 +296,13 @@ def overlay_mask(
     return overlay
 
 
-__all__ = ["SegmentationResult", "image_fingerprint", "load_image", "overlay_mask", "segment", "text_only_prompt"]
+__all__ = [
+    "SegmentationResult",
+    "check_model",
+    "check_prompt_values",
+    "image_fingerprint",
+    "load_image",
+    "overlay_mask",
+    "segment",
+    "text_only_prompt",
+]

@@ -9,6 +9,7 @@ import hashlib
 import math
 import numbers
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,43 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), mode="L").convert("RGB")
 
 
+def check_output_path(
+    path: str | os.PathLike, name: str, expected: str = "a folder (created if missing)", is_file: bool = False
+) -> None:
+    """Refuse an output `path` that could not be written, before the work that writes it: a file where a folder is
+    expected (or a folder where a file is), a path under a file, or one under a folder this process cannot write
+    into (a read-only folder, `/proc`). Creates nothing: a probe file is made and removed in the nearest existing
+    folder.
+
+    Args:
+        path: The folder (or, with `is_file`, the file) to be written.
+        name: How the caller's users name it, e.g. `"--output-dir"`.
+        expected: What `path` should be, for the message.
+        is_file: Whether `path` is a file to write (its folder is created if missing).
+
+    Raises:
+        ValueError: `"{name} {path!r} ..., expected {expected}"`, saying what is in the way.
+    """
+    shown = os.fspath(path)
+    full = os.path.abspath(shown)
+    if os.path.isdir(full) and is_file:
+        raise ValueError(f"{name} {shown!r} is a folder, expected {expected}")
+    existing = full if not is_file else os.path.dirname(full)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "is a file" if existing == full else f"lies under the file {existing!r}"
+        raise ValueError(f"{name} {shown!r} {what}, expected {expected}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{name} {shown!r} cannot be written: {existing!r} does not take new files ({error.strerror}), "
+            f"expected {expected} in a writable folder"
+        ) from None
+
+
 def image_fingerprint(image: Image.Image) -> str:
     """A key of an image's pixels and size: equal images (wherever they came from) have equal keys. The caches of
     `SamPtxPredictor` and the pipeline find an image they encoded before by it."""
@@ -114,13 +152,67 @@ def check_presence_threshold(presence_threshold: Any, name: str = "presence_thre
     return float(presence_threshold)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """`value` when it is a bool (or a numpy bool): a flag such as `multimask_output` is not a string or a number.
+
+    Raises:
+        TypeError: Naming `name` and the value, e.g. for `multimask_output="no"` (which `if` would take as True).
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r} is a {type(value).__name__}, expected True or False")
+    return bool(value)
+
+
+def number_array(value: Any, name: str, expected: str) -> np.ndarray:
+    """`value` as a float64 array when it holds only numbers (ints and floats, not strings or bools).
+
+    Raises:
+        ValueError: `"{name} must be {expected}, got {value!r}"` for strings (`"0,0,10,10"`), bytes, text inside a
+            list (`[("a", "b")]`) or ragged lists.
+    """
+    error = ValueError(f"{name} must be {expected}, got {value!r}")
+    if isinstance(value, str | bytes):
+        raise error
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # ragged
+        raise error from None
+    if array.dtype.kind not in "iuf" and not (array.dtype.kind == "O" and _all_numbers(array)):
+        raise error
+    try:
+        return array.astype(np.float64)
+    except (ValueError, TypeError):
+        raise error from None
+
+
+def check_prompt_values(points: Any, box: Any) -> None:
+    """Refuse `points` that are not a list of `(x, y)` numbers and a `box` that is not four numbers, naming the
+    argument (`[("a", "b")]`, `"0,0,10,10"`); the processor checks that they lie inside the image.
+
+    Raises:
+        ValueError: Naming `points` or `box` and the value.
+    """
+    if points is not None:
+        expected = "a list of (x, y) points, e.g. [(320, 240)] for one point"
+        if number_array(points, "points", expected).ndim != 2:
+            raise ValueError(f"points={points!r} must be {expected}")
+    if box is not None:
+        number_array(box, "box", "(x1, y1, x2, y2): four numbers in pixels, e.g. (10, 20, 200, 180)")
+
+
+def _all_numbers(array: np.ndarray) -> bool:
+    return all(isinstance(item, numbers.Real) and not isinstance(item, bool) for item in array.reshape(-1))
+
+
 def check_points(points: Any, image_size: tuple[int, int], image_index: int = 0) -> list[list[float]]:
     """`points`, a non-empty list of `(x, y)` pixels inside the `(height, width)` image `image_index` of a batch.
 
     Raises:
         ValueError: On anything but a non-empty list of pairs of numbers, or a point outside the image.
     """
-    array = np.asarray(points, dtype=np.float64)
+    array = number_array(
+        points, f"input_points of image {image_index}", "a non-empty list of [x, y] points (numbers, in pixels)"
+    )
     if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
         raise ValueError(
             f"input_points of image {image_index} must be a non-empty list of [x, y] points, got {points!r}"
@@ -157,7 +249,9 @@ def check_box(box: Any, image_size: tuple[int, int], image_index: int = 0) -> li
     Raises:
         ValueError: On anything but four numbers with `0 <= x1 < x2 <= width` and `0 <= y1 < y2 <= height`.
     """
-    array = np.asarray(box, dtype=np.float64).reshape(-1)
+    array = number_array(
+        box, f"input_boxes of image {image_index}", "one box [x1, y1, x2, y2] (four numbers, in pixels)"
+    ).reshape(-1)
     if array.shape != (4,):
         raise ValueError(f"input_boxes of image {image_index} must be one box [x1, y1, x2, y2], got {box!r}")
     x1, y1, x2, y2 = array.tolist()
@@ -172,8 +266,11 @@ def check_box(box: Any, image_size: tuple[int, int], image_index: int = 0) -> li
 
 def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
     """SAM's mask prompt (an earlier result's `low_res_logits`, `(size, size)` or `(1, size, size)`) as
-    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape. The model checks the size."""
-    array = np.asarray(mask, dtype=np.float32)
+    `(1, size, size)` float32 logits; `ValueError` naming `name` for any other shape, for values that are not
+    numbers, or NaN or infinite ones (which the model would turn into NaN scores and an empty mask). The model checks
+    the size."""
+    expected = "low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's low_res_logits)"
+    array = number_array(mask, name, expected).astype(np.float32)
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3 or array.shape[0] != 1 or array.shape[1] != array.shape[2]:
@@ -181,17 +278,27 @@ def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
             f"{name} must be low-resolution logits of shape (size, size) or (1, size, size) (an earlier result's "
             f"low_res_logits), got {tuple(array.shape)}"
         )
+    non_finite = int(np.count_nonzero(~np.isfinite(array)))
+    if non_finite:
+        raise ValueError(
+            f"{name} holds {non_finite} NaN or infinite values of {array.size}, expected finite logits (an earlier "
+            "result's low_res_logits)"
+        )
     return array
 
 
 __all__ = [
+    "check_bool",
     "check_box",
+    "check_output_path",
     "check_point_labels",
     "check_points",
     "check_presence_threshold",
+    "check_prompt_values",
     "check_threshold",
     "image_fingerprint",
     "load_image",
     "mask_prompt",
+    "number_array",
     "to_rgb",
 ]

@@ -26,6 +26,8 @@ from peft import PeftModel
 from .class_prompts import check_class_names
 from .image_encoding import ImageTrunk
 from .inference import (
+    check_bool,
+    check_prompt_values,
     eval_mode,
     image_fingerprint,
     load_image,
@@ -37,6 +39,7 @@ from .processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
+    check_processor,
     check_threshold,
     mask_prompt,
 )
@@ -73,7 +76,8 @@ class SamPtxPredictor:
     ```
 
     Raises:
-        TypeError: When `model` is neither a [`SamPtxForTextSegmentation`] nor a `PeftModel` around one.
+        TypeError: When `model` is neither a [`SamPtxForTextSegmentation`] nor a `PeftModel` around one, or
+            `processor` is not a [`SamPtxProcessor`].
         ValueError: On a `max_cache_bytes` that is not a positive integer, or a processor for the other SAM.
     """
 
@@ -89,6 +93,8 @@ class SamPtxPredictor:
         if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
             raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
         self.model = model
+        if processor is not None:
+            processor = check_processor(processor)
         self.processor = processor or getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
         check_image_processor_matches(self.processor.image_processor, model.config.sam_config)
         self.max_cache_bytes = max_cache_bytes
@@ -173,12 +179,16 @@ class SamPtxPredictor:
 
         Raises:
             RuntimeError: When no image was set.
-            ValueError: On bad class names, prompts outside the image, a `mask_input` of the wrong shape, a NaN
-                `threshold` or a `presence_threshold` outside [0, 1].
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
+            ValueError: On bad class names, prompts that are not numbers or lie outside the image, a `mask_input` of
+                the wrong shape or with values that are not finite numbers, a NaN `threshold` or a
+                `presence_threshold` outside [0, 1].
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
+                that is not a bool.
         """
         threshold = check_threshold(threshold)
         presence_threshold = check_presence_threshold(presence_threshold)
+        multimask_output = check_bool(multimask_output, "multimask_output")
+        check_prompt_values(points, box)
         if self._trunk is None:
             raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
         class_names = check_class_names(text)

@@ -68,6 +68,21 @@ def check_image_processor_matches(image_processor: Any, sam_config: PreTrainedCo
         )
 
 
+def check_processor(processor: Any, name: str = "processor") -> "SamPtxProcessor":
+    """`processor` when it is a [`SamPtxProcessor`].
+
+    Raises:
+        TypeError: Naming `name` and what was given (a string, another transformers processor).
+    """
+    if not isinstance(processor, SamPtxProcessor):
+        value = f"={processor!r}" if isinstance(processor, str | bytes | int | float) else ""
+        raise TypeError(
+            f"{name}{value} is a {type(processor).__name__}, expected a SamPtxProcessor (or None for the "
+            "model's own, SamPtxProcessor.from_model(model))"
+        )
+    return processor
+
+
 class SamPtxProcessor(ProcessorMixin):
     r"""Turns images, class names and point/box prompts into the inputs of [`SamPtxForTextSegmentation`].
 
@@ -374,6 +389,7 @@ __all__ = [
     "SamPtxProcessor",
     "check_image_processor_matches",
     "check_presence_threshold",
+    "check_processor",
     "check_threshold",
     "image_processor_for_sam_config",
     "mask_prompt",

@@ -11,10 +11,12 @@ from transformers import Pipeline
 
 from .class_prompts import check_class_names
 from .inference import image_fingerprint, inputs_on_model, load_image, prepare_inputs, results_from_outputs
+from .input_checks import check_bool, check_prompt_values
 from .processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
+    check_processor,
     check_threshold,
 )
 from .sam_backbones import ImageFeatures
@@ -60,6 +62,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
     def __init__(self, model: Any, processor: SamPtxProcessor | None = None, **kwargs: Any) -> None:
         if processor is None:
             processor = getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
+        check_processor(processor)
         check_image_processor_matches(processor.image_processor, model.config.sam_config)
         _check_batch_size(kwargs.get("batch_size"))
         super().__init__(model=model, processor=processor, **kwargs)
@@ -106,12 +109,19 @@ class TextGuidedSegmentationPipeline(Pipeline):
             image.
 
         Raises:
-            ValueError: When no class name is given, on an empty class name, a point or box outside the image, an
-                unreadable image (`FileNotFoundError` when a path does not exist), a NaN `threshold`, a
-                `presence_threshold` outside [0, 1], a `top_k` below 1 or a `batch_size` below 1.
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
+            ValueError: When no image or no class name is given, on an empty class name, points or a box that are
+                not numbers or lie outside the image, an unreadable image (`FileNotFoundError` when a path does not
+                exist), a NaN `threshold`, a `presence_threshold` outside [0, 1], a `top_k` below 1 or a
+                `batch_size` below 1.
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
+                that is not a bool.
         """
         _check_batch_size(kwargs.get("batch_size"))
+        if isinstance(images, list | tuple) and len(images) == 0:
+            raise ValueError(
+                f"images={images!r} is an empty list, expected an image (a path, a PIL image or an array) or a "
+                "non-empty list of them"
+            )
         return super().__call__(images, **kwargs)
 
     def _sanitize_parameters(
@@ -131,7 +141,9 @@ class TextGuidedSegmentationPipeline(Pipeline):
             for key, value in zip(_PROMPT_KEYS, (text, points, box, point_labels, mask_input), strict=True)
             if value is not None
         }
-        forward_params = {"multimask_output": multimask_output} if multimask_output is not None else {}
+        forward_params = {}
+        if multimask_output is not None:
+            forward_params["multimask_output"] = check_bool(multimask_output, "multimask_output")
         postprocess_params: dict[str, Any] = {}
         if threshold is not None:
             postprocess_params["threshold"] = check_threshold(threshold)
@@ -155,6 +167,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
         if prompts.get("text") is None:
             raise ValueError(f"no class name given: call the {TASK} pipeline with text='batfish' or text=[...]")
         text = prompts["text"]
+        check_prompt_values(prompts.get("points"), prompts.get("box"))
         image = load_image(image)
         inputs = prepare_inputs(
             self.processor,

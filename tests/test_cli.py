@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -127,8 +128,12 @@ def test_eval_on_the_synthetic_task_writes_results(model_dir, tmp_path, capsys):
     assert main(args) == 0
     results = json.loads((tmp_path / "eval_results.json").read_text())
     assert results["dataset"] == "synthetic" and results["num_samples"] == 3
-    assert "| mean_iou |" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "| mean_iou |" in captured.out
     assert (tmp_path / "eval_results.md").exists()
+    # Progress bars from the start: the samples' generation, then the evaluation (tqdm, not hand-written "\r").
+    assert "generating samples: 100%" in captured.err and "3/3" in captured.err
+    assert "evaluating: 100%" in captured.err
 
 
 def test_eval_of_a_dataset_without_its_data_is_a_one_line_error(model_dir, capsys):
@@ -352,6 +357,17 @@ def no_model_load(monkeypatch):
         (["--max-samples", "0"], "--max-samples 0, expected at least 1"),
         (["--absent-class-fraction", "1"], r"--absent-class-fraction 1.0, expected a fraction in \[0, 1\)"),
         (["--absent-class-fraction", "nan"], r"--absent-class-fraction nan, expected a fraction in \[0, 1\)"),
+        pytest.param(
+            ["--output-dir", "/proc/v20"],
+            r"--output-dir '/proc/v20' cannot be written: '/proc' does not take new files \(.*\), expected a folder",
+            marks=pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="/proc is Linux's"),
+        ),
+        (["--output-dir", "{file}/sub"], r"--output-dir '.*notes.txt/sub' lies under the file '.*notes.txt'"),
+        (
+            ["--num-samples", "1000000000"],
+            r"--num-samples=1000000000 does not fit: synthetic samples are generated in "
+            r"memory, about 64 KiB each \(61,035 GiB\), and this machine has \d+ GiB: expected at most \d+ \(half its",
+        ),
     ],
 )
 def test_eval_refuses_bad_arguments_before_loading_anything(model_dir, tmp_path, capsys, no_model_load, extra, message):
@@ -379,6 +395,22 @@ def test_segment_refuses_a_file_name_that_is_not_png(
     assert main(args) == 1
     assert re.search(message, one_line_error(capsys, "segment"))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["image.png"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [("{tmp}/image.png/mask.png", [], r"--output '.*image.png/mask.png' lies under the file '.*image.png', expected"),
+     ("{tmp}/image.png/mask.png", ["--point", "5,5"], r"--output '.*/mask.png' lies under the file '.*image.png'"),
+     ("/proc/v20/mask.png", ["--point", "5,5"],
+      r"--output '/proc/v20/mask.png' cannot be written: '/proc' does not take new files \(.*\), expected a PNG")],
+)  # fmt: skip
+def test_segment_refuses_an_output_it_cannot_write_before_loading(
+    image_path, tmp_path, capsys, no_model_load, output, extra, message
+):
+    if output.startswith("/proc") and not os.path.isdir("/proc/self"):
+        pytest.skip("/proc is Linux's")
+    assert main(segment_args("tiny", image_path, output.replace("{tmp}", str(tmp_path)), *extra)) == 1
+    assert re.search(message, one_line_error(capsys, "segment"))
 
 
 @pytest.mark.parametrize("command", ["segment", "eval"])

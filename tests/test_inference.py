@@ -147,6 +147,33 @@ def test_a_threshold_that_is_not_a_number_is_refused(peft_model, threshold, erro
         segment(peft_model, make_image(), "circle", threshold=threshold)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [({"multimask_output": "no"}, TypeError, "multimask_output='no' is a str, expected True or False"),
+     ({"return_logits": 1}, TypeError, "return_logits=1 is a int, expected True or False"),
+     ({"processor": "abc"}, TypeError, r"processor='abc' is a str, expected a SamPtxProcessor \(or None"),
+     ({"points": [("a", "b")]}, ValueError, r"points must be a list of \(x, y\) points, .* got \[\('a', 'b'\)\]"),
+     ({"box": "0,0,10,10"}, ValueError, r"box must be \(x1, y1, x2, y2\): four numbers .* got '0,0,10,10'"),
+     ({"text": b"red"}, ValueError, r"text=b'red' is bytes, expected a class name as a str")],
+)  # fmt: skip
+def test_arguments_of_the_wrong_type_are_named_with_what_was_expected(peft_model, arguments, error, message):
+    arguments = {"text": "circle", **arguments}
+    with pytest.raises(error, match=message):
+        segment(peft_model, make_image(), **arguments)
+
+
+def test_a_folder_name_where_the_model_goes_says_how_to_load_it(tmp_path):
+    from samptx_hf.presence import segment_semantic
+
+    message = rf"model='{tmp_path}' is a path, expected a loaded model: load it with SamPtxForTextSegmentation"
+    with pytest.raises(TypeError, match=message):
+        segment(str(tmp_path), make_image(), "red")
+    with pytest.raises(TypeError, match=message):
+        segment_semantic(str(tmp_path), make_image(), ["red"])
+    with pytest.raises(TypeError, match="model is a int, expected a SamPtxForTextSegmentation or a PeftModel"):
+        segment(5, make_image(), "red")
+
+
 @pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (5, 0)])
 def test_an_empty_image_is_refused_with_its_size(peft_model, shape):
     height, width = shape[:2]

@@ -128,13 +128,30 @@ def test_a_new_image_forgets_the_old_one_and_the_same_image_keeps_it():
     [(lambda p: p.predict("circle", mask_input=np.zeros((64, 64))), r"mask_input must be .* shape \(1, 32, 32\)"),
      (lambda p: p.predict(["a", "b"], mask_input=[np.zeros((32, 32))]), "1 masks for 2 class names"),
      (lambda p: p.predict(" "), "every class name must be a non-empty string"),
-     (lambda p: p.predict("circle", points=[(500, 20)]), r"point \(500, 20\) of image 0 lies outside the image")],
+     (lambda p: p.predict("circle", points=[(500, 20)]), r"point \(500, 20\) of image 0 lies outside the image"),
+     (lambda p: p.predict("circle", points=[("a", "b")]), r"points must be a list of \(x, y\) points"),
+     (lambda p: p.predict("circle", box="0,0,10,10"), r"box must be \(x1, y1, x2, y2\): four numbers"),
+     (lambda p: p.predict("circle", mask_input="abc"), "mask_input must be low-resolution logits .* got 'abc'"),
+     (lambda p: p.predict("circle", mask_input=np.full((32, 32), np.nan)),
+      "mask_input holds 1024 NaN or infinite values of 1024, expected finite logits"),
+     (lambda p: p.predict("circle", mask_input=np.full((1, 32, 32), np.inf)), "holds 1024 NaN or infinite values")],
 )  # fmt: skip
 def test_bad_prompts_are_named(call, message):
     predictor = SamPtxPredictor(make_trained_looking_model())
     predictor.set_image(make_image())
     with pytest.raises(ValueError, match=message):
         call(predictor)
+
+
+def test_a_flag_that_is_not_a_bool_or_a_processor_that_is_not_one_is_a_type_error():
+    model = make_trained_looking_model()
+    with pytest.raises(TypeError, match="processor='abc' is a str, expected a SamPtxProcessor"):
+        SamPtxPredictor(model, processor="abc")
+    predictor = SamPtxPredictor(model)
+    predictor.set_image(make_image())
+    with pytest.raises(TypeError, match="multimask_output='no' is a str, expected True or False"):
+        predictor.predict("circle", points=[(20, 20)], multimask_output="no")
+    assert predictor.predict("circle", points=[(20, 20)], multimask_output=np.bool_(True)).masks.shape[0] == 3
 
 
 def test_a_cache_size_must_be_a_positive_number_of_bytes():

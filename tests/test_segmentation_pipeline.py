@@ -131,6 +131,10 @@ def test_pipeline_from_a_loaded_model_object(model):
         (lambda s: s(make_image(), text=[""]), "every class name must be a non-empty string"),
         (lambda s: s({"picture": make_image(), "text": "circle"}), "expected 'image' and any of text, points"),
         (lambda s: s(make_image(), text="circle", points=[(500, 5)]), r"point \(500, 5\) of image 0 lies outside"),
+        (lambda s: s([], text="red"), r"images=\[\] is an empty list, expected an image"),
+        (lambda s: s(make_image(), text="red", points=[("a", "b")]), r"points must be a list of \(x, y\) points"),
+        (lambda s: s(make_image(), text="red", box="0,0,10,10"), r"box must be \(x1, y1, x2, y2\): four numbers"),
+        (lambda s: s(make_image(), text="red", mask_input=np.full((32, 32), np.nan)), "1024 NaN or infinite values"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message(segmenter, call, message):
@@ -159,6 +163,7 @@ def test_a_mask_prompt_refines_as_the_predictor_does(segmenter, model):
     [
         (lambda s: s(make_image(), text="circle", threshold=float("nan")), ValueError, "threshold is NaN"),
         (lambda s: s(make_image(), text="circle", threshold="0.5"), TypeError, "threshold='0.5' is a str"),
+        (lambda s: s(make_image(), text="circle", multimask_output="no"), TypeError, "multimask_output='no' is a str"),
         (lambda s: s([make_image()] * 2, text="circle", batch_size=0), ValueError, "batch_size=0, expected a whole"),
         (lambda s: s([make_image()] * 2, text="circle", batch_size=1.5), ValueError, "batch_size=1.5, expected"),
     ],

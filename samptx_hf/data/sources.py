@@ -21,6 +21,9 @@ SPLITS = {
     "folder": ("train", "test"),
     "hf": ("train", "test"),
 }
+# Memory one generated synthetic sample takes (its PNG-encoded image and masks): 41 KB measured for the built-in
+# whole-or-part task at 128 px, rounded up.
+SYNTHETIC_SAMPLE_BYTES = 64 * 1024
 _DATA = {
     "cod10k": "the COD10K folder with Train/ and Test/",
     "coco": "the COCO image folder",
@@ -41,6 +44,7 @@ def load_split(
     num_samples: int | None = None,
     seed: int = 0,
     flags: Mapping[str, str] | None = None,
+    progress: bool = False,
 ) -> datasets.Dataset:
     """One split of a data source, with the columns `image`, `mask`, `class_name`, `image_id` of `samptx_hf.data`.
 
@@ -57,16 +61,19 @@ def load_split(
     Args:
         dataset: The source, one of `DATASETS`.
         data: Where the data is (see the table).
-        split: The split; by default the held-out split of `SPLITS`, or all of `data` for `folder`.
+        split: The split; by default the held-out split of `SPLITS` (for `folder`, `data/test` when it exists, else
+            all of `data`).
         annotation_file: coco: the instances JSON.
         classes_file: folder: a JSON or CSV mapping image file stems to class names (flat layout).
         class_name: hf: one class name for every row, for a dataset without a class column.
         num_samples: synthetic: the number of samples.
         seed: synthetic: the seed of the samples (a training run's held-out split is its data seed + 1).
         flags: How the caller's users spell these arguments (`{"data": "--data_dir"}`), for error messages.
+        progress: synthetic: show a progress bar while the samples are generated.
 
     Raises:
-        ValueError: On an unknown `dataset`, or an argument the source needs that is missing or out of range.
+        ValueError: On an unknown `dataset`, or an argument the source needs that is missing or out of range (for
+            synthetic, more samples than half this machine's memory holds: they are generated in memory).
         FileNotFoundError: When a local `data` or `annotation_file` does not exist.
     """
     flags = dict(flags or {})
@@ -84,12 +91,15 @@ def load_split(
     if dataset in ("synthetic", "synthetic_attributes"):
         if num_samples is None or num_samples < 1:
             raise ValueError(f"{flags.get('num_samples', 'num_samples')}={num_samples}, expected at least 1")
+        _check_fits_in_memory(num_samples, flags.get("num_samples", "num_samples"))
         make_dataset = make_parts_dataset if dataset == "synthetic" else make_synthetic_dataset
-        return make_dataset(num_samples, seed=seed)
+        return make_dataset(num_samples, seed=seed, progress=progress)
     if data is None:
         raise needs("data", _DATA[dataset])
     if split is None and dataset in ("cod10k", "ade20k", "hf"):
         split = SPLITS[dataset][1]
+    if split is None and dataset == "folder" and (Path(data) / SPLITS["folder"][1]).is_dir():
+        split = SPLITS["folder"][1]  # root/test, the held-out split; a folder without one is read whole
     if dataset == "hf":
         return from_hf_dataset(os.fspath(data), split=split, class_name=class_name)
     root = existing(data, "data")
@@ -105,4 +115,21 @@ def load_split(
     return load_image_folder(folder, classes_file=classes_file)
 
 
-__all__ = ["DATASETS", "SPLITS", "load_split"]
+def _check_fits_in_memory(num_samples: int, flag: str) -> None:
+    """Refuse more synthetic samples than half of this machine's memory holds (the generators keep every sample's
+    PNG-encoded image and masks in memory, `SYNTHETIC_SAMPLE_BYTES` each); no check where the memory size is
+    unknown."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return
+    limit = memory // 2 // SYNTHETIC_SAMPLE_BYTES
+    if num_samples > limit:
+        raise ValueError(
+            f"{flag}={num_samples} does not fit: synthetic samples are generated in memory, about "
+            f"{SYNTHETIC_SAMPLE_BYTES // 1024} KiB each ({num_samples * SYNTHETIC_SAMPLE_BYTES / 2**30:,.0f} GiB), and "
+            f"this machine has {memory / 2**30:.0f} GiB: expected at most {limit} (half its memory)"
+        )
+
+
+__all__ = ["DATASETS", "SPLITS", "SYNTHETIC_SAMPLE_BYTES", "load_split"]

@@ -26,6 +26,7 @@ import datasets
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from .conversion import encode_mask_png, segmentation_features
 
@@ -256,7 +257,7 @@ def _encode_png(image: np.ndarray) -> dict:
 
 
 def make_synthetic_dataset(
-    num_samples: int, seed: int = 0, config: SyntheticShapesConfig | None = None
+    num_samples: int, seed: int = 0, config: SyntheticShapesConfig | None = None, progress: bool = False
 ) -> datasets.Dataset:
     """Generates `num_samples` samples of the synthetic task as a `datasets.Dataset`.
 
@@ -274,6 +275,9 @@ def make_synthetic_dataset(
         object) and `present_classes` (the shapes, then the textures, of the image's objects, each once). The
         `mask` is already every object with the named attribute, so it is also the target without a point.
 
+        progress (`bool`, defaults to `False`):
+            Show a progress bar (tqdm, on stderr) while the samples are generated.
+
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
     """
@@ -285,7 +289,7 @@ def make_synthetic_dataset(
         present_classes=datasets.List(datasets.Value("string")),
     )
     columns: dict[str, list] = {name: [] for name in features}
-    for index in range(num_samples):
+    for index in tqdm(range(num_samples), desc="generating samples", unit="sample", disable=not progress):
         sample = generate_synthetic_sample(index, seed, config)
         columns["image"].append(_encode_png(sample.image))
         columns["mask"].append(encode_mask_png(sample.mask))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import datasets
 import numpy as np
 from scipy import ndimage
+from tqdm.auto import tqdm
 
 from .conversion import encode_mask_png, segmentation_features
 from .synthetic_attributes import (
@@ -311,7 +312,9 @@ def generate_object_sample(index: int, seed: int = 0, image_size: int = 128) -> 
     return _finish(canvas, config.pixel_noise, rng), target
 
 
-def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsConfig | None = None) -> datasets.Dataset:
+def make_parts_dataset(
+    num_samples: int, seed: int = 0, config: SyntheticPartsConfig | None = None, progress: bool = False
+) -> datasets.Dataset:
     """Generates `num_samples` samples of the whole-or-part task as a `datasets.Dataset`.
 
     Args:
@@ -331,6 +334,9 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         answers of `TEXT_ONLY_TEXT_BLIND_STRATEGIES`), `present_class_masks` (the `class_mask` of each of
         `present_classes`, in order: what the semantic mIoU scores every class of an image against).
 
+        progress (`bool`, defaults to `False`):
+            Show a progress bar (tqdm, on stderr) while the samples are generated.
+
     Raises:
         ValueError: if `num_samples < 1` or `seed < 0`.
     """
@@ -347,7 +353,7 @@ def make_parts_dataset(num_samples: int, seed: int = 0, config: SyntheticPartsCo
         present_class_masks=datasets.List(datasets.Image()),
     )
     columns: dict[str, list] = {name: [] for name in features}
-    for index in range(num_samples):
+    for index in tqdm(range(num_samples), desc="generating samples", unit="sample", disable=not progress):
         sample = generate_parts_sample(index, seed, config)
         columns["image"].append(_encode_png(sample.image))
         columns["mask"].append(encode_mask_png(sample.mask))

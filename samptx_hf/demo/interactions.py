@@ -147,13 +147,16 @@ def parse_class_names(text: str | None) -> list[str]:
     return names
 
 
-def prepare_image(image: Any, name: str | None = None) -> tuple[np.ndarray, str]:
-    """An uploaded image as a `(height, width, 3)` uint8 array, downscaled to `MAX_IMAGE_SIDE` if larger.
+def prepare_image(image: Any, name: str | None = None, max_side: int | None = MAX_IMAGE_SIDE) -> tuple[np.ndarray, str]:
+    """An uploaded image as a `(height, width, 3)` uint8 array, read as `segment` reads it
+    ([`samptx_hf.inference.load_image`]: a 16-bit PNG is scaled to 8 bits, not clipped to white), downscaled to
+    `max_side` if larger.
 
     Args:
         image: A path, a PIL image or an array, as [`samptx_hf.inference.load_image`] takes.
         name: The name the user knows the file by (an upload's original name), used in messages instead of the
             path where the server keeps it.
+        max_side: The longest side kept; None keeps the image's size (the `/segment` API's image).
 
     Returns:
         The array and a message for the page (what was loaded, and whether it was downscaled).
@@ -172,11 +175,11 @@ def prepare_image(image: Any, name: str | None = None) -> tuple[np.ndarray, str]
         raise DemoInputError(f"Cannot use this image: {message}") from error
     width, height = pil_image.size
     message = f"Image of {width}×{height} px."
-    if max(width, height) > MAX_IMAGE_SIDE:
-        scale = MAX_IMAGE_SIDE / max(width, height)
+    if max_side is not None and max(width, height) > max_side:
+        scale = max_side / max(width, height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         pil_image = pil_image.resize(size, Image.Resampling.LANCZOS)
-        message = f"Image of {width}×{height} px, downscaled to {size[0]}×{size[1]} px (at most {MAX_IMAGE_SIDE})."
+        message = f"Image of {width}×{height} px, downscaled to {size[0]}×{size[1]} px (at most {max_side})."
     return np.asarray(pil_image), message
 
 

@@ -84,10 +84,20 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
                     shutil.rmtree(old, ignore_errors=True)
         return masks_dir / uuid.uuid4().hex
 
+    def read_source(image_path: str | None) -> np.ndarray | None:
+        """The kept image (a PNG file Gradio hands over as it is, or the `/segment` API's upload), read as `segment`
+        reads images: a 16-bit PNG scaled to 8 bits, not clipped to white by Gradio's own decoding.
+
+        Raises:
+            DemoInputError: When the file cannot be read as an image.
+        """
+        return None if image_path is None else prepare_image(image_path, max_side=None)[0]
+
     def show_segmentation(
-        image: np.ndarray, class_text: str, prompts: Prompts, session: str | None
+        image_path: str | None, class_text: str, prompts: Prompts, session: str | None
     ) -> tuple[Any, Any, str]:
         try:
+            image = read_source(image_path)
             segmentation = segment_classes(predictors.get(session), image, class_text, prompts)
         except DemoInputError as error:
             return None, None, str(error)
@@ -111,7 +121,7 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         return on_image(payload.get("path"), payload.get("orig_name")) if payload else on_image(None)
 
     def on_click(
-        image: np.ndarray | None,
+        image_path: str | None,
         prompts_json: dict,
         mode: str,
         class_text: str,
@@ -119,9 +129,10 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
         request: gr.Request,
     ) -> tuple[Any, ...]:
         """A click on the image: add the prompt, draw it, and segment again when class names are typed."""
-        if image is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Upload an image or pick one of the examples first."
         try:
+            image = read_source(image_path)
+            if image is None:
+                raise DemoInputError("Upload an image or pick one of the examples first.")
             prompts = Prompts.from_json(prompts_json).add_click(*event.index[:2], mode)
         except DemoInputError as error:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), str(error)
@@ -130,30 +141,36 @@ def build_demo(model: Any, processor: Any = None, model_name: str = "a SAM-PTx m
             return drawn, prompts.to_json(), gr.skip(), gr.skip(), "Box started: click the opposite corner."
         if not (class_text or "").strip():
             return drawn, prompts.to_json(), gr.skip(), gr.skip(), f"Prompts: {prompts.describe()}. Type a class name."
-        return drawn, prompts.to_json(), *show_segmentation(image, class_text, prompts, request.session_hash)
+        return drawn, prompts.to_json(), *show_segmentation(image_path, class_text, prompts, request.session_hash)
 
     def on_segment(
-        image: np.ndarray | None, class_text: str, prompts_json: dict | None, request: gr.Request
+        image_path: str | None, class_text: str, prompts_json: dict | None, request: gr.Request
     ) -> tuple[Any, Any, str]:
         """Segment every class name at the current prompts (the page's button and its `/segment` API)."""
         try:
             prompts = Prompts.from_json(prompts_json)
         except DemoInputError as error:
             return None, None, str(error)
-        return show_segmentation(image, class_text, prompts, request.session_hash)
+        return show_segmentation(image_path, class_text, prompts, request.session_hash)
 
     def on_close(request: gr.Request) -> None:
         """A tab closed: its predictor and what it holds go."""
         predictors.drop(request.session_hash)
 
-    def on_clear_prompts(image: np.ndarray | None) -> tuple[Any, ...]:
+    def on_clear_prompts(image_path: str | None) -> tuple[Any, ...]:
+        try:
+            image = read_source(image_path)
+        except DemoInputError as error:
+            return None, Prompts().to_json(), None, None, str(error)
         return (draw_prompts(image, Prompts()) if image is not None else None), Prompts().to_json(), None, None, ""
 
     title = f"SAM-PTx · {model_name}"
     cache_lifetime = (CACHE_LIFETIME_S, CACHE_LIFETIME_S)  # Gradio's own copies: checked and deleted hourly
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=cache_lifetime) as demo:
         gr.Markdown(f"# {title}\nSegment Anything guided by a class name. {_INSTRUCTIONS}")
-        source_image = gr.Image(label="image", type="numpy", format="png", visible=False)  # without the prompts drawn
+        # The image without the prompts drawn, handed over as its file (type="filepath", image_mode=None: Gradio's own
+        # decoding would clip a 16-bit PNG to white) and read by read_source as segment() reads images.
+        source_image = gr.Image(label="image", type="filepath", image_mode=None, format="png", visible=False)
         prompts_json = gr.JSON(label="prompts", value=Prompts().to_json(), visible=False)
         with gr.Row():
             with gr.Column():

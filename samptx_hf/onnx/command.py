@@ -19,7 +19,7 @@ EXPORT_EXAMPLE = """examples:
 
 def add_export_parser(commands: Any) -> None:
     """Register `samptx export` on the subcommands of `samptx`'s parser."""
-    from .export import DEFAULT_OPSET, EXPORTERS
+    from .export import DEFAULT_OPSET, EXPORTERS, MAX_OPSETS
 
     export = commands.add_parser(
         "export",
@@ -31,7 +31,12 @@ def add_export_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(export)
-    export.add_argument("--output", required=True, help="the export folder (created if missing)")
+    export.add_argument(
+        "--output",
+        required=True,
+        help="the export folder: a new or empty folder, or an earlier export, which is replaced once the new one is "
+        "complete",
+    )
     export.add_argument(
         "--classes",
         type=_class_names,
@@ -45,7 +50,11 @@ def add_export_parser(commands: Any) -> None:
         help="quantize the graphs' weights (int8: dynamic quantization, about 4x smaller)",
     )
     export.add_argument(
-        "--opset", type=_opset, default=DEFAULT_OPSET, help=f"the ONNX opset, at least 17 (default: {DEFAULT_OPSET})"
+        "--opset",
+        type=_opset,
+        default=DEFAULT_OPSET,
+        help=f"the ONNX opset, from 17 to the exporter's newest (dynamo: {MAX_OPSETS['dynamo']}, torchscript: "
+        f"{MAX_OPSETS['torchscript']}; default: {DEFAULT_OPSET})",
     )
     export.add_argument(
         "--exporter",
@@ -59,15 +68,20 @@ def add_export_parser(commands: Any) -> None:
 
 def run_export(args: argparse.Namespace) -> None:
     """Load the model, export it (and quantize it with --quantize), print what was written."""
-    from .export import export_model
-    from .quantization import quantize_export
+    from .export import check_export_folder, check_opset, export_model
 
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise ValueError(f"--output {args.output} is a file: expected a folder (or a path to create)")
+    # Before the model loads and the graphs are exported: each would otherwise fail after the work.
+    check_opset(args.opset, args.exporter, "--opset")
+    check_export_folder(args.output, "--output")
     model, _ = load_model(args.model, "cpu" if args.device is None else args.device)
-    layout = export_model(model, args.output, class_names=args.classes, opset=args.opset, exporter=args.exporter)
-    if args.quantize is not None:
-        layout = quantize_export(args.output, args.quantize)
+    layout = export_model(
+        model,
+        args.output,
+        class_names=args.classes,
+        opset=args.opset,
+        exporter=args.exporter,
+        quantize=args.quantize,
+    )
     files = [spec.file for spec in layout.graphs.values()]
     sizes = ", ".join(f"{name} {os.path.getsize(os.path.join(args.output, name)) / 2**20:.1f} MiB" for name in files)
     print(f"exported {layout.method} ({layout.base}) to {args.output}: {sizes}; opset {layout.opset}")

@@ -13,6 +13,8 @@ Example:
 import inspect
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,10 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.onnx import _constants as _onnx_constants
 
 from ..class_prompts import check_vocabulary
 from ..configuration_samptx import TextInjection
 from ..image_encoding import first_text_block, image_encoder_blocks
+from ..input_checks import check_output_path
 from ..modeling_samptx import SamPtxForTextSegmentation
 from ..processing_samptx import SamPtxProcessor
 from ..sam_backbones import image_embedding_shape, input_image_size, is_sam2, low_res_mask_size
@@ -31,6 +35,7 @@ from ..tuners.parallel_text import ParallelTextLayer
 from .graphs import DecoderGraph, ImageEncoderGraph, TextEncoderGraph, TrunkGraph
 from .layout import (
     CLASS_EMBEDDINGS_FILE,
+    CONFIG_FILE,
     DECODER,
     DECODER_MULTIMASK,
     IMAGE_ENCODER,
@@ -42,8 +47,16 @@ from .layout import (
     ImagePreprocessing,
 )
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_OPSET = 18
 MIN_OPSET = 17  # LayerNormalization (CLIP, SAM's neck) is an ONNX operator from opset 17 on
+# The newest opset each exporter of this torch writes (torch.onnx's own limits; dynamo converts its opset-18 graphs
+# up to it, TorchScript stops earlier).
+MAX_OPSETS = {
+    "dynamo": int(getattr(_onnx_constants, "ONNX_MAX_OPSET", 23)),
+    "torchscript": int(getattr(_onnx_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20)),
+}
 DYNAMO_EXPORTER = "torch.onnx.export(dynamo=True)"
 LEGACY_EXPORTER = "torch.onnx.export(dynamo=False)"
 # `export_model(exporter=...)`: torch's dynamo exporter (onnxscript), or its TorchScript exporter, which traces the
@@ -62,47 +75,152 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     text_encoder: bool = True,
     exporter: str = "dynamo",
+    quantize: str | None = None,
 ) -> ExportLayout:
     """Write `model` as ONNX graphs and their `config.json` into `output_dir` (created if missing).
 
-    The model is put in eval mode and in float32 (the graphs are float32; see `quantize_export` for int8).
+    The model is put in eval mode and in float32 (the graphs are float32; `quantize="int8"` makes their weights
+    int8). The export is written into a temporary folder next to `output_dir` and moved into place whole once every
+    graph is written: a failed or interrupted export leaves `output_dir` as it was, and an earlier export there is
+    replaced as a whole, never mixed with the new one.
 
     Args:
         model: A [`SamPtxForTextSegmentation`] or a `PeftModel` around one (its active adapter is exported).
-        output_dir: The export folder; files of an earlier export in it are replaced.
+        output_dir: The export folder: a new path, an empty folder, or the folder of an earlier export (replaced).
         class_names: Class names whose text embeddings are stored in `class_embeddings.npy`, so that the
             predictor needs no text encoder for them.
-        opset: The ONNX opset, at least 17.
+        opset: The ONNX opset, from 17 to the exporter's newest (`MAX_OPSETS`).
         text_encoder: Also export CLIP's text model and its tokenizer (`text_encoder.onnx`, `tokenizer.json`), for
             class names not in `class_names`. Needs the model's tokenizer.
         exporter: `"dynamo"`: `torch.onnx.export(dynamo=True)` (needs onnxscript), falling back to TorchScript for
-            a graph it cannot trace; `"torchscript"`: `torch.onnx.export(dynamo=False)` for every graph, much faster
-            to export. Both give the same outputs (the parity tests run both).
+            a graph it cannot trace (with a warning that says why); `"torchscript"`: `torch.onnx.export(dynamo=False)`
+            for every graph, much faster to export. Both give the same outputs (the parity tests run both).
+        quantize: `"int8"` to quantize the graphs' weights ([`samptx_hf.onnx.quantize_export`]) before the export is
+            moved into place; None keeps them float32.
 
     Returns:
         [`ExportLayout`]: What was written (also in `output_dir/config.json`).
 
     Raises:
         TypeError: When `model` is not a SAM-PTx model.
-        ValueError: On an opset below 17, empty or repeated class names, or a text encoder asked for without a
-            tokenizer.
-        FileExistsError: When `output_dir` is a file.
+        ValueError: On an opset the exporter does not write, empty or repeated class names or one whose prompt is
+            longer than the text encoder takes, a text encoder asked for without a tokenizer, or an `output_dir`
+            that cannot be written (a file, under a file, read-only) or holds files that are not an export. All are
+            checked before the first graph is exported.
     """
     model = _sam_ptx_model(model)
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ValueError(f"opset={opset!r} is not supported: expected an integer >= {MIN_OPSET}")
-    if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r} is not one of {', '.join(EXPORTERS)}")
+    check_opset(opset, exporter)
+    if quantize is not None:
+        from .quantization import QUANTIZATION_MODES
+
+        if quantize not in QUANTIZATION_MODES:
+            raise ValueError(f"quantize={quantize!r} is not one of {list(QUANTIZATION_MODES)} (or None)")
     class_names = _check_class_names(class_names)
     output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise FileExistsError(f"output folder {output_dir} is a file: expected a folder (or a path to create)")
+    check_export_folder(output_dir)
     tokenizer = model.get_tokenizer() if text_encoder else None
     if text_encoder and getattr(tokenizer, "backend_tokenizer", None) is None:
         raise ValueError("the model's tokenizer is not a fast (tokenizers) tokenizer: export with text_encoder=False")
-    os.makedirs(output_dir, exist_ok=True)
     model = model.eval().float()
+    with torch.no_grad():  # before any graph: a class name too long for the text encoder is refused here
+        class_embeddings = model.encode_text(class_names) if class_names else torch.empty(0, model.config.text_dim)
 
+    parent = os.path.dirname(os.path.abspath(output_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.partial-", dir=parent)
+    try:
+        layout = _write_export(model, staging, class_names, class_embeddings, tokenizer, opset, exporter)
+        if quantize is not None:
+            from .quantization import quantize_export
+
+            layout = quantize_export(staging, quantize)
+        _move_into_place(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return layout
+
+
+def check_opset(opset: Any, exporter: str, name: str = "opset") -> int:
+    """`opset` when `exporter` (`"dynamo"` or `"torchscript"`) writes it: from `MIN_OPSET` to `MAX_OPSETS[exporter]`.
+
+    Raises:
+        ValueError: Naming the value, the exporter and the range, before anything is exported.
+    """
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter={exporter!r} is not one of {', '.join(EXPORTERS)}")
+    newest = MAX_OPSETS[exporter]
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(
+            f"{name} {opset!r} is not supported by the {exporter} exporter of torch {torch.__version__}: expected an "
+            f"integer from {MIN_OPSET} (LayerNormalization) to {newest}"
+        )
+    return opset
+
+
+def check_export_folder(output_dir: str | os.PathLike, name: str = "output_dir") -> None:
+    """Refuse an export folder that could not be written (a file, a path under a file, a read-only place) or that
+    holds files other than an earlier export's, which replacing it would delete.
+
+    Raises:
+        ValueError: Naming `name`, the path and what is in the way.
+    """
+    output_dir = os.fspath(output_dir)
+    expected = "a folder for the export (created if missing; an earlier export in it is replaced)"
+    check_output_path(output_dir, name, expected)
+    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+        return
+    if not os.path.isfile(os.path.join(output_dir, CONFIG_FILE)):
+        raise ValueError(
+            f"{name} {output_dir!r} holds files and no {CONFIG_FILE} of an export, expected a new or empty folder, "
+            "or the folder of an earlier export to replace"
+        )
+    try:
+        layout = ExportLayout.load(output_dir)
+    except (OSError, ValueError):
+        raise ValueError(
+            f"{name} {output_dir!r} holds a {CONFIG_FILE} that is not an export's, expected a new or empty folder, "
+            "or the folder of an earlier export to replace"
+        ) from None
+    ours = {CONFIG_FILE, CLASS_EMBEDDINGS_FILE, TOKENIZER_FILE, *(spec.file for spec in layout.graphs.values())}
+    others = sorted(set(os.listdir(output_dir)) - ours)
+    if others:
+        raise ValueError(
+            f"{name} {output_dir!r} holds an export and other files {others[:5]}, which replacing the export would "
+            "delete: move them, or choose another folder"
+        )
+
+
+def _move_into_place(staging: str, output_dir: str) -> None:
+    """Replace `output_dir` (absent, empty or an earlier export) by the finished export in `staging`."""
+    if not os.path.exists(output_dir):
+        os.rename(staging, output_dir)
+        return
+    previous = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(os.path.abspath(output_dir))}.previous-",
+        dir=os.path.dirname(os.path.abspath(output_dir)),
+    )
+    os.rmdir(previous)
+    os.rename(output_dir, previous)
+    try:
+        os.rename(staging, output_dir)
+    except BaseException:
+        os.rename(previous, output_dir)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _write_export(
+    model: SamPtxForTextSegmentation,
+    output_dir: str,
+    class_names: list[str],
+    class_embeddings: torch.Tensor,
+    tokenizer: Any,
+    opset: int,
+    exporter: str,
+) -> ExportLayout:
+    """Write every graph, `class_embeddings.npy`, the tokenizer and `config.json` into `output_dir`."""
+    text_encoder = tokenizer is not None
     config = model.config
     sam2 = is_sam2(config.sam_config)
     vision_encoder = model.sam.vision_encoder
@@ -184,7 +302,6 @@ def export_model(
                 )
             )
             tokenizer.backend_tokenizer.save(os.path.join(output_dir, TOKENIZER_FILE))
-        class_embeddings = model.encode_text(class_names) if class_names else torch.empty(0, config.text_dim)
     np.save(os.path.join(output_dir, CLASS_EMBEDDINGS_FILE), class_embeddings.float().cpu().numpy())
 
     layout = ExportLayout(
@@ -252,7 +369,19 @@ def _export_graph(
                 **export_kwargs,
             )
             return DYNAMO_EXPORTER
-        except Exception:  # noqa: BLE001 - any failure of the dynamo exporter falls back to TorchScript
+        except Exception as error:  # noqa: BLE001 - any failure of the dynamo exporter falls back to TorchScript
+            reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+            if opset > MAX_OPSETS["torchscript"]:
+                raise ValueError(
+                    f"the dynamo exporter could not export {spec.file} ({reason}), and the TorchScript exporter "
+                    f"writes opsets up to {MAX_OPSETS['torchscript']}, not {opset}: export with a lower opset"
+                ) from error
+            logger.warning(
+                "the dynamo exporter could not export %s (%s); exported it with TorchScript "
+                "(torch.onnx.export(dynamo=False)) instead, which gives the same outputs",
+                spec.file,
+                reason,
+            )
             torch.onnx.export(module, inputs, path, dynamo=False, dynamic_axes=dynamic_axes, **export_kwargs)
             return LEGACY_EXPORTER
         finally:
@@ -308,4 +437,4 @@ def _preprocessing_of(model: SamPtxForTextSegmentation, image_size: int, sam2: b
     )
 
 
-__all__ = ["DEFAULT_OPSET", "export_model"]
+__all__ = ["DEFAULT_OPSET", "MAX_OPSETS", "check_export_folder", "check_opset", "export_model"]

@@ -226,7 +226,8 @@ class ExportLayout:
 
         Raises:
             FileNotFoundError: When `folder` holds no `config.json`.
-            ValueError: When it is not an export config of this format.
+            ValueError: When it is not an export config of this format (an adapter repository or a saved model is
+                named as such, with the command that exports it).
         """
         path = os.path.join(folder, CONFIG_FILE)
         if not os.path.isfile(path):
@@ -236,6 +237,14 @@ class ExportLayout:
                 data = json.load(file)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path} is not valid JSON: {error}") from None
+        if isinstance(data, dict) and "format_version" not in data and "graphs" not in data:
+            adapter = os.path.isfile(os.path.join(folder, "adapter_config.json"))
+            if adapter or "model_type" in data:
+                what = "an adapter repository" if adapter else f"a saved model (model_type {data.get('model_type')!r})"
+                raise ValueError(
+                    f"{os.fspath(folder)} is {what}, not an ONNX export: export it first with `samptx export "
+                    f"--model {os.fspath(folder)} --output <export folder>`, then load the export folder"
+                )
         return cls.from_dict(data)
 
 

@@ -22,8 +22,10 @@ import numpy as np
 
 from ..class_prompts import check_class_names, format_prompts
 from ..input_checks import (
+    check_bool,
     check_box,
     check_presence_threshold,
+    check_prompt_values,
     check_threshold,
     image_fingerprint,
     load_image,
@@ -231,12 +233,15 @@ class OnnxPredictor:
         Raises:
             RuntimeError: When no image was set.
             ValueError: On bad class names, a class outside `class_embeddings.npy` when the export has no text
-                encoder, prompts outside the image, a `mask_input` of the wrong shape, a NaN `threshold` or a
-                `presence_threshold` outside [0, 1].
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number.
+                encoder, prompts that are not numbers or lie outside the image, a `mask_input` of the wrong shape or
+                with values that are not finite numbers, a NaN `threshold` or a `presence_threshold` outside [0, 1].
+            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
+                that is not a bool.
         """
         threshold = check_threshold(threshold)
         presence_threshold = check_presence_threshold(presence_threshold)
+        multimask_output = check_bool(multimask_output, "multimask_output")
+        check_prompt_values(points, box)
         if self._trunk is None:
             raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
         class_names = check_class_names(text)
@@ -244,7 +249,7 @@ class OnnxPredictor:
         rows = len(class_names)
         masks = self._input_masks(mask_input, rows, isinstance(text, str))
         features = self._image_features(class_names)
-        decoder = self._decoders[bool(multimask_output)]
+        decoder = self._decoders[multimask_output]
         feeds = {
             **features,
             "input_points": np.broadcast_to(coords, (rows, 1, *coords.shape)),  # (rows, 1, n, 2)

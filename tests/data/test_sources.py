@@ -32,6 +32,8 @@ def test_folder_split_is_a_sub_folder(tmp_path):
     write_class_folder(tmp_path / "test", "dog", 1)
     assert load_split("folder", tmp_path, "test")["class_name"] == ["dog"]
     assert load_split("folder", tmp_path / "train")["class_name"] == ["cat", "cat"]
+    # Without a split, the held-out one (`samptx eval --help`, docs/data.md): root/test when there is one.
+    assert load_split("folder", tmp_path)["class_name"] == ["dog"]
 
 
 def test_training_reads_both_splits_through_load_split(tmp_path):

@@ -51,6 +51,25 @@ def test_a_bad_port_is_a_one_line_usage_error(port, capsys):
     assert len(err.splitlines()) == 1 and f"{port!r} is not a port number (1 to 65535)" in err
 
 
+@pytest.mark.parametrize("host", ["999.999.1.1", "1.2.3", "my host", ""])
+def test_a_host_that_is_not_an_address_is_a_one_line_usage_error(host, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--model", "anything", "--host", host])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{host!r} is not a valid address, expected an IP address such as" in err
+
+
+def test_an_address_of_another_machine_is_named_before_the_model_loads(tmp_path, launches, capsys):
+    host = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never an address of this machine
+    assert main(["demo", "--model", str(tmp_path / "no-such-model"), "--host", host, "--port", "7997"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"samptx demo: error: --host {host} is not an address of this machine, expected one of its addresses, "
+        "127.0.0.1 or 0.0.0.0 (every interface)"
+    )
+
+
 def test_without_gradio_the_demo_says_how_to_install_it_before_loading_the_model(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio then raises ImportError
     with pytest.raises(SystemExit) as exit_info:

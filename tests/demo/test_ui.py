@@ -10,7 +10,7 @@ from hub_factories import make_image
 from PIL import Image
 
 from samptx_hf.demo import build_demo
-from samptx_hf.inference import segment
+from samptx_hf.inference import load_image, segment
 
 
 def free_port() -> int:
@@ -68,6 +68,20 @@ def test_the_api_answers_a_segmentation_request_with_the_masks_of_segment(client
     for path, result in zip(files, expected, strict=True):
         assert np.array_equal(np.asarray(Image.open(path)) == 255, result.mask)
     assert message.startswith("circle: ")
+
+
+def test_a_16_bit_png_is_read_as_segment_reads_it_not_clipped_to_white(client, demo_model, tmp_path):
+    gradient = np.tile(np.linspace(0, 65535, 80).astype(np.uint16), (48, 1))  # dark left, bright right
+    Image.fromarray(gradient).save(tmp_path / "deep.png")  # mode I;16
+    prompts = {"points": [[20, 20]], "point_labels": [1]}
+    annotated, files, _ = client.predict(
+        handle_file(str(tmp_path / "deep.png")), "circle", prompts, api_name="/segment"
+    )
+    shown = np.asarray(Image.open(annotated["value"]["image"]).convert("RGB"))
+    assert np.array_equal(shown, np.asarray(load_image(tmp_path / "deep.png")))  # scaled: dark on the left
+    assert shown[:, 0].max() < 10
+    expected = segment(demo_model, tmp_path / "deep.png", "circle", points=prompts["points"])
+    assert np.array_equal(np.asarray(Image.open(files[0])) == 255, expected.mask)
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,15 @@
 """Every exported graph against the PyTorch model it came from, at batch and prompt sizes other than the export's."""
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from onnx_factories import CLASS_NAMES, make_exportable_model
 
-from samptx_hf.onnx.export import DYNAMO_EXPORTER, LEGACY_EXPORTER, export_model
+from samptx_hf.onnx import export as export_module
+from samptx_hf.onnx.export import DYNAMO_EXPORTER, LEGACY_EXPORTER, MAX_OPSETS, export_model
 from samptx_hf.onnx.layout import (
     CLASS_EMBEDDINGS_FILE,
     DECODER,
@@ -15,6 +18,7 @@ from samptx_hf.onnx.layout import (
     TEXT_ENCODER,
     TRUNK,
     ExportLayout,
+    GraphSpec,
     decoder_prompt,
 )
 
@@ -219,3 +223,119 @@ def test_text_encoder_graph_matches_the_model(exported):
         attention_mask[row, : len(encoding.ids)] = 1
     outputs = _run(folder, layout, TEXT_ENCODER, {"input_ids": input_ids, "attention_mask": attention_mask})
     _close(outputs["text_embeds"], base.encode_text(["cat", "a big red car", "dog"]))
+
+
+# ------------------------------------------------------------------ checked first; the folder replaced whole
+
+
+def _fake_export_graph(module, inputs, output_dir, spec, extra_axes, opset, exporter):
+    """`_export_graph` without torch.onnx: the graph file holds its name (the folder logic is what is tested)."""
+    (Path(output_dir) / spec.file).write_text(f"graph {spec.file}")
+    return LEGACY_EXPORTER
+
+
+def _refuse_to_export(*args):
+    raise AssertionError("a graph was exported before the bad input was refused")
+
+
+def test_a_class_name_longer_than_the_text_encoder_takes_is_refused_before_any_graph(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _refuse_to_export)
+    model = make_exportable_model("decoder_only", 1)
+    with pytest.raises(ValueError, match=r"class prompt 'a photo of a word word .*' is too long: \d+ tokens, at most"):
+        export_model(model, tmp_path / "out", class_names=["cat", "word " * 60])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("opset", "exporter", "message"),
+    [(99, "dynamo", rf"opset 99 is not supported by the dynamo exporter .* from 17 .* to {MAX_OPSETS['dynamo']}"),
+     (MAX_OPSETS["torchscript"] + 1, "torchscript", rf"torchscript exporter .* to {MAX_OPSETS['torchscript']}"),
+     (16, "torchscript", "opset 16 is not supported"),
+     ("18", "dynamo", "opset '18' is not supported")],
+)  # fmt: skip
+def test_an_opset_the_exporter_does_not_write_is_refused_before_anything(
+    tmp_path, monkeypatch, opset, exporter, message
+):
+    monkeypatch.setattr(export_module, "_export_graph", _refuse_to_export)
+    with pytest.raises(ValueError, match=message):
+        export_model(make_exportable_model("decoder_only", 1), tmp_path / "out", opset=opset, exporter=exporter)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_replaces_an_earlier_one_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _fake_export_graph)
+    output = tmp_path / "out"
+    export_model(make_exportable_model("parallel_text", 1), output, class_names=CLASS_NAMES)
+    assert (output / "trunk.onnx").exists()  # adapters in the last block: a trunk graph
+    earlier = {path.name: path.read_bytes() for path in output.iterdir()}
+
+    def fail_on_the_decoder(module, inputs, output_dir, spec, *rest):
+        if spec.file == "decoder.onnx":
+            raise RuntimeError("interrupted")
+        return _fake_export_graph(module, inputs, output_dir, spec, *rest)
+
+    monkeypatch.setattr(export_module, "_export_graph", fail_on_the_decoder)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        export_model(make_exportable_model("decoder_only", 1), output)
+    assert {path.name: path.read_bytes() for path in output.iterdir()} == earlier
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]  # no partial folder left beside it
+
+    monkeypatch.setattr(export_module, "_export_graph", _fake_export_graph)
+    layout = export_model(make_exportable_model("decoder_only", 1), output, text_encoder=False)
+    assert ExportLayout.load(output) == layout and layout.method == "decoder_only"
+    assert sorted(path.name for path in output.iterdir()) == sorted(
+        ["config.json", CLASS_EMBEDDINGS_FILE, *(spec.file for spec in layout.graphs.values())]
+    )  # no trunk.onnx, text_encoder.onnx or tokenizer.json of the earlier export
+    assert [path.name for path in tmp_path.iterdir()] == ["out"]
+
+
+def test_an_output_folder_that_cannot_hold_the_export_is_refused_before_any_graph(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _refuse_to_export)
+    model = make_exportable_model("decoder_only", 1)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"output_dir '.*notes' holds files and no config.json of an export"):
+        export_model(model, tmp_path / "notes")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match=r"output_dir '.*a-file' is a file, expected a folder for the export"):
+        export_model(model, tmp_path / "a-file")
+    with pytest.raises(ValueError, match=r"output_dir '.*a-file/sub' lies under the file '.*a-file'"):
+        export_model(model, tmp_path / "a-file" / "sub")
+    if Path("/proc/self").is_dir():  # Linux: /proc takes no new files, whoever runs the tests
+        with pytest.raises(ValueError, match=r"output_dir '/proc/v20' cannot be written: '/proc' does not take new"):
+            export_model(model, "/proc/v20")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_an_earlier_export_beside_other_files_is_not_replaced(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _fake_export_graph)
+    output = tmp_path / "out"
+    export_model(make_exportable_model("decoder_only", 1), output, text_encoder=False)
+    (output / "README.md").write_text("mine")
+    with pytest.raises(ValueError, match=r"holds an export and other files \['README.md'\]"):
+        export_model(make_exportable_model("decoder_only", 1), output, text_encoder=False)
+    assert (output / "README.md").read_text() == "mine"
+
+
+def test_the_fallback_from_dynamo_to_torchscript_says_why(tmp_path, monkeypatch, caplog):
+    def export(module, inputs, path, dynamo, **kwargs):
+        if dynamo:
+            raise RuntimeError("cannot trace this\nsecond line")
+        Path(path).write_text("torchscript graph")
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+    spec = GraphSpec("decoder.onnx", ["x"], ["y"])
+    with caplog.at_level("WARNING", logger="samptx_hf.onnx.export"):
+        exporter = export_module._export_graph(
+            torch.nn.Identity(), (torch.zeros(1),), str(tmp_path), spec, {}, 18, "dynamo"
+        )
+    assert exporter == LEGACY_EXPORTER and (tmp_path / "decoder.onnx").read_text() == "torchscript graph"
+    assert caplog.messages == [
+        "the dynamo exporter could not export decoder.onnx (RuntimeError: cannot trace this second line); exported "
+        "it with TorchScript (torch.onnx.export(dynamo=False)) instead, which gives the same outputs"
+    ]
+    newest = MAX_OPSETS["torchscript"]
+    with pytest.raises(ValueError, match=rf"TorchScript exporter writes opsets up to {newest}, not {newest + 1}"):
+        export_module._export_graph(
+            torch.nn.Identity(), (torch.zeros(1),), str(tmp_path), spec, {}, newest + 1, "dynamo"
+        )

@@ -1,6 +1,7 @@
 """`samptx export`: an adapter repository to an export folder (int8 too), and one-line errors on bad input."""
 
 import json
+import os
 
 import numpy as np
 import onnxruntime as ort
@@ -70,4 +71,24 @@ def test_export_refuses_an_output_that_is_a_file(adapter_repo, tmp_path, capsys)
     output.write_text("not a folder")
     assert main(["export", "--model", str(adapter_repo), "--output", str(output)]) == 1
     error = capsys.readouterr().err.strip()
-    assert error == f"samptx export: error: --output {output} is a file: expected a folder (or a path to create)"
+    assert error == (
+        f"samptx export: error: --output '{output}' is a file, expected a folder for the export (created if missing; "
+        "an earlier export in it is replaced)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--opset", "99"], "--opset 99 is not supported by the dynamo exporter of torch"),
+        (["--opset", "21", "--exporter", "torchscript"], "--opset 21 is not supported by the torchscript exporter"),
+        (["--output", "/proc/v20"], "--output '/proc/v20' cannot be written: '/proc' does not take new files"),
+    ],
+)
+def test_export_refuses_what_it_cannot_write_before_the_model_loads(tmp_path, capsys, flags, message):
+    if "/proc/v20" in flags and not os.path.isdir("/proc/self"):
+        pytest.skip("/proc is Linux's")
+    # A model that does not exist: the flags are refused before it would be looked for.
+    assert main(["export", "--model", str(tmp_path / "no-such-model"), "--output", str(tmp_path / "out"), *flags]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"samptx export: error: {message}") and len(error.strip().splitlines()) == 1

@@ -1,6 +1,8 @@
 """`OnnxPredictor` on an export answers as `SamPtxPredictor` on the model: masks (at most 0.1 % of pixels apart),
 scores, presence, for SAM and SAM 2 and every method; the same caches and the same errors."""
 
+import re
+
 import numpy as np
 import pytest
 from hub_factories import make_image
@@ -158,6 +160,12 @@ def test_errors_are_the_torch_predictor_s(exported, image):
         lambda predictor: predictor.predict("cat", mask_input=np.zeros((size // 2, size // 2))),
         lambda predictor: predictor.predict("cat", mask_input=np.zeros((2, size, size))),
         lambda predictor: predictor.predict(["cat", "dog"], mask_input=[np.zeros((size, size))]),
+        lambda predictor: predictor.predict("cat", mask_input="abc"),
+        lambda predictor: predictor.predict("cat", mask_input=np.full((size, size), np.nan)),
+        lambda predictor: predictor.predict("cat", multimask_output="no"),
+        lambda predictor: predictor.predict("cat", points=[("a", "b")]),
+        lambda predictor: predictor.predict("cat", box="0,0,10,10"),
+        lambda predictor: predictor.predict(b"cat"),
         lambda predictor: predictor.set_image("missing.png"),
     ]
     if layout.preprocessing.pad:  # SAM: too elongated for its input
@@ -170,6 +178,15 @@ def error_of(call, predictor):
     with pytest.raises((TypeError, ValueError, RuntimeError, FileNotFoundError)) as raised:
         call(predictor)
     return type(raised.value), str(raised.value)
+
+
+def test_an_adapter_repository_is_named_as_such_with_the_command_that_exports_it(adapter_repo):
+    message = (
+        f"{adapter_repo} is an adapter repository, not an ONNX export: export it first with `samptx export --model "
+        f"{adapter_repo} --output <export folder>`"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        OnnxPredictor(adapter_repo)
 
 
 def test_a_folder_that_is_not_an_export_is_refused(tmp_path):
