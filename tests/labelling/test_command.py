@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from labelling_helpers import CLASSES, NUM_IMAGES, assert_same_coco, read_json
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from samptx_hf import SamPtxForTextSegmentation, segment
 from samptx_hf.cli import main
+from samptx_hf.labelling.coco_writer import picture_name
 from samptx_hf.labelling.resume import SHARDS_FOLDER
 
 # pycocotools' decode under numpy 2 (its own code, not ours): "__array__ implementation doesn't accept a copy keyword".
@@ -80,10 +82,43 @@ def test_label_maps_and_class_masks_are_written_per_image(adapter_repo, parts_im
     output = tmp_path / "out"
     options = ["--classes", "red,yellow", "--label-maps", "--class-masks"]
     assert label(adapter_repo, folder, output, *options) == 0
-    label_map = np.asarray(__import__("PIL.Image").Image.open(output / "label_maps" / "sub" / "image_4.png"))
+    label_map = np.asarray(Image.open(output / "label_maps" / "sub" / "image_4.png.png"))
     assert label_map.shape == (64, 64) and set(np.unique(label_map)) <= {0, 1, 2}
-    masks = sorted(path.name for path in (output / "masks" / "sub" / "image_4").iterdir())
+    masks = sorted(path.name for path in (output / "masks" / "sub" / "image_4.png").iterdir())
     assert set(masks) <= {"red.png", "yellow.png"} and masks
+
+
+def test_images_of_one_stem_get_pictures_of_their_own(adapter_repo, parts_images, tmp_path):
+    folder, _ = parts_images
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a.png").write_bytes((folder / "image_0.png").read_bytes())
+    Image.open(folder / "image_1.png").save(images / "a.jpg", quality=95)
+    output = tmp_path / "out"
+    assert label(adapter_repo, images, output, "--classes", ",".join(CLASSES), "--semantic", "--class-masks") == 0
+    document = read_json(output / "annotations.json")
+    coco = COCO(str(output / "annotations.json"))
+    for image in document["images"]:  # each image's mask files are the masks of its own annotations
+        written = {path.name for path in (output / "masks" / image["file_name"]).iterdir()}
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
+        assert written == {f"{CLASSES[a['category_id'] - 1]}.png" for a in annotations} and written
+        for annotation in annotations:
+            file = output / "masks" / image["file_name"] / f"{CLASSES[annotation['category_id'] - 1]}.png"
+            assert np.array_equal(np.asarray(Image.open(file)) > 0, mask_utils.decode(annotation["segmentation"]) > 0)
+    assert label(adapter_repo, images, tmp_path / "maps", "--classes", "red", "--label-maps") == 0
+    assert sorted(path.name for path in (tmp_path / "maps" / "label_maps").iterdir()) == ["a.jpg.png", "a.png.png"]
+
+
+def test_images_whose_pictures_would_share_a_name_are_refused(adapter_repo, parts_images, tmp_path, capsys):
+    folder, _ = parts_images
+    coco = tmp_path / "twice.json"
+    images = [{"id": 1, "file_name": "image_0.png"}, {"id": 2, "file_name": "./image_0.png"}]
+    coco.write_text(__import__("json").dumps({"images": images}))
+    options = ["--image-root", str(folder), "--classes", "red", "--label-maps"]
+    assert label(adapter_repo, coco, tmp_path / "out", *options) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "images 'image_0.png' and './image_0.png' would both write" in error
+    assert label(adapter_repo, coco, tmp_path / "out", *options[:-1]) == 0  # without pictures, nothing collides
 
 
 def _shard_lines(output: Path) -> int:
@@ -220,3 +255,10 @@ def test_a_classes_file_and_dataloader_workers_give_the_json_of_comma_separated_
         read_json(tmp_path / "file" / "annotations.json"), read_json(tmp_path / "flag" / "annotations.json")
     )
     assert [c["name"] for c in read_json(tmp_path / "file" / "annotations.json")["categories"]] == ["red", "yellow"]
+
+
+def test_picture_names_keep_the_path_and_extension_and_stay_inside_their_folder():
+    assert picture_name("sub/a.jpg") == "sub/a.jpg"
+    assert picture_name("a.png") != picture_name("a.jpg")
+    assert picture_name("/data/./x.png") == "data/x.png"
+    assert picture_name("../up/x.png") == "__/up/x.png"
