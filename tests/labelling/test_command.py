@@ -19,6 +19,7 @@ from pycocotools.cocoeval import COCOeval
 from samptx_hf import SamPtxForTextSegmentation, segment
 from samptx_hf.cli import main
 from samptx_hf.labelling.coco_writer import picture_name
+from samptx_hf.labelling.command import _state_fingerprint, model_fingerprint
 from samptx_hf.labelling.resume import SHARDS_FOLDER
 
 # pycocotools' decode under numpy 2 (its own code, not ours): "__array__ implementation doesn't accept a copy keyword".
@@ -125,39 +126,60 @@ def _shard_lines(output: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in (output / SHARDS_FOLDER).glob("*.jsonl"))
 
 
+def _wait_for_lines(process: subprocess.Popen, output: Path, lines: int) -> None:
+    deadline = time.monotonic() + 120
+    while not (output / SHARDS_FOLDER).is_dir() or _shard_lines(output) < lines:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
-def test_a_run_killed_mid_way_and_restarted_ends_with_the_json_of_an_uninterrupted_run(
-    adapter_repo, parts_images, tmp_path
+def test_a_text_only_run_stopped_and_restarted_in_new_processes_ends_with_the_json_of_an_uninterrupted_run(
+    text_only_adapter_repo, parts_images, tmp_path
 ):
     folder, _ = parts_images
-    many = tmp_path / "many"  # more images, so that the kill lands mid-way
+    many = tmp_path / "many"  # more images, so that the stops land mid-way
     for copy in range(4):
         for path in folder.rglob("*.png"):
             target = many / f"copy{copy}" / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
     total = 4 * NUM_IMAGES
+    output = tmp_path / "resumed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(adapter_repo), "--images", str(many)]
-    command += ["--classes", ",".join(CLASSES), "--batch-size", "1"]
+    options = ["--classes", ",".join(CLASSES), "--batch-size", "1", "--output", str(output)]
+    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(text_only_adapter_repo)]
+    command += ["--images", str(many), *options]
 
-    killed = subprocess.Popen([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while _shard_lines(tmp_path / "resumed") < 3 if (tmp_path / "resumed" / SHARDS_FOLDER).is_dir() else True:
-        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.005)
+    # Ctrl-C: one line, saying what is kept and how to resume.
+    interrupted = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    _wait_for_lines(interrupted, output, 2)
+    interrupted.send_signal(signal.SIGINT)
+    error = interrupted.communicate()[1]
+    done = _shard_lines(output)
+    assert interrupted.returncode == 130 and "Traceback" not in error
+    assert error.strip().splitlines()[-1] == (
+        f"samptx label: interrupted; the {done} images labelled so far are kept in {str(output)!r}: resume with "
+        f"samptx label --model {text_only_adapter_repo} --images {many} {' '.join(options)}"
+    )
+    # SIGKILL: the next process (another draw of any random weights) resumes, and the run after it completes.
+    killed = subprocess.Popen(command, env=env, cwd=tmp_path)
+    _wait_for_lines(killed, output, done + 2)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    done_before = _shard_lines(tmp_path / "resumed")
-    assert 3 <= done_before < total and not (tmp_path / "resumed" / "annotations.json").exists()
+    assert done + 2 <= _shard_lines(output) < total and not (output / "annotations.json").exists()
+    assert subprocess.run(command, env=env, cwd=tmp_path).returncode == 0
+    assert _shard_lines(output) == total  # none twice, none lost
+    once = tmp_path / "once"
+    assert label(text_only_adapter_repo, many, once, *options[:-2]) == 0
+    assert_same_coco(read_json(output / "annotations.json"), read_json(once / "annotations.json"))
+    scores = [annotation["score"] for annotation in read_json(once / "annotations.json")["annotations"]]
+    assert scores and max(scores) < 0.95  # presence x predicted IoU: the presence head answered
 
-    resumed = subprocess.run([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
-    assert resumed.returncode == 0
-    assert _shard_lines(tmp_path / "resumed") == total  # none twice, none lost
-    assert label(adapter_repo, many, tmp_path / "once", *command[command.index("--classes") :]) == 0
-    assert_same_coco(
-        read_json(tmp_path / "resumed" / "annotations.json"), read_json(tmp_path / "once" / "annotations.json")
-    )
+    # A completed run, run again (its model loaded again): nothing to label, the same files.
+    before = {path: path.read_bytes() for path in [output / "annotations.json", *(output / SHARDS_FOLDER).iterdir()]}
+    assert label(text_only_adapter_repo, many, output, *options[:-2]) == 0
+    assert {path: path.read_bytes() for path in before} == before
 
 
 def test_an_output_of_another_vocabulary_or_model_is_refused(adapter_repo, parts_images, tmp_path, capsys):
@@ -262,3 +284,52 @@ def test_picture_names_keep_the_path_and_extension_and_stay_inside_their_folder(
     assert picture_name("a.png") != picture_name("a.jpg")
     assert picture_name("/data/./x.png") == "data/x.png"
     assert picture_name("../up/x.png") == "__/up/x.png"
+
+
+@pytest.mark.parametrize("where", ["file", "under_a_file", "proc"])
+def test_an_output_that_cannot_be_a_folder_is_one_line_naming_it(adapter_repo, parts_images, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("not a folder")
+    output = {"file": tmp_path / "file", "under_a_file": tmp_path / "file" / "sub", "proc": Path("/proc/samptx")}[where]
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"samptx label: error: --output {str(output)!r}") and error.count("\n") == 1
+    assert "Errno" not in error and (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_ctrl_c_is_one_line_saying_what_is_kept_and_how_to_resume(
+    adapter_repo, parts_images, tmp_path, capsys, monkeypatch
+):
+    import samptx_hf.labelling.command as command
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    output = tmp_path / "out"
+    options = ["--model", str(adapter_repo), "--images", str(parts_images[0]), "--classes", "red"]
+    monkeypatch.setattr(command, "_label", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["label", *options, "--output", str(output)])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == (
+        f"samptx label: interrupted before the first image; {str(output)!r} holds no labels: run samptx label "
+        f"{' '.join(options)} --output {output}\n"
+    )
+    monkeypatch.undo()
+    assert main(["label", *options, "--output", str(output)]) == 0
+    monkeypatch.setattr(command, "_label", interrupted)
+    with pytest.raises(SystemExit):
+        main(["label", *options, "--output", str(output)])
+    assert f"interrupted; the {NUM_IMAGES} images labelled so far are kept in" in capsys.readouterr().err
+
+
+def test_a_run_fingerprinted_by_the_whole_state_dict_resumes(adapter_repo, parts_images, tmp_path):
+    output = tmp_path / "out"
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 0
+    header = read_json(output / "run.json")
+    model = SamPtxForTextSegmentation.from_pretrained(adapter_repo)
+    assert header["model_fingerprint"] == model_fingerprint(model)
+    earlier = _state_fingerprint(model)  # how runs before this version hashed the model
+    assert earlier != header["model_fingerprint"]
+    (output / "run.json").write_text(__import__("json").dumps({**header, "model_fingerprint": earlier}))
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 0
+    assert read_json(output / "run.json")["model_fingerprint"] == earlier
