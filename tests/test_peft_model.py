@@ -160,3 +160,22 @@ def test_with_the_adapter_disabled_the_presence_head_empties_no_mask(tmp_path):
     assert [result.presence for result in results] == [1.0, 1.0]
     trained = loaded.segment(image, ["red", "blue"])  # the adapter's own answer
     assert all(result.presence < 1.0 for result in trained)
+
+
+def test_an_adapter_loaded_onto_the_other_sam_is_refused_naming_both(tmp_path):
+    names = {1: "SAM (SamModel)", 2: "SAM 2 (Sam2Model)"}
+    components = {version: save_frozen_components(tmp_path / f"sam{version}", sam_version=version) for version in names}
+    for version, (sam_dir, clip_dir) in components.items():
+        model = SamPtxForTextSegmentation.from_pretrained_components(sam_dir, clip_dir)
+        trained_looking(model).save_pretrained(tmp_path / f"adapter{version}")
+    for adapter_version, model_version in ((1, 2), (2, 1)):
+        other_base = SamPtxForTextSegmentation.from_pretrained_components(*components[model_version])
+        with pytest.raises(ValueError) as error:
+            PeftModel.from_pretrained(other_base, tmp_path / f"adapter{adapter_version}")
+        assert str(error.value).startswith(
+            f"the adapter was trained on the {names[adapter_version]} {str(components[adapter_version][0])!r} (its "
+            f"config.json), this model holds a {names[model_version]}: load the adapter onto the SAM it was trained "
+            f"on, e.g. with SamPtxForTextSegmentation.from_pretrained({str(tmp_path / f'adapter{adapter_version}')!r})"
+        )
+    own_base = SamPtxForTextSegmentation.from_pretrained_components(*components[2])
+    assert isinstance(PeftModel.from_pretrained(own_base, tmp_path / "adapter2"), PeftModel)  # its own SAM: loads
