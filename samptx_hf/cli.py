@@ -599,6 +599,7 @@ def _quiet_libraries() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `samptx` with `argv` (default: the command line); return the exit status (0, 1 on an error)."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command again, for a message that says "resume"
     verbose = getattr(args, "verbose", False)
     try:
         with contextlib.nullcontext() if verbose else _quiet_libraries():

@@ -210,6 +210,23 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             model.tokenizer = AutoTokenizer.from_pretrained(text_path, **text_kwargs)
         return model
 
+    @torch.no_grad()
+    def reset_added_modules(self) -> "SamPtxForTextSegmentation":
+        """Give the modules SAM-PTx adds to SAM, which no SAM or CLIP checkpoint holds, weights that change nothing:
+        SAM's presence head answers present (probability 1) whatever it is asked, and the text projection of the
+        prompt-encoder and mask-decoder ablations gives zeros.
+
+        An adapter repository loads onto a base reset so: its trained copies of these modules (`modules_to_save`)
+        hold what training learnt, and the base's own, what `disable_adapter()` computes with, are the same in every
+        load (initialised at random they would differ from load to load, and so would `state_dict()`).
+        """
+        if self.presence_head is not None:
+            self.presence_head.answer_present_()
+        if self.text_prompt_projection is not None:
+            nn.init.zeros_(self.text_prompt_projection.weight)
+            nn.init.zeros_(self.text_prompt_projection.bias)
+        return self
+
     def train(self, mode: bool = True) -> "SamPtxForTextSegmentation":
         super().train(mode)
         self.text_encoder.eval()  # frozen: never in training mode

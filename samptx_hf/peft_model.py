@@ -115,7 +115,9 @@ class SamPtxPeftModel(PeftModel):
 
         1. Read `config.json` ([`SamPtxConfig`]) from the repository, unless `config` is given.
         2. Load the frozen SAM and CLIP from the ids (or directories) it names, with
-           [`SamPtxForTextSegmentation.from_pretrained_components`].
+           [`SamPtxForTextSegmentation.from_pretrained_components`]; the modules SAM-PTx adds to them (presence head,
+           text projection) hold weights that change nothing ([`SamPtxForTextSegmentation.reset_added_modules`]), so
+           two loads have equal `state_dict()`s and `disable_adapter()` answers as the frozen base does.
         3. Load the adapters and the trained mask decoder with peft (`PeftModel.from_pretrained`), adapter active;
            then the processor, evaluation results and dataset name saved with them.
 
@@ -171,7 +173,7 @@ class SamPtxPeftModel(PeftModel):
         component_kwargs = {key: value for key, value in lookup.items() if key in access}
         base = SamPtxForTextSegmentation.from_pretrained_components(
             config.sam_model_name_or_path, config.text_model_name_or_path, hub_kwargs=component_kwargs, **options
-        )
+        ).reset_added_modules()  # the same base in every load: no random presence head under the trained one
         # 3. Adapters and trained decoder, through peft (`cls` makes peft build this class); the weights must fit.
         peft_kwargs = {key: value for key, value in lookup.items() if key != "proxies"}
         try:

@@ -34,14 +34,22 @@ def save_frozen_components(directory: Path, seed: int = 0, sam_version: int = 1)
     return directory / "sam", directory / "clip"
 
 
-def make_peft_model(sam_dir: Path, clip_dir: Path, seed: int = 0) -> PeftModel:
-    """SAM-PTx on the saved components with random (as if trained) adapters and mask decoder, in eval mode."""
-    base = SamPtxForTextSegmentation.from_pretrained_components(sam_dir, clip_dir, prompt_template="a {} thing")
+def make_peft_model(sam_dir: Path, clip_dir: Path, seed: int = 0, presence_head: bool = False) -> PeftModel:
+    """SAM-PTx on the saved components with random (as if trained) adapters and mask decoder, in eval mode; with
+    `presence_head`, a text-only model: SAM's presence head too, random as if trained."""
+    base = SamPtxForTextSegmentation.from_pretrained_components(
+        sam_dir, clip_dir, prompt_template="a {} thing", presence_head=presence_head
+    )
     torch.manual_seed(seed)
     peft_model = get_peft_model(base, ParallelTextConfig(r=4, init_weights=False))
     with torch.no_grad():  # "training" moved the decoder away from SAM's
         for parameter in peft_model.base_model.model.sam.mask_decoder.modules_to_save["default"].parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
+        if presence_head:  # and the presence head, which answers present (about 0.8) on the tiny images
+            head = peft_model.base_model.model.presence_head.modules_to_save["default"]
+            for parameter in head.parameters():
+                parameter.add_(0.3 * torch.randn_like(parameter))
+            head.presence_mlp.proj_out.bias.add_(2.0)
     return peft_model.eval()
 
 

@@ -11,7 +11,7 @@ from hub_factories import make_image, save_frozen_components
 from peft import PeftModel, get_peft_model
 from transformers import AutoModel
 
-from samptx_hf import SamPtxForTextSegmentation, SamPtxPeftModel, peft_config_for
+from samptx_hf import SamPtxForTextSegmentation, SamPtxPeftModel, peft_config_for, text_injection_for
 from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
 
 LOADERS = [SamPtxForTextSegmentation.from_pretrained, AutoModel.from_pretrained]
@@ -133,3 +133,49 @@ def test_an_adapter_saved_before_the_presence_answer_loads_and_segments_as_befor
     result = model.segment(image, "red", points=[(20, 20)])
     np.testing.assert_array_equal(result.mask, expected.mask)
     assert result.presence is None and result.score == pytest.approx(expected.score, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "method, options", [("parallel_text", {"presence_head": True}), ("text_prompt_encoder", {})], ids=["presence", "pe"]
+)
+def test_two_loads_of_a_saved_model_have_equal_state_dicts(tmp_path, method, options):
+    sam_dir, clip_dir = save_frozen_components(tmp_path)
+    model = SamPtxForTextSegmentation.from_pretrained_components(
+        sam_dir, clip_dir, text_injection=text_injection_for(method).value, **options
+    )
+    trained_looking(model, method).save_pretrained(tmp_path / "adapter")
+    first, second = (SamPtxForTextSegmentation.from_pretrained(tmp_path / "adapter").state_dict() for _ in range(2))
+    assert first.keys() == second.keys()
+    assert [name for name in first if not torch.equal(first[name], second[name])] == []
+
+
+def test_with_the_adapter_disabled_the_presence_head_empties_no_mask(tmp_path):
+    sam_dir, clip_dir = save_frozen_components(tmp_path)
+    model = SamPtxForTextSegmentation.from_pretrained_components(sam_dir, clip_dir, presence_head=True)
+    trained_looking(model).save_pretrained(tmp_path / "adapter")
+    loaded = SamPtxForTextSegmentation.from_pretrained(tmp_path / "adapter")
+    image = make_image()
+    with loaded.disable_adapter():  # the frozen base: no presence answer was trained into it
+        results = loaded.segment(image, ["red", "blue"])
+    assert [result.presence for result in results] == [1.0, 1.0]
+    trained = loaded.segment(image, ["red", "blue"])  # the adapter's own answer
+    assert all(result.presence < 1.0 for result in trained)
+
+
+def test_an_adapter_loaded_onto_the_other_sam_is_refused_naming_both(tmp_path):
+    names = {1: "SAM (SamModel)", 2: "SAM 2 (Sam2Model)"}
+    components = {version: save_frozen_components(tmp_path / f"sam{version}", sam_version=version) for version in names}
+    for version, (sam_dir, clip_dir) in components.items():
+        model = SamPtxForTextSegmentation.from_pretrained_components(sam_dir, clip_dir)
+        trained_looking(model).save_pretrained(tmp_path / f"adapter{version}")
+    for adapter_version, model_version in ((1, 2), (2, 1)):
+        other_base = SamPtxForTextSegmentation.from_pretrained_components(*components[model_version])
+        with pytest.raises(ValueError) as error:
+            PeftModel.from_pretrained(other_base, tmp_path / f"adapter{adapter_version}")
+        assert str(error.value).startswith(
+            f"the adapter was trained on the {names[adapter_version]} {str(components[adapter_version][0])!r} (its "
+            f"config.json), this model holds a {names[model_version]}: load the adapter onto the SAM it was trained "
+            f"on, e.g. with SamPtxForTextSegmentation.from_pretrained({str(tmp_path / f'adapter{adapter_version}')!r})"
+        )
+    own_base = SamPtxForTextSegmentation.from_pretrained_components(*components[2])
+    assert isinstance(PeftModel.from_pretrained(own_base, tmp_path / "adapter2"), PeftModel)  # its own SAM: loads

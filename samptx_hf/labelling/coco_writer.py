@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -109,10 +109,22 @@ def write_json_atomically(path: str | os.PathLike, document: Any) -> None:
     os.replace(temporary, path)
 
 
-def png_path(folder: Path, file_name: str, suffix: str = "") -> Path:
-    """`folder/<file_name without its extension><suffix>.png`, keeping `file_name`'s sub-folders."""
-    relative = Path(file_name)
-    return folder / relative.parent / f"{relative.stem}{suffix}.png"
+def picture_name(file_name: str) -> str:
+    """An image's name under `label_maps/` and `masks/`: its `file_name`, sub-folders and extension kept
+    (`sub/a.jpg`), so that `a.png` and `a.jpg` get names of their own. A leading `/` and `.` parts are dropped and a
+    `..` part becomes `__`, so that every name stays inside its folder."""
+    parts = [part for part in PurePosixPath(file_name).parts if part not in ("/", ".")]
+    return "/".join("__" if part == ".." else part for part in parts) or "_"
+
+
+def label_map_path(output: Path, file_name: str) -> Path:
+    """`output/label_maps/<picture_name>.png`: the label map of the image `file_name`."""
+    return output / "label_maps" / f"{picture_name(file_name)}.png"
+
+
+def class_masks_folder(output: Path, file_name: str) -> Path:
+    """`output/masks/<picture_name>/`: the folder of the class masks of the image `file_name`."""
+    return output / "masks" / picture_name(file_name)
 
 
 def save_label_map(path: Path, label_map: np.ndarray) -> None:
@@ -138,7 +150,9 @@ __all__ = [
     "coco_document",
     "encode_rle",
     "image_annotations",
-    "png_path",
+    "class_masks_folder",
+    "label_map_path",
+    "picture_name",
     "save_class_masks",
     "save_label_map",
     "write_json_atomically",

@@ -8,6 +8,9 @@ import argparse
 import hashlib
 import os
 import re
+import shlex
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,22 @@ from torch.utils.data import DataLoader
 from ..class_prompts import check_vocabulary
 from ..command_line import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
 from .annotator import DTYPES, BatchAnnotator, ClassPrediction, check_dtype
-from .coco_writer import image_annotations, png_path, save_class_masks, save_label_map
+from .coco_writer import (
+    class_masks_folder,
+    image_annotations,
+    label_map_path,
+    picture_name,
+    save_class_masks,
+    save_label_map,
+)
 from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
 from .prompts import ImagePrompt, prompts_fingerprint, prompts_of_entries, read_prompts
-from .resume import ShardWriter, check_or_write_header, done_indices
-from .sources import LoadedImage, open_image_source
+from .resume import ShardWriter, check_or_write_header, check_output_folder, done_indices, read_header
+from .sources import ImageEntry, LoadedImage, open_image_source
+
+# How label maps and class masks are named, recorded in run.json: an image's file_name, extension and sub-folders
+# kept (`coco_writer.picture_name`).
+PICTURE_NAMES = "label_maps/<file_name>.png, masks/<file_name>/<class>.png"
 
 LABEL_EXAMPLE = """examples:
   samptx label --model user/sam-ptx-coco --images photos/ --classes dog,cat,person --output labels/
@@ -31,8 +45,8 @@ LABEL_EXAMPLE = """examples:
 
   accelerate launch -m samptx_hf.cli label --model user/sam-ptx-coco --images photos/ --classes-file classes.txt \\
       --output labels/ --semantic --label-maps
-  (each process labels its share; one annotation per present class; labels/label_maps/<image>.png: 0 background,
-  i for the i-th class)
+  (each process labels its share; one annotation per present class; labels/label_maps/<file_name>.png, e.g.
+  labels/label_maps/sub/a.jpg.png: 0 background, i for the i-th class)
 
   samptx label --model user/sam-ptx-coco --images photos/ --classes dog,cat --prompts detections.json --output labels/
   (re-segment a detector's boxes: one annotation per box of detections.json, a COCO file whose file_names are paths
@@ -62,7 +76,11 @@ def add_label_parser(commands: Any) -> None:
     )
     label.add_argument("--image-root", default=None, help="the folder of a COCO file's images (default: its folder)")
     label.add_argument("--image-column", default="image", help="the dataset column of the images (default: image)")
-    label.add_argument("--split", default="train", help="the dataset split (default: train)")
+    label.add_argument(
+        "--split",
+        default=None,
+        help="the dataset split (default: train; a save_to_disk folder of one split is that split)",
+    )
     vocabulary = label.add_mutually_exclusive_group(required=True)
     vocabulary.add_argument("--classes", help="class names separated by commas, e.g. 'dog,cat,person'")
     vocabulary.add_argument("--classes-file", help="a text file with one class name per line")
@@ -88,10 +106,14 @@ def add_label_parser(commands: Any) -> None:
     )
     label.set_defaults(mode="instances")
     label.add_argument(
-        "--label-maps", action="store_true", help="also write OUTPUT/label_maps/<image>.png (0 background, i class i)"
+        "--label-maps",
+        action="store_true",
+        help="also write OUTPUT/label_maps/<file_name>.png, e.g. label_maps/sub/a.jpg.png (0 background, i class i)",
     )
     label.add_argument(
-        "--class-masks", action="store_true", help="also write OUTPUT/masks/<image>/<class>.png (0/255) per class"
+        "--class-masks",
+        action="store_true",
+        help="also write OUTPUT/masks/<file_name>/<class>.png, e.g. masks/sub/a.jpg/dog.png (0/255) per class",
     )
     label.add_argument("--threshold", type=parse_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     label.add_argument(
@@ -146,37 +168,83 @@ def read_classes(classes: str | None, classes_file: str | None) -> list[str]:
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of the model's weights: the same folder retrained is another model."""
+    """A hash of the weights the model computes with, frozen and trained: the same folder retrained is another model.
+
+    Left out: the base copies of the modules peft trains in full (`original_module`, read only with the adapter
+    disabled), which say nothing of the annotations.
+    """
+    return _state_fingerprint(model, lambda name: ".original_module." not in f".{name}")
+
+
+def _state_fingerprint(model: torch.nn.Module, keep: Any = lambda name: True) -> str:
     digest = hashlib.sha256()
     for name, parameter in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(parameter.detach().float().cpu().numpy().tobytes())
+        if keep(name):
+            digest.update(name.encode())
+            digest.update(parameter.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def _earlier_runs_fingerprint(output: str, header: dict[str, Any], model: torch.nn.Module) -> str:
+    """The `model_fingerprint` to record: this run's, or `output`'s when that is this model's by the hash of earlier
+    versions (the whole `state_dict()`), so that their runs resume."""
+    existing = read_header(output).get("model_fingerprint")
+    if existing not in (None, header["model_fingerprint"]) and existing == _state_fingerprint(model):
+        return existing
+    return header["model_fingerprint"]
 
 
 def run_label(args: argparse.Namespace) -> None:
     """Run `samptx label` with the parsed `args` of [`add_label_parser`]'s parser (on this process's share under
     `accelerate launch`).
 
+    Ctrl-C stops the run with one line on stderr (the images done are on disk; the command that resumes) and exit
+    status 130.
+
     Raises:
         FileNotFoundError: On missing images, classes file or model.
         FileExistsError: When `--output` is a folder with files that no labelling run wrote.
-        ValueError: On a bad vocabulary, a bad prompts file (or one naming images not among --images), a dtype the
-            device does not compute in, or an output of another run.
+        OSError: When `--output` is a file, or cannot be created or written.
+        ValueError: On a bad vocabulary, a bad prompts file (or one naming images not among --images), images whose
+            label maps or class masks would share a name, a dtype the device does not compute in, or an output of
+            another run.
     """
+    try:
+        _label(args)
+    except KeyboardInterrupt:
+        print(_interrupted_line(args), file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def _interrupted_line(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves: the images done (each on disk as it was done), and the command that resumes."""
+    command = shlex.join(["samptx", *args.argv]) if getattr(args, "argv", None) else "the same command"
+    if not read_header(args.output):
+        return f"samptx label: interrupted before the first image; {args.output!r} holds no labels: run {command}"
+    done = len(done_indices(args.output))
+    return (
+        f"samptx label: interrupted; the {done} images labelled so far are kept in {args.output!r}: "
+        f"resume with {command}"
+    )
+
+
+def _label(args: argparse.Namespace) -> None:
     from accelerate import PartialState
     from accelerate.utils import parse_flag_from_env
 
-    # 1. Arguments and images, checked before the model loads.
+    # 1. Arguments, images and the output folder, checked before the model loads.
     classes = read_classes(args.classes, args.classes_file)
     if len(classes) > 65535 and args.label_maps:
         raise ValueError(f"--label-maps holds at most 65535 classes (16-bit PNG), --classes has {len(classes)}")
     if args.class_masks:
         _check_class_mask_names(classes)
     source = open_image_source(args.images, args.image_column, args.split, args.image_root)
+    if args.label_maps or args.class_masks:
+        _check_picture_names(source.entries)
     prompts: dict[int, list[ImagePrompt]] = {}
     if args.prompts is not None:
         prompts = prompts_of_entries(read_prompts(args.prompts, classes), source.entries, args.prompts)
+    check_output_folder(args.output)
     # `accelerate launch --multi_gpu` on a CPU machine says so by ACCELERATE_USE_CPU; a bare PartialState() would
     # then run each process as a single one.
     on_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (args.device is not None and args.device.startswith("cpu"))
@@ -191,7 +259,7 @@ def run_label(args: argparse.Namespace) -> None:
         "model_fingerprint": model_fingerprint(model),
         "images": os.path.abspath(args.images) if os.path.exists(args.images) else args.images,
         "image_column": args.image_column,
-        "split": args.split,
+        "split": args.split or "train",
         "classes": classes,
         "mode": args.mode,
         "threshold": args.threshold,
@@ -201,6 +269,9 @@ def run_label(args: argparse.Namespace) -> None:
         if args.prompts is None
         else {"file": os.path.abspath(args.prompts), "sha256": prompts_fingerprint(args.prompts), "unprompted": "text"},
     }
+    if args.label_maps or args.class_masks:  # runs before the names kept the extension recorded none
+        header["picture_names"] = PICTURE_NAMES
+    header["model_fingerprint"] = _earlier_runs_fingerprint(args.output, header, model)
     _check_header_once(state, args.output, header)
     model = model.to(dtype=dtype).eval()
     annotator = BatchAnnotator(
@@ -321,9 +392,22 @@ def _write_pictures(args: argparse.Namespace, output: Path, item: LoadedImage, p
     if args.label_maps:
         from ..presence import label_map_of
 
-        save_label_map(png_path(output / "label_maps", item.entry.file_name), label_map_of(predictions))
+        save_label_map(label_map_path(output, item.entry.file_name), label_map_of(predictions))
     if args.class_masks:
-        save_class_masks(png_path(output / "masks", item.entry.file_name).with_suffix(""), predictions)
+        save_class_masks(class_masks_folder(output, item.entry.file_name), predictions)
+
+
+def _check_picture_names(entries: Sequence[ImageEntry]) -> None:
+    """`ValueError` naming two images whose label maps or class masks would share a name."""
+    named: dict[str, str] = {}
+    for entry in entries:
+        name = picture_name(entry.file_name)
+        if name in named:
+            raise ValueError(
+                f"images {named[name]!r} and {entry.file_name!r} would both write label_maps/{name}.png and "
+                f"masks/{name}/: --label-maps and --class-masks need a distinct file_name per image"
+            )
+        named[name] = entry.file_name
 
 
 def _check_class_mask_names(classes: list[str]) -> None:

@@ -32,8 +32,7 @@ def check_or_write_header(output: str | os.PathLike, header: Mapping[str, Any]) 
     path = output / HEADER_NAME
     header = json.loads(json.dumps(header))  # as it reads back: tuples as lists
     if path.is_file():
-        with open(path, encoding="utf-8") as file:
-            existing = json.load(file)
+        existing = read_header(output)
         for key in sorted(set(existing) | set(header)):
             if existing.get(key) != header.get(key):
                 raise ValueError(
@@ -46,8 +45,37 @@ def check_or_write_header(output: str | os.PathLike, header: Mapping[str, Any]) 
             f"--output {os.fspath(output)!r} is a folder with files but no {HEADER_NAME}: not a labelling run's "
             "output, choose an empty or new folder"
         )
-    output.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(path, header)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(path, header)
+    except OSError as error:
+        raise OSError(f"--output {os.fspath(output)!r} cannot be written ({error.strerror or error})") from None
+
+
+def read_header(output: str | os.PathLike) -> dict[str, Any]:
+    """The header `output/run.json` of an earlier run; empty when there is none."""
+    path = Path(output) / HEADER_NAME
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def check_output_folder(output: str | os.PathLike) -> None:
+    """Check that `output` is a folder, or can be made one, and can be written, before anything is computed.
+
+    Raises:
+        OSError: When `output`, or a path above it, is a file, or when the folder above cannot be written; the
+            message names the path.
+    """
+    path = Path(output).absolute()
+    if path.exists() and not path.is_dir():
+        raise OSError(f"--output {os.fspath(output)!r} is a file, expected a folder (new, or an earlier run's)")
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        raise OSError(f"--output {os.fspath(output)!r}: {os.fspath(existing)!r} is a file, expected a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OSError(f"--output {os.fspath(output)!r}: {os.fspath(existing)!r} is not writable")
 
 
 def _short(value: Any) -> str:
@@ -114,4 +142,13 @@ def done_indices(output: str | os.PathLike) -> set[int]:
     return {record["index"] for record in read_records(output)}
 
 
-__all__ = ["HEADER_NAME", "SHARDS_FOLDER", "ShardWriter", "check_or_write_header", "done_indices", "read_records"]
+__all__ = [
+    "HEADER_NAME",
+    "SHARDS_FOLDER",
+    "ShardWriter",
+    "check_or_write_header",
+    "check_output_folder",
+    "done_indices",
+    "read_header",
+    "read_records",
+]

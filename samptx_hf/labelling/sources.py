@@ -78,7 +78,7 @@ class LabelledImageSource(Dataset):
 
 
 def open_image_source(
-    images: str | os.PathLike, image_column: str = "image", split: str = "train", image_root: str | None = None
+    images: str | os.PathLike, image_column: str = "image", split: str | None = None, image_root: str | None = None
 ) -> LabelledImageSource:
     """The images named by `images`: a COCO `.json` file (its `images` list, read from `image_root`, by default the
     file's folder), a folder saved by `datasets` (`save_to_disk`), any other folder (every file under it,
@@ -88,12 +88,14 @@ def open_image_source(
     Args:
         images: A folder, a COCO instances file, a `save_to_disk` folder or a Hub dataset id.
         image_column: The dataset column that holds the images (datasets only).
-        split: The dataset split (datasets only).
+        split: The dataset split (datasets only): `train` by default; a `save_to_disk` folder of one split is that
+            split, and `split`, when given, must name it.
         image_root: The folder the COCO file's `file_name`s are relative to (COCO only).
 
     Raises:
         FileNotFoundError: When `images` is neither a file, a folder nor a dataset id, or is a folder without files.
-        ValueError: On a COCO file without an `images` list, a dataset without `image_column` or `split`.
+        ValueError: On a COCO file without an `images` list, a dataset without `image_column` or `split`, or a
+            `split` given for another split's `save_to_disk` folder.
     """
     path = Path(images)
     if image_root is not None and path.suffix.lower() != ".json":
@@ -147,17 +149,23 @@ def _coco_source(path: Path, root: Path) -> LabelledImageSource:
     return LabelledImageSource(entries, _FileReader(root), f"COCO file {os.fspath(path)!r}")
 
 
-def _dataset_source(name: str, image_column: str, split: str, from_disk: bool) -> LabelledImageSource:
+def _dataset_source(name: str, image_column: str, split: str | None, from_disk: bool) -> LabelledImageSource:
     import datasets
 
     if from_disk:
         dataset = datasets.load_from_disk(name)
         if isinstance(dataset, datasets.DatasetDict):
-            if split not in dataset:
-                raise ValueError(f"dataset {name!r} has splits {sorted(dataset)}, not --split {split!r}")
-            dataset = dataset[split]
+            if (split or "train") not in dataset:
+                raise ValueError(f"dataset {name!r} has splits {sorted(dataset)}, not --split {split or 'train'!r}")
+            dataset = dataset[split or "train"]
+        elif split is not None and split != (str(dataset.split) if dataset.split is not None else None):
+            saved = f"split {str(dataset.split)!r}" if dataset.split is not None else "a dataset without a split name"
+            raise ValueError(
+                f"dataset {name!r} is one split saved alone ({saved}), not --split {split!r}: leave --split out to "
+                "label it, or give the folder of a DatasetDict that holds that split"
+            )
     else:
-        dataset = datasets.load_dataset(name, split=split)
+        dataset = datasets.load_dataset(name, split=split or "train")
     if image_column not in dataset.column_names:
         raise ValueError(f"dataset {name!r} has columns {dataset.column_names}, not --image-column {image_column!r}")
     width = len(str(max(len(dataset) - 1, 0)))

@@ -247,6 +247,31 @@ class ExportLayout:
                 )
         return cls.from_dict(data)
 
+    def read_class_embeddings(self, folder: str | os.PathLike) -> np.ndarray | None:
+        """The `(len(class_names), text_dim)` float32 table of `folder/class_embeddings.npy`; None without classes.
+
+        Raises:
+            ValueError: When the file is missing, not a `.npy` array (a pickle, a truncated file) or of another shape
+                or dtype; the message names the file and what was expected.
+        """
+        if not self.class_names:
+            return None
+        path = os.path.join(folder, CLASS_EMBEDDINGS_FILE)
+        expected = (
+            f"expected a float32 array of shape ({len(self.class_names)}, {self.text_dim}), one row per class of "
+            f"config.json, as `samptx export` writes it (export the model again)"
+        )
+        try:
+            table = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            reason = "missing" if isinstance(error, FileNotFoundError) else "not a NumPy .npy array"
+            raise ValueError(f"{path} is {reason} ({' '.join(str(error).split())}): {expected}") from None
+        if not isinstance(table, np.ndarray) or table.shape != (len(self.class_names), self.text_dim):
+            raise ValueError(f"{path} holds an array of shape {getattr(table, 'shape', None)}: {expected}")
+        if table.dtype != np.float32:
+            raise ValueError(f"{path} holds {table.dtype} values: {expected}")
+        return table
+
 
 def decoder_prompt(
     base: str,

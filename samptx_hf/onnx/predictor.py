@@ -138,11 +138,7 @@ class OnnxPredictor:
         self._text_encoder: _Graph | None = None  # loaded on the first class outside class_embeddings.npy
         self._tokenizer: Any = None
         self._class_rows = {name: row for row, name in enumerate(self.layout.class_names)}
-        self._class_embeddings_table: np.ndarray | None = None
-        if self.layout.class_names:
-            self._class_embeddings_table = np.load(
-                os.path.join(self.export_dir, export_layout.CLASS_EMBEDDINGS_FILE), allow_pickle=False
-            )
+        self._class_embeddings_table = self.layout.read_class_embeddings(self.export_dir)
         self._text_embeds: dict[str, np.ndarray] = {}
         self._class_features: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self.hits = self.misses = 0

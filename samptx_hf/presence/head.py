@@ -21,6 +21,9 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 from transformers.models.sam.modeling_sam import SamFeedForward
 
+# The presence logit of an untrained head ([`SamPresenceHead.answer_present_`]): probability 1 in float32.
+PRESENT_LOGIT = 20.0
+
 
 class SamPresenceHead(nn.Module):
     """The presence token and its head for SAM's mask decoder, as SAM 2 has them (`obj_score_token`,
@@ -40,6 +43,15 @@ class SamPresenceHead(nn.Module):
         """Presence logits `(batch, point_batch, 1)` from the token's transformer output `(batch, point_batch,
         hidden)`."""
         return self.presence_mlp(presence_token_out)
+
+    @torch.no_grad()
+    def answer_present_(self) -> "SamPresenceHead":
+        """Make the head answer `PRESENT_LOGIT` (present, probability 1) whatever it is asked: a zero token and an MLP
+        of zeros but its output bias. What a SAM without a trained presence answer says: no mask is emptied."""
+        for parameter in self.parameters():
+            parameter.zero_()
+        self.presence_mlp.proj_out.bias.fill_(PRESENT_LOGIT)
+        return self
 
 
 @dataclass

@@ -1,14 +1,26 @@
-"""Images of the built-in whole-or-part task on disk, with their ground truth as a COCO file."""
+"""Images of the built-in whole-or-part task on disk, with their ground truth as a COCO file; a text-only model."""
 
 import json
 
 import numpy as np
 import pytest
+from hub_factories import make_peft_model, save_frozen_components
 from labelling_helpers import CLASSES, NUM_IMAGES
 from PIL import Image
 
 from samptx_hf.data.synthetic_parts import SyntheticPartsConfig, generate_parts_sample
+from samptx_hf.hub import save_adapter_repo
 from samptx_hf.labelling import categories_of, encode_rle
+
+
+@pytest.fixture(scope="session")
+def text_only_adapter_repo(tmp_path_factory):
+    """The adapter repository of a text-only model (with SAM's presence head, random as if trained), on tiny frozen
+    components: the model labelling is for."""
+    directory = tmp_path_factory.mktemp("text_only_repo")
+    peft_model = make_peft_model(*save_frozen_components(directory), presence_head=True)
+    save_adapter_repo(peft_model, directory / "adapter")
+    return directory / "adapter"
 
 
 @pytest.fixture(scope="session")

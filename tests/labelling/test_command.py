@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from labelling_helpers import CLASSES, NUM_IMAGES, assert_same_coco, read_json
+from PIL import Image
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from samptx_hf import SamPtxForTextSegmentation, segment
 from samptx_hf.cli import main
+from samptx_hf.labelling.coco_writer import picture_name
+from samptx_hf.labelling.command import _state_fingerprint, model_fingerprint
 from samptx_hf.labelling.resume import SHARDS_FOLDER
 
 # pycocotools' decode under numpy 2 (its own code, not ours): "__array__ implementation doesn't accept a copy keyword".
@@ -80,49 +83,103 @@ def test_label_maps_and_class_masks_are_written_per_image(adapter_repo, parts_im
     output = tmp_path / "out"
     options = ["--classes", "red,yellow", "--label-maps", "--class-masks"]
     assert label(adapter_repo, folder, output, *options) == 0
-    label_map = np.asarray(__import__("PIL.Image").Image.open(output / "label_maps" / "sub" / "image_4.png"))
+    label_map = np.asarray(Image.open(output / "label_maps" / "sub" / "image_4.png.png"))
     assert label_map.shape == (64, 64) and set(np.unique(label_map)) <= {0, 1, 2}
-    masks = sorted(path.name for path in (output / "masks" / "sub" / "image_4").iterdir())
+    masks = sorted(path.name for path in (output / "masks" / "sub" / "image_4.png").iterdir())
     assert set(masks) <= {"red.png", "yellow.png"} and masks
+
+
+def test_images_of_one_stem_get_pictures_of_their_own(adapter_repo, parts_images, tmp_path):
+    folder, _ = parts_images
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a.png").write_bytes((folder / "image_0.png").read_bytes())
+    Image.open(folder / "image_1.png").save(images / "a.jpg", quality=95)
+    output = tmp_path / "out"
+    assert label(adapter_repo, images, output, "--classes", ",".join(CLASSES), "--semantic", "--class-masks") == 0
+    document = read_json(output / "annotations.json")
+    coco = COCO(str(output / "annotations.json"))
+    for image in document["images"]:  # each image's mask files are the masks of its own annotations
+        written = {path.name for path in (output / "masks" / image["file_name"]).iterdir()}
+        annotations = coco.loadAnns(coco.getAnnIds(imgIds=image["id"]))
+        assert written == {f"{CLASSES[a['category_id'] - 1]}.png" for a in annotations} and written
+        for annotation in annotations:
+            file = output / "masks" / image["file_name"] / f"{CLASSES[annotation['category_id'] - 1]}.png"
+            assert np.array_equal(np.asarray(Image.open(file)) > 0, mask_utils.decode(annotation["segmentation"]) > 0)
+    assert label(adapter_repo, images, tmp_path / "maps", "--classes", "red", "--label-maps") == 0
+    assert sorted(path.name for path in (tmp_path / "maps" / "label_maps").iterdir()) == ["a.jpg.png", "a.png.png"]
+
+
+def test_images_whose_pictures_would_share_a_name_are_refused(adapter_repo, parts_images, tmp_path, capsys):
+    folder, _ = parts_images
+    coco = tmp_path / "twice.json"
+    images = [{"id": 1, "file_name": "image_0.png"}, {"id": 2, "file_name": "./image_0.png"}]
+    coco.write_text(__import__("json").dumps({"images": images}))
+    options = ["--image-root", str(folder), "--classes", "red", "--label-maps"]
+    assert label(adapter_repo, coco, tmp_path / "out", *options) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "images 'image_0.png' and './image_0.png' would both write" in error
+    assert label(adapter_repo, coco, tmp_path / "out", *options[:-1]) == 0  # without pictures, nothing collides
 
 
 def _shard_lines(output: Path) -> int:
     return sum(path.read_bytes().count(b"\n") for path in (output / SHARDS_FOLDER).glob("*.jsonl"))
 
 
+def _wait_for_lines(process: subprocess.Popen, output: Path, lines: int) -> None:
+    deadline = time.monotonic() + 120
+    while not (output / SHARDS_FOLDER).is_dir() or _shard_lines(output) < lines:
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
-def test_a_run_killed_mid_way_and_restarted_ends_with_the_json_of_an_uninterrupted_run(
-    adapter_repo, parts_images, tmp_path
+def test_a_text_only_run_stopped_and_restarted_in_new_processes_ends_with_the_json_of_an_uninterrupted_run(
+    text_only_adapter_repo, parts_images, tmp_path
 ):
     folder, _ = parts_images
-    many = tmp_path / "many"  # more images, so that the kill lands mid-way
+    many = tmp_path / "many"  # more images, so that the stops land mid-way
     for copy in range(4):
         for path in folder.rglob("*.png"):
             target = many / f"copy{copy}" / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
     total = 4 * NUM_IMAGES
+    output = tmp_path / "resumed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(adapter_repo), "--images", str(many)]
-    command += ["--classes", ",".join(CLASSES), "--batch-size", "1"]
+    options = ["--classes", ",".join(CLASSES), "--batch-size", "1", "--output", str(output)]
+    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(text_only_adapter_repo)]
+    command += ["--images", str(many), *options]
 
-    killed = subprocess.Popen([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while _shard_lines(tmp_path / "resumed") < 3 if (tmp_path / "resumed" / SHARDS_FOLDER).is_dir() else True:
-        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.005)
+    # Ctrl-C: one line, saying what is kept and how to resume.
+    interrupted = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    _wait_for_lines(interrupted, output, 2)
+    interrupted.send_signal(signal.SIGINT)
+    error = interrupted.communicate()[1]
+    done = _shard_lines(output)
+    assert interrupted.returncode == 130 and "Traceback" not in error
+    assert error.strip().splitlines()[-1] == (
+        f"samptx label: interrupted; the {done} images labelled so far are kept in {str(output)!r}: resume with "
+        f"samptx label --model {text_only_adapter_repo} --images {many} {' '.join(options)}"
+    )
+    # SIGKILL: the next process (another draw of any random weights) resumes, and the run after it completes.
+    killed = subprocess.Popen(command, env=env, cwd=tmp_path)
+    _wait_for_lines(killed, output, done + 2)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    done_before = _shard_lines(tmp_path / "resumed")
-    assert 3 <= done_before < total and not (tmp_path / "resumed" / "annotations.json").exists()
+    assert done + 2 <= _shard_lines(output) < total and not (output / "annotations.json").exists()
+    assert subprocess.run(command, env=env, cwd=tmp_path).returncode == 0
+    assert _shard_lines(output) == total  # none twice, none lost
+    once = tmp_path / "once"
+    assert label(text_only_adapter_repo, many, once, *options[:-2]) == 0
+    assert_same_coco(read_json(output / "annotations.json"), read_json(once / "annotations.json"))
+    scores = [annotation["score"] for annotation in read_json(once / "annotations.json")["annotations"]]
+    assert scores and max(scores) < 0.95  # presence x predicted IoU: the presence head answered
 
-    resumed = subprocess.run([*command, "--output", str(tmp_path / "resumed")], env=env, cwd=tmp_path)
-    assert resumed.returncode == 0
-    assert _shard_lines(tmp_path / "resumed") == total  # none twice, none lost
-    assert label(adapter_repo, many, tmp_path / "once", *command[command.index("--classes") :]) == 0
-    assert_same_coco(
-        read_json(tmp_path / "resumed" / "annotations.json"), read_json(tmp_path / "once" / "annotations.json")
-    )
+    # A completed run, run again (its model loaded again): nothing to label, the same files.
+    before = {path: path.read_bytes() for path in [output / "annotations.json", *(output / SHARDS_FOLDER).iterdir()]}
+    assert label(text_only_adapter_repo, many, output, *options[:-2]) == 0
+    assert {path: path.read_bytes() for path in before} == before
 
 
 def test_an_output_of_another_vocabulary_or_model_is_refused(adapter_repo, parts_images, tmp_path, capsys):
@@ -220,3 +277,59 @@ def test_a_classes_file_and_dataloader_workers_give_the_json_of_comma_separated_
         read_json(tmp_path / "file" / "annotations.json"), read_json(tmp_path / "flag" / "annotations.json")
     )
     assert [c["name"] for c in read_json(tmp_path / "file" / "annotations.json")["categories"]] == ["red", "yellow"]
+
+
+def test_picture_names_keep_the_path_and_extension_and_stay_inside_their_folder():
+    assert picture_name("sub/a.jpg") == "sub/a.jpg"
+    assert picture_name("a.png") != picture_name("a.jpg")
+    assert picture_name("/data/./x.png") == "data/x.png"
+    assert picture_name("../up/x.png") == "__/up/x.png"
+
+
+@pytest.mark.parametrize("where", ["file", "under_a_file", "proc"])
+def test_an_output_that_cannot_be_a_folder_is_one_line_naming_it(adapter_repo, parts_images, tmp_path, capsys, where):
+    (tmp_path / "file").write_text("not a folder")
+    output = {"file": tmp_path / "file", "under_a_file": tmp_path / "file" / "sub", "proc": Path("/proc/samptx")}[where]
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"samptx label: error: --output {str(output)!r}") and error.count("\n") == 1
+    assert "Errno" not in error and (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_ctrl_c_is_one_line_saying_what_is_kept_and_how_to_resume(
+    adapter_repo, parts_images, tmp_path, capsys, monkeypatch
+):
+    import samptx_hf.labelling.command as command
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    output = tmp_path / "out"
+    options = ["--model", str(adapter_repo), "--images", str(parts_images[0]), "--classes", "red"]
+    monkeypatch.setattr(command, "_label", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["label", *options, "--output", str(output)])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == (
+        f"samptx label: interrupted before the first image; {str(output)!r} holds no labels: run samptx label "
+        f"{' '.join(options)} --output {output}\n"
+    )
+    monkeypatch.undo()
+    assert main(["label", *options, "--output", str(output)]) == 0
+    monkeypatch.setattr(command, "_label", interrupted)
+    with pytest.raises(SystemExit):
+        main(["label", *options, "--output", str(output)])
+    assert f"interrupted; the {NUM_IMAGES} images labelled so far are kept in" in capsys.readouterr().err
+
+
+def test_a_run_fingerprinted_by_the_whole_state_dict_resumes(adapter_repo, parts_images, tmp_path):
+    output = tmp_path / "out"
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 0
+    header = read_json(output / "run.json")
+    model = SamPtxForTextSegmentation.from_pretrained(adapter_repo)
+    assert header["model_fingerprint"] == model_fingerprint(model)
+    earlier = _state_fingerprint(model)  # how runs before this version hashed the model
+    assert earlier != header["model_fingerprint"]
+    (output / "run.json").write_text(__import__("json").dumps({**header, "model_fingerprint": earlier}))
+    assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 0
+    assert read_json(output / "run.json")["model_fingerprint"] == earlier

@@ -45,3 +45,27 @@ def test_a_saved_dataset_reads_its_image_column(tmp_path):
     assert np.array_equal(np.asarray(source[2].image), np.asarray(images[2]))
     with pytest.raises(ValueError, match="has columns \\['picture'\\], not --image-column 'image'"):
         open_image_source(tmp_path / "saved")
+
+
+def test_split_picks_a_split_of_a_saved_dataset_dict_and_must_name_a_saved_split(tmp_path):
+    features = datasets.Features({"image": datasets.Image()})
+    splits = {
+        name: datasets.Dataset.from_dict({"image": [make_image(seed=seed)] * rows}, features=features, split=name)
+        for name, rows, seed in (("train", 3, 0), ("validation", 2, 1))
+    }
+    datasets.DatasetDict(splits).save_to_disk(tmp_path / "dict")
+    assert len(open_image_source(tmp_path / "dict").entries) == 3  # train by default
+    validation = open_image_source(tmp_path / "dict", split="validation")
+    assert len(validation.entries) == 2
+    assert np.array_equal(np.asarray(validation[0].image), np.asarray(make_image(seed=1)))
+    with pytest.raises(ValueError, match=r"has splits \['train', 'validation'\], not --split 'test'"):
+        open_image_source(tmp_path / "dict", split="test")
+
+    splits["validation"].save_to_disk(tmp_path / "one")  # one split saved alone: that split
+    assert len(open_image_source(tmp_path / "one").entries) == 2
+    assert len(open_image_source(tmp_path / "one", split="validation").entries) == 2
+    with pytest.raises(ValueError, match=r"is one split saved alone \(split 'validation'\), not --split 'train'"):
+        open_image_source(tmp_path / "one", split="train")
+    datasets.Dataset.from_dict({"image": [make_image()]}, features=features).save_to_disk(tmp_path / "unnamed")
+    with pytest.raises(ValueError, match="a dataset without a split name\\), not --split 'validation': leave --split"):
+        open_image_source(tmp_path / "unnamed", split="validation")

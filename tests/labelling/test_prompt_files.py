@@ -128,7 +128,7 @@ def test_json_prompts_give_one_annotation_per_prompt_and_the_other_images_text_o
             assert annotation["score"] == pytest.approx(expected_score(result), abs=1e-5)
             assert_mask_of_segment(mask_utils.decode(annotation["segmentation"]).astype(bool), result)
     assert prompted >= 3
-    label_map = np.asarray(__import__("PIL.Image").Image.open(output / "label_maps" / "image_1.png"))
+    label_map = np.asarray(__import__("PIL.Image").Image.open(output / "label_maps" / "image_1.png.png"))
     assert set(np.unique(label_map)) <= {0, CLASSES.index("red") + 1, CLASSES.index("yellow") + 1}
 
 

@@ -107,3 +107,33 @@ def test_quantize_export_refuses_another_mode_or_folder(tmp_path):
         quantize_export(tmp_path, "int4")
     with pytest.raises(FileNotFoundError, match="holds no config.json"):
         quantize_export(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "is missing"),
+        (b"", "is not a NumPy .npy array"),
+        (b"\x80\x04\x95junk pickle", "is not a NumPy .npy array"),
+        (np.zeros((2, 32), np.float32), "holds an array of shape (2, 32)"),
+        (np.zeros((1, 32), np.float64), "holds float64 values"),
+    ],
+    ids=["missing", "empty", "pickle", "shape", "dtype"],
+)
+def test_a_bad_class_embeddings_file_is_named_with_what_was_expected(tmp_path, content, message):
+    layout = _layout(class_names=["cat"])
+    path = tmp_path / "class_embeddings.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        with open(path, "wb") as file:  # np.save(path) would add .npy to a name that has it: the same file
+            np.save(file, content)
+    with pytest.raises(ValueError) as error:
+        layout.read_class_embeddings(tmp_path)
+    assert str(error.value).startswith(f"{path} {message}")
+    assert "expected a float32 array of shape (1, 32), one row per class of config.json" in str(error.value)
+    assert "\n" not in str(error.value)
+    with open(path, "wb") as file:
+        np.save(file, np.ones((1, 32), np.float32))
+    assert layout.read_class_embeddings(tmp_path).shape == (1, 32)
+    assert _layout().read_class_embeddings(tmp_path / "elsewhere") is None  # no classes, no file needed

@@ -2,13 +2,17 @@
 
 import copy
 import enum
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from peft import PeftConfig
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
+from transformers.utils import cached_file
 
 
 class SamPtxPeftType(str, enum.Enum):
@@ -134,6 +138,9 @@ class ParallelTextConfig(PeftConfig):
     # variables, not fields, so not in adapter_config.json.
     _base_model_config: ClassVar[PreTrainedConfig | None] = None
     _base_model_architecture: ClassVar[str | None] = None
+    # The frozen SAM a loaded adapter was trained on (`from_pretrained`): `{"model_type", "name", "adapter"}` from
+    # the SAM-PTx `config.json` beside `adapter_config.json`, for the tuner to refuse another SAM.
+    _trained_on_sam: ClassVar[dict[str, str | None] | None] = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -180,6 +187,16 @@ class ParallelTextConfig(PeftConfig):
             self._base_model_config = config
             self._base_model_architecture = type(model).__name__
 
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str, subfolder: str | None = None, **kwargs: Any
+    ) -> "ParallelTextConfig":
+        """peft's `from_pretrained`; also reads which frozen SAM the adapter was trained on from the SAM-PTx
+        `config.json` beside `adapter_config.json`, when there is one."""
+        config = super().from_pretrained(pretrained_model_name_or_path, subfolder=subfolder, **kwargs)
+        config._trained_on_sam = _trained_on_sam(pretrained_model_name_or_path, subfolder, kwargs)
+        return config
+
     def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
         """Write `adapter_config.json`, and the SAM-PTx base model's `config.json` when the adapter has one."""
         super().save_pretrained(save_directory, **kwargs)
@@ -187,3 +204,26 @@ class ParallelTextConfig(PeftConfig):
             config = copy.deepcopy(self._base_model_config)
             config.architectures = [self._base_model_architecture]
             config.save_pretrained(save_directory)
+
+
+def _trained_on_sam(location: str, subfolder: str | None, hub_kwargs: dict[str, Any]) -> dict[str, str | None] | None:
+    """`{"model_type", "name", "adapter"}` of the frozen SAM in the SAM-PTx `config.json` at `location`; None without
+    one."""
+    lookup = {key: hub_kwargs[key] for key in ("revision", "cache_dir", "token") if hub_kwargs.get(key) is not None}
+    try:
+        config_file = cached_file(
+            os.fspath(location),
+            "config.json",
+            subfolder=subfolder or "",
+            _raise_exceptions_for_missing_entries=False,
+            **lookup,
+        )
+        config = json.loads(Path(config_file).read_text(encoding="utf-8")) if config_file else None
+    except (OSError, ValueError):  # unreadable: peft's own loading reports what is wrong
+        return None
+    if not isinstance(config, dict) or config.get("model_type") != "sam_ptx":
+        return None
+    model_type = (config.get("sam_config") or {}).get("model_type")
+    if not model_type:
+        return None
+    return {"model_type": model_type, "name": config.get("sam_model_name_or_path"), "adapter": os.fspath(location)}

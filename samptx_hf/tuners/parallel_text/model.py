@@ -95,6 +95,28 @@ def freeze_heads_without_loss(model: nn.Module, adapter_name: str) -> None:
                 submodule.requires_grad_(False)
 
 
+_SAM_NAMES = {"sam": "SAM (SamModel)", "sam2": "SAM 2 (Sam2Model)"}
+
+
+def check_trained_on(config: ParallelTextConfig, sam_model_type: str | None) -> None:
+    """`ValueError` naming both when a loaded adapter was trained on another SAM than the model's (SAM onto SAM 2, or
+    the reverse), whose weights would not fit."""
+    trained_on = getattr(config, "_trained_on_sam", None)
+    if not trained_on or sam_model_type is None:
+        return
+    family = {name: "sam2" if name.startswith("sam2") else name for name in (trained_on["model_type"], sam_model_type)}
+    if family[trained_on["model_type"]] == family[sam_model_type]:
+        return
+    adapter_sam = _SAM_NAMES.get(family[trained_on["model_type"]], repr(trained_on["model_type"]))
+    model_sam = _SAM_NAMES.get(family[sam_model_type], repr(sam_model_type))
+    where = f" {trained_on['name']!r}" if trained_on["name"] else ""
+    raise ValueError(
+        f"the adapter was trained on the {adapter_sam}{where} (its config.json), this model holds a {model_sam}: "
+        f"load the adapter onto the SAM it was trained on, e.g. with SamPtxForTextSegmentation.from_pretrained("
+        f"{trained_on['adapter']!r}), which loads its frozen components itself"
+    )
+
+
 class ParallelTextModel(BaseTuner):
     """Adds Parallel-Text adapters (SAM-PTx) to a model; used through `peft.get_peft_model`.
 
@@ -140,6 +162,7 @@ class ParallelTextModel(BaseTuner):
     def _prepare_adapter_config(self, peft_config: PeftConfig, model_config: dict) -> PeftConfig:
         peft_config = super()._prepare_adapter_config(peft_config, model_config)
         sam_model_type = (model_config.get("sam_config") or {}).get("model_type")
+        check_trained_on(peft_config, sam_model_type)
         if model_config.get("presence_head") and sam_model_type == "sam":  # SAM 2's head is inside its decoder
             modules_to_save = list(peft_config.modules_to_save or [])
             if PRESENCE_HEAD_MODULE not in modules_to_save:
