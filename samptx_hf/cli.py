@@ -34,6 +34,7 @@ _EVAL_DATA_FLAGS = {
     "annotation_file": "--annotation-file",
     "classes_file": "--classes-file",
     "num_samples": "--num-samples",
+    "image_list": "--image-list",
 }
 
 _DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
@@ -64,6 +65,9 @@ _EVAL_EXAMPLE = """dataset sources (--data):
   synthetic  none: --num-samples samples of the built-in whole-or-part task, seeded by --seed
   synthetic_attributes  none: the same, of the earlier shapes-and-textures task
   cod10k     the folder holding Train/ and Test/ (split: train, test)
+  camo       CAMO-V.1.0-CVIU2019: Images/Train, Images/Test, GT/ (split: train, test)
+  chameleon  CHAMELEON: Imgs/, GT/ (split: test)
+  camouflage a folder holding the three above (split: train = COD10K + CAMO, test = all three)
   coco       the image folder, with --annotation-file instances.json
   ade20k     ADEChallengeData2016 or its parent (split: training, validation)
   folder     root/<class>/images + root/<class>/masks, or a flat folder with --classes-file (split: a sub-folder)
@@ -154,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate on a dataset",
         description="Segment every (image, class) sample of a dataset at its interior point and class name (or, "
         "with --prompt text, by its class name alone); write eval_results.json and eval_results.md (mIoU overall and "
-        "per class; COD metrics for cod10k; presence precision/recall/F1/MCC for a model with a presence head; the "
-        "semantic mIoU with --prompt text) and print the tables.",
+        "per class; COD metrics for the camouflage sets; presence precision/recall/F1/MCC for a model with a presence "
+        "head; the semantic mIoU with --prompt text) and print the tables.",
         epilog=_EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -166,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--annotation-file", default=None, help="coco: the instances JSON")
     evaluate.add_argument("--classes-file", default=None, help="folder: JSON or CSV mapping images to class names")
     evaluate.add_argument("--class-name", default=None, help="hf: one class name for every row (single-class sets)")
+    evaluate.add_argument(
+        "--image-list",
+        default=None,
+        metavar="FILE",
+        help="evaluate only the images this list names, one a line, its path first (e.g. UniMatch's "
+        "splits/coco/val.txt), matched by file name; only those are read",
+    )
     evaluate.add_argument("--num-samples", type=int, default=256, help="synthetic: number of samples (default 256)")
     evaluate.add_argument(
         "--seed",
@@ -180,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=("mean_iou", "cod"),
         default=None,
-        help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
+        help="metrics to compute; repeatable (default: mean_iou, plus cod for the camouflage sets)",
     )
     evaluate.add_argument("--threshold", type=parse_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     evaluate.add_argument(
@@ -400,6 +411,7 @@ def run_eval(args: argparse.Namespace) -> None:
             num_samples=args.num_samples,
             seed=args.seed,
             flags=_EVAL_DATA_FLAGS,
+            image_list=args.image_list,
         )
     dropped: dict[str, int] = {}
     for warning in caught:
@@ -411,7 +423,8 @@ def run_eval(args: argparse.Namespace) -> None:
             dropped[reason] = dropped.get(reason, 0) + count
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
+    camouflaged = ("cod10k", "camo", "chameleon", "camouflage")
+    metrics = args.metric or (["mean_iou", "cod"] if args.dataset in camouflaged else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
     results = evaluate_model(
         model,

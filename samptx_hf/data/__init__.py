@@ -14,7 +14,7 @@ from .conversion import to_binary_mask
 from .folder import from_hf_dataset, load_image_folder
 from .prompts import interior_point, sample_positive_points
 from .sources import DATASETS, SPLITS, load_split
-from .subsets import low_data_subset, select_image_ids
+from .subsets import low_data_subset, read_image_list, select_image_ids, select_images
 from .synthetic_attributes import (
     SYNTHETIC_CLASS_NAMES,
     SYNTHETIC_SHAPES,
@@ -81,7 +81,9 @@ __all__ = [
     "make_synthetic_dataset",
     "make_synthetic_splits",
     "parse_cod10k_class",
+    "read_image_list",
     "sample_positive_points",
     "select_image_ids",
+    "select_images",
     "to_binary_mask",
 ]
