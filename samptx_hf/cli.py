@@ -426,25 +426,37 @@ def run_eval(args: argparse.Namespace) -> None:
     camouflaged = ("cod10k", "camo", "chameleon", "camouflage")
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset in camouflaged else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
-    results = evaluate_model(
-        model,
-        dataset,
-        batch_size=args.batch_size,
-        metrics=list(dict.fromkeys(metrics)),
-        threshold=args.threshold,
-        image_processor=processor.image_processor if processor is not None else None,
-        dataset_name=args.dataset,
-        progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
-        num_clicks=args.clicks,
-        prompt_mode=args.prompt,
-        absent_class_fraction=args.absent_class_fraction,
-    )
-    print(file=sys.stderr)
-    if dropped:
-        results["dropped_samples"] = dropped
-    path = write_eval_results(results, args.output_dir)
-    print(format_eval_results(results))
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    # A dataset of several sets (camouflage: COD10K, CAMO, CHAMELEON) is reported per set, each in its sub-folder.
+    sources = list(dict.fromkeys(dataset["source"])) if "source" in dataset.column_names else []
+    parts = {args.dataset: (dataset, Path(args.output_dir))}
+    if len(sources) > 1:
+        parts = {
+            f"{args.dataset}/{source}": (
+                dataset.select([i for i, name in enumerate(dataset["source"]) if name == source]),
+                Path(args.output_dir) / source,
+            )
+            for source in sources
+        }
+    for name, (part, output_dir) in parts.items():
+        results = evaluate_model(
+            model,
+            part,
+            batch_size=args.batch_size,
+            metrics=list(dict.fromkeys(metrics)),
+            threshold=args.threshold,
+            image_processor=processor.image_processor if processor is not None else None,
+            dataset_name=name,
+            progress=lambda done, total: print(f"\r{done}/{total} samples", end="", file=sys.stderr, flush=True),
+            num_clicks=args.clicks,
+            prompt_mode=args.prompt,
+            absent_class_fraction=args.absent_class_fraction,
+        )
+        print(file=sys.stderr)
+        if dropped:
+            results["dropped_samples"] = dropped
+        path = write_eval_results(results, output_dir)
+        print(format_eval_results(results))
+        print(f"wrote {path} and {path.with_suffix('.md')}")
 
 
 def run_push(args: argparse.Namespace) -> None:

@@ -7,8 +7,9 @@ source by name, as training and `samptx eval` do.
 """
 
 from .ade20k import ADE20K_CLASS_NAMES, load_ade20k
+from .camouflage import CAMOUFLAGE_SOURCES, load_camo, load_camouflage, load_chameleon
 from .coco import load_coco
-from .cod10k import load_cod10k, parse_cod10k_class
+from .cod10k import class_words, load_cod10k, parse_cod10k_class
 from .collator import SamPtxDataCollator, image_processor_for_sam_config
 from .conversion import to_binary_mask
 from .folder import from_hf_dataset, load_image_folder
@@ -44,6 +45,7 @@ from .validation import DroppedSamplesWarning, NonBinaryMaskWarning, drop_invali
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
+    "CAMOUFLAGE_SOURCES",
     "DroppedSamplesWarning",
     "NonBinaryMaskWarning",
     "BODY_COLOURS",
@@ -72,7 +74,11 @@ __all__ = [
     "generate_synthetic_sample",
     "image_processor_for_sam_config",
     "interior_point",
+    "class_words",
     "load_ade20k",
+    "load_camo",
+    "load_camouflage",
+    "load_chameleon",
     "load_coco",
     "load_cod10k",
     "load_image_folder",
