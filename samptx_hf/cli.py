@@ -37,6 +37,7 @@ _EVAL_DATA_FLAGS = {
     "annotation_file": "--annotation-file",
     "classes_file": "--classes-file",
     "num_samples": "--num-samples",
+    "image_list": "--image-list",
 }
 
 _DESCRIPTION = """SAM-PTx: Segment Anything guided by a class name.
@@ -67,6 +68,9 @@ _EVAL_EXAMPLE = """dataset sources (--data):
   synthetic  none: --num-samples samples of the built-in whole-or-part task, seeded by --seed
   synthetic_attributes  none: the same, of the earlier shapes-and-textures task
   cod10k     the folder holding Train/ and Test/ (split: train, test)
+  camo       CAMO-V.1.0-CVIU2019: Images/Train, Images/Test, GT/ (split: train, test)
+  chameleon  CHAMELEON: Imgs/, GT/ (split: test)
+  camouflage a folder holding the three above (split: train = COD10K + CAMO, test = all three)
   coco       the image folder, with --annotation-file instances.json
   ade20k     ADEChallengeData2016 or its parent (split: training, validation)
   folder     root/<class>/images + root/<class>/masks, or a flat folder with --classes-file (split: a sub-folder)
@@ -157,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate on a dataset",
         description="Segment every (image, class) sample of a dataset at its interior point and class name (or, "
         "with --prompt text, by its class name alone); write eval_results.json and eval_results.md (mIoU overall and "
-        "per class; COD metrics for cod10k; presence precision/recall/F1/MCC for a model with a presence head; the "
-        "semantic mIoU with --prompt text) and print the tables.",
+        "per class; COD metrics for the camouflage sets; presence precision/recall/F1/MCC for a model with a presence "
+        "head; the semantic mIoU with --prompt text) and print the tables.",
         epilog=_EVAL_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -174,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--annotation-file", default=None, help="coco: the instances JSON")
     evaluate.add_argument("--classes-file", default=None, help="folder: JSON or CSV mapping images to class names")
     evaluate.add_argument("--class-name", default=None, help="hf: one class name for every row (single-class sets)")
+    evaluate.add_argument(
+        "--image-list",
+        default=None,
+        metavar="FILE",
+        help="evaluate only the images this list names, one a line, its path first (e.g. UniMatch's "
+        "splits/coco/val.txt), matched by file name; only those are read",
+    )
     evaluate.add_argument("--num-samples", type=int, default=256, help="synthetic: number of samples (default 256)")
     evaluate.add_argument(
         "--seed",
@@ -188,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=("mean_iou", "cod"),
         default=None,
-        help="metrics to compute; repeatable (default: mean_iou, plus cod for cod10k)",
+        help="metrics to compute; repeatable (default: mean_iou, plus cod for the camouflage sets)",
     )
     evaluate.add_argument("--threshold", type=parse_threshold, default=0.0, help="mask logit threshold (default 0.0)")
     evaluate.add_argument(
@@ -411,6 +422,7 @@ def run_eval(args: argparse.Namespace) -> None:
             seed=args.seed,
             flags=_EVAL_DATA_FLAGS,
             progress=True,
+            image_list=args.image_list,
         )
     dropped: dict[str, int] = {}
     for warning in caught:
@@ -422,33 +434,46 @@ def run_eval(args: argparse.Namespace) -> None:
             dropped[reason] = dropped.get(reason, 0) + count
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    metrics = args.metric or (["mean_iou", "cod"] if args.dataset == "cod10k" else ["mean_iou"])
+    camouflaged = ("cod10k", "camo", "chameleon", "camouflage")
+    metrics = args.metric or (["mean_iou", "cod"] if args.dataset in camouflaged else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
-    with tqdm(desc="evaluating", unit="sample", dynamic_ncols=True) as bar:
+    # A dataset of several sets (camouflage: COD10K, CAMO, CHAMELEON) is reported per set, each in its sub-folder.
+    sources = list(dict.fromkeys(dataset["source"])) if "source" in dataset.column_names else []
+    parts = {args.dataset: (dataset, Path(args.output_dir))}
+    if len(sources) > 1:
+        parts = {
+            f"{args.dataset}/{source}": (
+                dataset.select([i for i, name in enumerate(dataset["source"]) if name == source]),
+                Path(args.output_dir) / source,
+            )
+            for source in sources
+        }
+    for name, (part, output_dir) in parts.items():
+        with tqdm(desc=f"evaluating {name}", unit="sample", dynamic_ncols=True) as bar:
 
-        def progress(done: int, total: int) -> None:
-            if bar.total != total:  # the semantic pass counts (image, class) pairs
-                bar.reset(total=total)
-            bar.update(done - bar.n)
+            def progress(done: int, total: int, bar: tqdm = bar) -> None:
+                if bar.total != total:  # the semantic pass counts (image, class) pairs
+                    bar.reset(total=total)
+                bar.update(done - bar.n)
 
-        results = evaluate_model(
-            model,
-            dataset,
-            batch_size=args.batch_size,
-            metrics=list(dict.fromkeys(metrics)),
-            threshold=args.threshold,
-            image_processor=processor.image_processor if processor is not None else None,
-            dataset_name=args.dataset,
-            progress=progress,
-            num_clicks=args.clicks,
-            prompt_mode=args.prompt,
-            absent_class_fraction=args.absent_class_fraction,
-        )
-    if dropped:
-        results["dropped_samples"] = dropped
-    path = write_eval_results(results, args.output_dir)
-    print(format_eval_results(results))
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+            results = evaluate_model(
+                model,
+                part,
+                batch_size=args.batch_size,
+                metrics=list(dict.fromkeys(metrics)),
+                threshold=args.threshold,
+                image_processor=processor.image_processor if processor is not None else None,
+                dataset_name=name,
+                progress=progress,
+                num_clicks=args.clicks,
+                prompt_mode=args.prompt,
+                absent_class_fraction=args.absent_class_fraction,
+            )
+        if dropped:
+            results["dropped_samples"] = dropped
+        path = write_eval_results(results, output_dir)
+        print(format_eval_results(results))
+        print(f"wrote {path} and {path.with_suffix('.md')}")
 
 
 def run_push(args: argparse.Namespace) -> None:

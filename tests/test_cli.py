@@ -136,6 +136,46 @@ def test_eval_on_the_synthetic_task_writes_results(model_dir, tmp_path, capsys):
     assert "evaluating: 100%" in captured.err
 
 
+def _write_sample(image_path, mask_path, seed=0):
+    for path in (image_path, mask_path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    make_image(width=32, height=24, seed=seed).save(image_path)
+    mask = np.zeros((24, 32), np.uint8)
+    mask[4:14, 6:16] = 255
+    Image.fromarray(mask).save(mask_path)
+
+
+def test_eval_reads_only_the_images_of_its_list(model_dir, tmp_path):
+    for index in range(3):
+        _write_sample(tmp_path / "data" / "owl" / "images" / f"{index}.png", tmp_path / "data" / "owl" / "masks" /
+                      f"{index}.png", seed=index)  # fmt: skip
+    (tmp_path / "val.txt").write_text("images/2.png masks/2.png\nimages/0.png masks/0.png")
+    args = ["eval", "--model", str(model_dir), "--dataset", "folder", "--data", str(tmp_path / "data"),
+            "--image-list", str(tmp_path / "val.txt"), "--output-dir", str(tmp_path / "eval")]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((tmp_path / "eval" / "eval_results.json").read_text())["num_samples"] == 2
+
+
+def test_eval_of_the_camouflage_sets_reports_each_set(model_dir, tmp_path, capsys):
+    root = tmp_path / "data"
+    _write_sample(root / "COD10K-v3" / "Test" / "Image" / "COD10K-CAM-1-Aquatic-3-Crab-10.jpg",
+                  root / "COD10K-v3" / "Test" / "GT_Object" / "COD10K-CAM-1-Aquatic-3-Crab-10.png")  # fmt: skip
+    (root / "COD10K-v3" / "Train" / "Image").mkdir(parents=True)
+    _write_sample(
+        root / "CAMO" / "Images" / "Test" / "camourflage_00003.jpg", root / "CAMO" / "GT" / "camourflage_00003.png"
+    )
+    (root / "CAMO" / "Images" / "Train").mkdir()
+    _write_sample(root / "CHAMELEON" / "Imgs" / "animal-1.jpg", root / "CHAMELEON" / "GT" / "animal-1.png")
+    args = ["eval", "--model", str(model_dir), "--dataset", "camouflage", "--data", str(root),
+            "--output-dir", str(tmp_path / "eval")]  # fmt: skip
+    assert main(args) == 0
+    for source in ("cod10k", "camo", "chameleon"):
+        results = json.loads((tmp_path / "eval" / source / "eval_results.json").read_text())
+        assert results["dataset"] == f"camouflage/{source}" and results["num_samples"] == 1
+        assert {"s_measure", "mae"} <= set(results["metrics"])
+    assert "Evaluation on camouflage/chameleon (1 samples)" in capsys.readouterr().out
+
+
 def test_eval_of_a_dataset_without_its_data_is_a_one_line_error(model_dir, capsys):
     assert main(["eval", "--model", str(model_dir), "--dataset", "cod10k"]) == 1
     expected = "samptx eval: error: dataset 'cod10k' needs --data (the COD10K folder with Train/ and Test/)"

@@ -7,14 +7,15 @@ source by name, as training and `samptx eval` do.
 """
 
 from .ade20k import ADE20K_CLASS_NAMES, load_ade20k
+from .camouflage import CAMOUFLAGE_SOURCES, load_camo, load_camouflage, load_chameleon
 from .coco import load_coco
-from .cod10k import load_cod10k, parse_cod10k_class
+from .cod10k import class_words, load_cod10k, parse_cod10k_class
 from .collator import SamPtxDataCollator, image_processor_for_sam_config
 from .conversion import to_binary_mask
 from .folder import from_hf_dataset, load_image_folder
 from .prompts import interior_point, sample_positive_points
 from .sources import DATASETS, SPLITS, load_split
-from .subsets import low_data_subset, select_image_ids
+from .subsets import low_data_subset, read_image_list, select_image_ids, select_images
 from .synthetic_attributes import (
     SYNTHETIC_CLASS_NAMES,
     SYNTHETIC_SHAPES,
@@ -44,6 +45,7 @@ from .validation import DroppedSamplesWarning, NonBinaryMaskWarning, drop_invali
 
 __all__ = [
     "ADE20K_CLASS_NAMES",
+    "CAMOUFLAGE_SOURCES",
     "DroppedSamplesWarning",
     "NonBinaryMaskWarning",
     "BODY_COLOURS",
@@ -72,7 +74,11 @@ __all__ = [
     "generate_synthetic_sample",
     "image_processor_for_sam_config",
     "interior_point",
+    "class_words",
     "load_ade20k",
+    "load_camo",
+    "load_camouflage",
+    "load_chameleon",
     "load_coco",
     "load_cod10k",
     "load_image_folder",
@@ -81,7 +87,9 @@ __all__ = [
     "make_synthetic_dataset",
     "make_synthetic_splits",
     "parse_cod10k_class",
+    "read_image_list",
     "sample_positive_points",
     "select_image_ids",
+    "select_images",
     "to_binary_mask",
 ]

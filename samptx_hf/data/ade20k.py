@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Collection
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .conversion import encode_mask_png, segmentation_features
+from .subsets import select_images
 from .validation import drop_invalid_samples
 
 # The SceneParsing150 class names (objectInfo150.txt, first name of each row); pixel value k is class k - 1
@@ -52,6 +54,10 @@ def load_ade20k(
     split: str = "training",
     image_ids: Collection[str] | None = None,
     validate: bool = True,
+    *,
+    image_list: str | os.PathLike | Collection[str] | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> datasets.Dataset:
     """Loads ADE20K SceneParsing as one sample per (image, class present in it).
 
@@ -67,8 +73,18 @@ def load_ade20k(
             Keep only these images (file stems such as `"ADE_train_00000001"`); use it to rasterise only a
             low-data subset, e.g. with ids from `select_image_ids`.
         validate (`bool`, defaults to `True`):
-            Decode every image once and drop unusable samples (see `drop_invalid_samples`). Images whose
+            Decode every kept image once and drop unusable samples (see `drop_invalid_samples`). Images whose
             annotation is missing or unreadable are skipped with their own warning.
+        image_list (`str`, `os.PathLike` or `Collection[str]`, *optional*):
+            Keep only the images this low-data list names, by file name (see `read_image_list`), e.g. UniMatch-V2's
+            `splits/ade20k/1_64/labeled.txt`.
+        fraction (`float`, defaults to 1.0):
+            Keep a seeded share of the (listed) images (see `select_image_ids`).
+        seed (`int`, defaults to 0):
+            Seed of the `fraction` draw.
+
+    The images are chosen from the folder's listing before any annotation or image is read, so the cost grows with
+    the images kept, not with the split.
 
     Returns:
         `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`, 0/255 "L"), `class_name`,
@@ -76,22 +92,32 @@ def load_ade20k(
         ordered by image then class. The `mask` is already every pixel of the class, the target without a point too.
 
     Raises:
-        ValueError: on an unknown split, a wrong layout, a pixel value above 150, or no sample found.
+        ValueError: on an unknown split, a wrong layout, a listed image that is not in the split, a pixel value above
+            150, or no sample found.
     """
     if split not in _SPLITS:
         raise ValueError(f"split={split!r}, expected one of {_SPLITS}")
     root = _find_root(Path(root))
     image_dir, annotation_dir = root / "images" / split, root / "annotations" / split
-    wanted = None if image_ids is None else set(image_ids)
+    image_paths = sorted(image_dir.glob("*.jpg"))
+    if image_ids is not None:
+        wanted = set(image_ids)
+        image_paths = [path for path in image_paths if path.stem in wanted]
+    kept = select_images(
+        [path.name for path in image_paths],
+        [path.stem for path in image_paths],
+        image_list,
+        fraction,
+        seed,
+        where=f"{image_dir}",
+    )
 
     features = segmentation_features(
         label_id=datasets.Value("int64"), present_classes=datasets.List(datasets.Value("string"))
     )
     columns: dict[str, list] = {name: [] for name in features}
     unreadable: list[str] = []
-    for image_path in sorted(image_dir.glob("*.jpg")):
-        if wanted is not None and image_path.stem not in wanted:
-            continue
+    for image_path in (image_paths[index] for index in kept):
         annotation_path = annotation_dir / f"{image_path.stem}.png"
         try:
             with Image.open(annotation_path) as annotation_image:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow.compute as pc
 
 from .conversion import SEGMENTATION_COLUMNS, encode_mask_png, segmentation_features, to_binary_mask
+from .subsets import select_images
 from .validation import drop_invalid_samples
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -94,7 +97,13 @@ def _image_file_keys(image_paths: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def load_image_folder(
-    root: str | Path, classes_file: str | Path | None = None, validate: bool = True
+    root: str | Path,
+    classes_file: str | Path | None = None,
+    validate: bool = True,
+    *,
+    image_list: str | os.PathLike | Collection[str] | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> datasets.Dataset:
     """Loads a folder of images and masks (mask = same file stem; read by the mask rule of `to_binary_mask`).
 
@@ -115,7 +124,16 @@ def load_image_folder(
         classes_file (`str` or `Path`, *optional*):
             The stem -> class mapping; relative paths are resolved against `root`.
         validate (`bool`, defaults to `True`):
-            Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
+            Decode every kept image and mask once and drop unusable samples (see `drop_invalid_samples`).
+        image_list (`str`, `os.PathLike` or `Collection[str]`, *optional*):
+            Keep only the images this list names, by file name (in every class folder that has the file; see
+            `read_image_list`).
+        fraction (`float`, defaults to 1.0):
+            Keep a seeded share of the (listed) images, drawn over `image_id` (see `select_image_ids`).
+        seed (`int`, defaults to 0):
+            Seed of the `fraction` draw.
+
+    The images are chosen from the folders' listings before any of them is read.
 
     Returns:
         `datasets.Dataset` with columns `image`, `mask` (`datasets.Image`), `class_name`, `image_id`
@@ -124,17 +142,16 @@ def load_image_folder(
 
     Raises:
         ValueError: on a layout that matches neither form, an image missing from `classes_file`, a class in it that
-            is not a non-empty string (the message names the file, the key and the value), or no usable sample.
+            is not a non-empty string (the message names the file, the key and the value), a listed image that is
+            not in the folder, or no usable sample.
     """
     root = Path(root)
     features = segmentation_features(present_classes=datasets.List(datasets.Value("string")))
-    columns: dict[str, list] = {name: [] for name in features}
+    # (image file, mask folder, class name, image id) of every sample of the folder, before anything is read
+    entries: list[tuple[Path, Path, str, str]] = []
 
     def add(image_path: Path, mask_dir: Path, class_name: str, image_id: str) -> None:
-        columns["image"].append(str(image_path))
-        columns["mask"].append(_mask_for(image_path, mask_dir))
-        columns["class_name"].append(class_name)
-        columns["image_id"].append(image_id)
+        entries.append((image_path, mask_dir, class_name, image_id))
 
     if classes_file is not None:
         classes_path = Path(classes_file) if Path(classes_file).is_absolute() else root / classes_file
@@ -161,9 +178,25 @@ def load_image_folder(
             class_name = class_dir.name.replace("_", " ")
             for image_path in _images_in(class_dir / "images"):
                 add(image_path, class_dir / "masks", class_name, f"{class_dir.name}/{image_path.stem}")
-    if not columns["image"]:
+    if not entries:
         raise ValueError(f"no image found under {root}")
-    columns["present_classes"] = _classes_per_image(_image_file_keys(columns["image"]), columns["class_name"])
+    names, image_ids = [path.name for path, *_ in entries], [image_id for *_, image_id in entries]
+    kept = select_images(names, image_ids, image_list, fraction, seed, where=str(root))
+    # The classes of an image are those of every class folder with the same file: look at the files of kept stems.
+    kept_stems = {entries[index][0].stem for index in kept}
+    related = [index for index, entry in enumerate(entries) if entry[0].stem in kept_stems]
+    related_classes = _classes_per_image(
+        _image_file_keys([str(entries[index][0]) for index in related]), [entries[index][2] for index in related]
+    )
+    present_classes = dict(zip(related, related_classes, strict=True))
+    columns: dict[str, list] = {name: [] for name in features}
+    for index in kept:
+        image_path, mask_dir, class_name, image_id = entries[index]
+        columns["image"].append(str(image_path))
+        columns["mask"].append(_mask_for(image_path, mask_dir))
+        columns["class_name"].append(class_name)
+        columns["image_id"].append(image_id)
+        columns["present_classes"].append(present_classes[index])
 
     dataset = datasets.Dataset.from_dict(columns, features=features)
     if validate:
@@ -177,6 +210,10 @@ def from_hf_dataset(
     column_mapping: Mapping[str, str] | None = None,
     class_name: str | None = None,
     validate: bool = True,
+    *,
+    image_list: str | os.PathLike | Collection[str] | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
 ) -> datasets.Dataset:
     """Adapts any `datasets` dataset with an image and a binary mask per row to the loaders' columns.
 
@@ -192,7 +229,16 @@ def from_hf_dataset(
         class_name (`str`, *optional*):
             A class name for every row, for sources without a class column (e.g. single-class sets).
         validate (`bool`, defaults to `True`):
-            Decode every image and mask once and drop unusable samples (see `drop_invalid_samples`).
+            Decode every kept image and mask once and drop unusable samples (see `drop_invalid_samples`).
+        image_list (`str`, `os.PathLike` or `Collection[str]`, *optional*):
+            Keep only the rows of the images this list names (see `read_image_list`), matched by the file name of
+            the row's image path, or by its `image_id` where the image has no path (bytes only).
+        fraction (`float`, defaults to 1.0):
+            Keep a seeded share of the (listed) images, drawn over `image_id` (see `select_image_ids`).
+        seed (`int`, defaults to 0):
+            Seed of the `fraction` draw.
+
+    The rows are chosen before any image is decoded.
 
     Returns:
         `datasets.Dataset` with at least `image`, `mask` (cast to `datasets.Image`), `class_name`, `image_id` (the
@@ -248,6 +294,11 @@ def from_hf_dataset(
     for column in ("image", "mask"):
         if not isinstance(source.features[column], datasets.Image):
             source = source.cast_column(column, datasets.Image())
+    if image_list is not None or fraction != 1.0:
+        image_ids = list(source["image_id"])
+        paths = pc.struct_field(source.with_format("arrow")["image"], "path").to_pylist()
+        names = [Path(path).name if path else image_id for path, image_id in zip(paths, image_ids, strict=True)]
+        source = source.select(select_images(names, image_ids, image_list, fraction, seed, where=f"split {split!r}"))
     if validate:
         source = drop_invalid_samples(source)
     return _with_classes_per_image(source, grouped_by_image)

@@ -7,16 +7,34 @@ from pathlib import Path
 import datasets
 
 from .ade20k import load_ade20k
+from .camouflage import load_camo, load_camouflage, load_chameleon
 from .coco import load_coco
 from .cod10k import load_cod10k
 from .folder import from_hf_dataset, load_image_folder
+from .subsets import low_data_subset
 from .synthetic_attributes import make_synthetic_dataset
 from .synthetic_parts import make_parts_dataset
 
-DATASETS = ("synthetic", "synthetic_attributes", "cod10k", "coco", "ade20k", "folder", "hf")
+DATASETS = (
+    "synthetic",
+    "synthetic_attributes",
+    "cod10k",
+    "camo",
+    "chameleon",
+    "camouflage",
+    "coco",
+    "ade20k",
+    "folder",
+    "hf",
+)
+# The sources whose rows are generated, not read: no image list.
+GENERATED = ("synthetic", "synthetic_attributes")
 # (training split, held-out split) of the sources whose splits are named; coco has one annotation file per split.
 SPLITS = {
     "cod10k": ("train", "test"),
+    "camo": ("train", "test"),
+    "chameleon": ("train", "test"),  # a test set only: training on it is refused by its loader
+    "camouflage": ("train", "test"),
     "ade20k": ("training", "validation"),
     "folder": ("train", "test"),
     "hf": ("train", "test"),
@@ -26,6 +44,9 @@ SPLITS = {
 SYNTHETIC_SAMPLE_BYTES = 64 * 1024
 _DATA = {
     "cod10k": "the COD10K folder with Train/ and Test/",
+    "camo": "the CAMO folder with Images/ and GT/",
+    "chameleon": "the CHAMELEON folder with Imgs/ and GT/",
+    "camouflage": "a folder holding COD10K-v3, CAMO-V.1.0-CVIU2019 and CHAMELEON",
     "coco": "the COCO image folder",
     "ade20k": "ADEChallengeData2016 or its parent",
     "folder": "a folder of <class>/images and <class>/masks, or of one such folder per split",
@@ -45,6 +66,9 @@ def load_split(
     seed: int = 0,
     flags: Mapping[str, str] | None = None,
     progress: bool = False,
+    image_list: str | os.PathLike | None = None,
+    fraction: float = 1.0,
+    subset_seed: int = 0,
 ) -> datasets.Dataset:
     """One split of a data source, with the columns `image`, `mask`, `class_name`, `image_id` of `samptx_hf.data`.
 
@@ -53,6 +77,9 @@ def load_split(
     | `synthetic` | none: `num_samples` samples of the built-in whole-or-part task, generated from `seed` | not used |
     | `synthetic_attributes` | none: the same, of the earlier shapes-and-textures task | not used |
     | `cod10k` | the folder holding `Train/` and `Test/` | `train`, `test` (default) |
+    | `camo` | `CAMO-V.1.0-CVIU2019` (`Images/Train`, `Images/Test`, `GT/`) | `train`, `test` (default) |
+    | `chameleon` | `CHAMELEON` (`Imgs/`, `GT/`) | `test` (default; the only one) |
+    | `camouflage` | a folder holding the three above | `train` (COD10K + CAMO), `test` (default; all three) |
     | `coco` | the image folder, with `annotation_file` (the instances JSON of this split) | not used |
     | `ade20k` | `ADEChallengeData2016` or its parent | `training`, `validation` (default) |
     | `folder` | `<class>/images` + `<class>/masks` folders (or flat, with `classes_file`) | a sub-folder of `data` |
@@ -70,11 +97,17 @@ def load_split(
         seed: synthetic: the seed of the samples (a training run's held-out split is its data seed + 1).
         flags: How the caller's users spell these arguments (`{"data": "--data_dir"}`), for error messages.
         progress: synthetic: show a progress bar while the samples are generated.
+        image_list: A low-data list (UniMatch's `splits/coco/1_512/labeled.txt`, ...): only the images it names are
+            read, matched by file name (see `read_image_list`); not for the generated sources.
+        fraction: A seeded share of the (listed) images, drawn before they are read (see `select_image_ids`);
+            for the generated sources, of the generated images.
+        subset_seed: Seed of the `fraction` draw.
 
     Raises:
-        ValueError: On an unknown `dataset`, or an argument the source needs that is missing or out of range (for
-            synthetic, more samples than half this machine's memory holds: they are generated in memory).
-        FileNotFoundError: When a local `data` or `annotation_file` does not exist.
+        ValueError: On an unknown `dataset`, an argument the source needs that is missing or out of range (for
+            synthetic, more samples than half this machine's memory holds: they are generated in memory), an
+            `image_list` for a generated source, or a listed image that is not in the split.
+        FileNotFoundError: When a local `data`, `annotation_file` or `image_list` does not exist.
     """
     flags = dict(flags or {})
 
@@ -88,31 +121,47 @@ def load_split(
 
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r} is not one of {', '.join(DATASETS)}")
-    if dataset in ("synthetic", "synthetic_attributes"):
+    if not 0 < fraction <= 1:  # NaN fails too
+        raise ValueError(f"{flags.get('fraction', 'fraction')}={fraction}, expected 0 < fraction <= 1, e.g. 1/512")
+    if dataset in GENERATED:
+        if image_list is not None:
+            raise ValueError(
+                f"{flags.get('image_list', 'image_list')} is not used by dataset {dataset!r}, which generates its "
+                "samples: a list names the images of a dataset on disk"
+            )
         if num_samples is None or num_samples < 1:
             raise ValueError(f"{flags.get('num_samples', 'num_samples')}={num_samples}, expected at least 1")
         _check_fits_in_memory(num_samples, flags.get("num_samples", "num_samples"))
         make_dataset = make_parts_dataset if dataset == "synthetic" else make_synthetic_dataset
-        return make_dataset(num_samples, seed=seed, progress=progress)
+        generated = make_dataset(num_samples, seed=seed, progress=progress)
+        return generated if fraction == 1.0 else low_data_subset(generated, fraction, seed=subset_seed)
     if data is None:
         raise needs("data", _DATA[dataset])
-    if split is None and dataset in ("cod10k", "ade20k", "hf"):
+    if image_list is not None:
+        image_list = existing(image_list, "image_list")
+    subset = {"image_list": image_list, "fraction": fraction, "seed": subset_seed}
+    if split is None and dataset != "folder" and dataset in SPLITS:
         split = SPLITS[dataset][1]
     if split is None and dataset == "folder" and (Path(data) / SPLITS["folder"][1]).is_dir():
         split = SPLITS["folder"][1]  # root/test, the held-out split; a folder without one is read whole
     if dataset == "hf":
-        return from_hf_dataset(os.fspath(data), split=split, class_name=class_name)
+        return from_hf_dataset(os.fspath(data), split=split, class_name=class_name, **subset)
     root = existing(data, "data")
-    if dataset == "cod10k":
-        return load_cod10k(root, split=split)
-    if dataset == "ade20k":
-        return load_ade20k(root, split=split)
+    loaders = {
+        "cod10k": load_cod10k,
+        "camo": load_camo,
+        "chameleon": load_chameleon,
+        "camouflage": load_camouflage,
+        "ade20k": load_ade20k,
+    }
+    if dataset in loaders:
+        return loaders[dataset](root, split=split, **subset)
     if dataset == "coco":
         if annotation_file is None:
             raise needs("annotation_file", "the instances JSON")
-        return load_coco(existing(annotation_file, "annotation_file"), root)
+        return load_coco(existing(annotation_file, "annotation_file"), root, **subset)
     folder = existing(root / split, "data") if split is not None else root
-    return load_image_folder(folder, classes_file=classes_file)
+    return load_image_folder(folder, classes_file=classes_file, **subset)
 
 
 def _check_fits_in_memory(num_samples: int, flag: str) -> None:
@@ -132,4 +181,4 @@ def _check_fits_in_memory(num_samples: int, flag: str) -> None:
         )
 
 
-__all__ = ["DATASETS", "SPLITS", "SYNTHETIC_SAMPLE_BYTES", "load_split"]
+__all__ = ["DATASETS", "GENERATED", "SPLITS", "SYNTHETIC_SAMPLE_BYTES", "load_split"]

@@ -15,7 +15,7 @@ from transformers import HfArgumentParser
 
 from ..class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
 from ..data.collator import PROMPT_MODES
-from ..data.sources import DATASETS
+from ..data.sources import DATASETS, GENERATED
 from ..hub import locate_pretrained
 from ..methods import Method, parse_adapter_layers
 from ..pretrained import resolve_component
@@ -116,7 +116,9 @@ class DataArguments:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "cod10k: the COD10K folder (Train/, Test/); ade20k: ADEChallengeData2016 or its parent; "
+            "help": "cod10k: the COD10K folder (Train/, Test/); camo: CAMO-V.1.0-CVIU2019 (Images/, GT/); camouflage: "
+            "a folder holding COD10K-v3, CAMO-V.1.0-CVIU2019 and CHAMELEON (trains on COD10K + CAMO, evaluates on the "
+            "three; rows have a source column); ade20k: ADEChallengeData2016 or its parent; "
             "folder: a root with train/ and test/, each a folder of <class>/images + <class>/masks (or images/ + "
             "masks/ with --classes_file); hf: a saved dataset directory or Hub id."
         },
@@ -132,12 +134,27 @@ class DataArguments:
     train_images: str | None = field(default=None, metadata={"help": "coco: image folder of the train set."})
     eval_annotations: str | None = field(default=None, metadata={"help": "coco: instances JSON of the eval set."})
     eval_images: str | None = field(default=None, metadata={"help": "coco: image folder of the eval set."})
+    train_list: str | None = field(
+        default=None,
+        metadata={
+            "help": "A low-data list of the training images, one a line, its path first (UniMatch's "
+            "splits/coco/1_512/labeled.txt, UniMatch-V2's splits/ade20k/1_64/labeled.txt): only those images are "
+            "read, matched by file name; every dataset but the synthetic ones."
+        },
+    )
+    eval_list: str | None = field(
+        default=None, metadata={"help": "The same, of the held-out images (e.g. splits/coco/val.txt)."}
+    )
     hf_train_split: str = field(default="train", metadata={"help": "hf: split used for training."})
     hf_eval_split: str = field(default="test", metadata={"help": "hf: split used for evaluation."})
     fraction: float = field(
-        default=1.0, metadata={"help": "Low-data subset of the training images, e.g. 0.001953125 (1/512)."}
+        default=1.0,
+        metadata={
+            "help": "A seeded random share of the training images (of the listed ones with --train_list), drawn "
+            "before any is read, e.g. 0.001953125 (1/512); the papers' subsets are the lists of --train_list."
+        },
     )
-    eval_fraction: float = field(default=1.0, metadata={"help": "Subset of the evaluation images."})
+    eval_fraction: float = field(default=1.0, metadata={"help": "The same, of the evaluation images."})
     num_train_samples: int = field(default=2000, metadata={"help": "synthetic*: training samples."})
     num_eval_samples: int = field(default=256, metadata={"help": "synthetic*: held-out samples."})
     num_points: int = field(default=1, metadata={"help": "Positive points per training sample."})
@@ -167,6 +184,9 @@ class DataArguments:
     def __post_init__(self) -> None:
         needs = {
             "cod10k": ["data_dir"],
+            "camo": ["data_dir"],
+            "chameleon": ["data_dir"],
+            "camouflage": ["data_dir"],
             "ade20k": ["data_dir"],
             "folder": ["data_dir"],
             "hf": ["data_dir"],
@@ -177,6 +197,14 @@ class DataArguments:
         local = [name for name in needs if not (self.dataset == "hf" and name == "data_dir")]
         for name in local:
             _require(os.path.exists(getattr(self, name)), name, f"{getattr(self, name)!r} does not exist")
+        for name in ("train_list", "eval_list"):
+            if getattr(self, name) is not None:
+                _require(
+                    self.dataset not in GENERATED,
+                    name,
+                    f"--dataset {self.dataset} generates its samples; a list names the images of a dataset on disk",
+                )
+                _require(os.path.isfile(getattr(self, name)), name, f"{getattr(self, name)!r} is not a file")
         if self.classes_file is not None:
             _require(self.dataset == "folder", "classes_file", f"only for --dataset folder, not {self.dataset}")
         for name in ("fraction", "eval_fraction"):

@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 from data_helpers import write_image
 from PIL import Image
 
-from samptx_hf.data import ADE20K_CLASS_NAMES, load_ade20k
+from samptx_hf.data import ADE20K_CLASS_NAMES, load_ade20k, select_image_ids
 
 
 def test_class_names_are_the_150_scene_parsing_classes():
@@ -60,3 +62,29 @@ def test_load_ade20k_errors(ade_root, tmp_path):
 def test_load_ade20k_says_which_classes_each_image_holds(ade_root):
     dataset = load_ade20k(ade_root, split="training")
     assert dataset["present_classes"] == [["wall", "sky"], ["wall", "sky"], ["flag"]]
+
+
+def test_load_ade20k_reads_only_the_listed_images(ade_root, tmp_path):
+    # Unlisted images whose annotation cannot be read: reading it would warn.
+    (ade_root / "ADEChallengeData2016" / "annotations" / "training" / "ADE_train_00000001.png").write_bytes(b"")
+    listed = tmp_path / "labeled.txt"
+    listed.write_text("images/training/ADE_train_00000002.jpg annotations/training/ADE_train_00000002.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_ade20k(ade_root, split="training", image_list=listed)
+    assert dataset["image_id"] == ["ADE_train_00000002"] and dataset["class_name"] == ["flag"]
+    listed.write_text("images/validation/ADE_val_00000001.jpg annotations/validation/ADE_val_00000001.png\n")
+    with pytest.raises(ValueError, match=r"listed image 'ADE_val_00000001.jpg' .* is not in .*images/training"):
+        load_ade20k(ade_root, split="training", image_list=listed)
+
+
+def test_load_ade20k_draws_a_fraction_before_reading(ade_root):
+    stems = [f"ADE_train_0000000{k}" for k in (1, 2, 3)]
+    chosen = select_image_ids(stems, 1 / 3, seed=1)
+    for stem in set(stems) - set(chosen):
+        (ade_root / "ADEChallengeData2016" / "annotations" / "training" / f"{stem}.png").write_bytes(b"")
+    assert chosen == ["ADE_train_00000001"]  # seed 1 draws an image with classes (00000003 has none)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_ade20k(ade_root, split="training", fraction=1 / 3, seed=1)
+    assert set(dataset["image_id"]) == set(chosen)

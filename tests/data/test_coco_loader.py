@@ -1,11 +1,12 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
 from data_helpers import write_image
 from pycocotools import mask as mask_utils
 
-from samptx_hf.data import load_coco
+from samptx_hf.data import load_coco, select_image_ids
 
 HEIGHT, WIDTH = 20, 30
 
@@ -98,3 +99,38 @@ def test_load_coco_says_which_categories_each_image_holds(coco_files):
     assert dataset["present_classes"] == [["cat", "dog"], ["cat", "dog"], ["dog"]]
     # a class filter keeps the samples it names, but an image's other categories are still present in it
     assert load_coco(annotation_file, image_dir, class_names=["dog"])["present_classes"][0] == ["cat", "dog"]
+
+
+def test_load_coco_rasterises_and_reads_only_the_listed_images(coco_files, tmp_path):
+    annotation_file, image_dir, _ = coco_files
+    instances = json.loads(annotation_file.read_text())
+    # An unlisted image that is not on disk, with an annotation pycocotools cannot rasterise: reading or
+    # rasterising it would warn or fail.
+    instances["images"].append({"id": 3, "file_name": "000000000003.jpg", "height": HEIGHT, "width": WIDTH})
+    instances["annotations"].append(
+        {"id": 5, "image_id": 3, "category_id": 17, "iscrowd": 1, "segmentation": {"counts": None, "size": None}}
+    )
+    annotation_file.write_text(json.dumps(instances))
+    listed = tmp_path / "labeled.txt"
+    listed.write_text("train2017/000000000002.jpg masks/000000000002.png\n\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_coco(annotation_file, image_dir, image_list=listed)
+    assert dataset["image_id"] == ["2"] and dataset["class_name"] == ["dog"]
+    assert dataset["present_classes"] == [["dog"]]
+    with pytest.raises(ValueError, match=r"listed image '000000000009.jpg' of .*labeled.txt is not in instances_train"):
+        listed.write_text("train2017/000000000002.jpg\ntrain2017/000000000009.jpg masks/000000000009.png")
+        load_coco(annotation_file, image_dir, image_list=listed)
+
+
+def test_load_coco_draws_a_fraction_of_the_annotated_images_before_reading(coco_files):
+    annotation_file, image_dir, _ = coco_files
+    instances = json.loads(annotation_file.read_text())
+    instances["images"].append({"id": 3, "file_name": "000000000003.jpg", "height": HEIGHT, "width": WIDTH})
+    annotation_file.write_text(json.dumps(instances))  # image 3 has no annotation: never drawn
+    chosen = select_image_ids(["1", "2"], 0.5, seed=4)
+    (image_dir / f"{int(({'1', '2'} - set(chosen)).pop()):012d}.jpg").unlink()  # the other one is not read
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = load_coco(annotation_file, image_dir, fraction=0.5, seed=4)
+    assert set(dataset["image_id"]) == set(chosen)
