@@ -45,11 +45,12 @@ class PairedAugmentation:
 
     def pipeline(self, height: int, width: int):
         """The kornia `AugmentationSequential` for an image of `height` × `width` (the crop keeps that size; the
-        cutout is `cutout_size` pixels square whatever the size)."""
+        cutout is `cutout_size` pixels square, at most half the shorter side)."""
         import kornia.augmentation as K
 
         p = self.probability
-        cutout_area = min(1.0, self.cutout_size**2 / (height * width))
+        side = min(self.cutout_size, max(1, min(height, width) // 2))
+        cutout_area = side**2 / (height * width)
         return K.AugmentationSequential(
             K.RandomHorizontalFlip(p=p),
             K.RandomVerticalFlip(p=p),
