@@ -8,6 +8,7 @@ run per prompt. With adapters in the last blocks only (`ParallelTextConfig(layer
 of one image cost about one image-encoder pass plus N passes through those blocks.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +60,25 @@ def find_repeated_images(pixel_values: torch.Tensor) -> RepeatedImages | None:
     if len(first_rows) == batch_size:
         return None
     device = pixel_values.device
+    return RepeatedImages(torch.tensor(first_rows, device=device), torch.tensor(image_of_row, device=device))
+
+
+def repeated_images_from_groups(image_groups: Sequence[int], device: torch.device) -> RepeatedImages | None:
+    """[`RepeatedImages`] from a label per row (rows with equal labels hold the same image), or `None` when every
+    row has its own image. The labels are host values (e.g. the collator's `image_groups`): nothing is read back
+    from the device.
+    """
+    first_rows: list[int] = []
+    image_of_row: list[int] = []
+    position: dict[int, int] = {}
+    for row, group in enumerate(image_groups):
+        group = int(group)
+        if group not in position:
+            position[group] = len(first_rows)
+            first_rows.append(row)
+        image_of_row.append(position[group])
+    if len(first_rows) == len(image_of_row):
+        return None
     return RepeatedImages(torch.tensor(first_rows, device=device), torch.tensor(image_of_row, device=device))
 
 
@@ -186,15 +206,28 @@ def encode_from_trunk(
 
 
 def encode_images(
-    vision_encoder: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
+    vision_encoder: nn.Module,
+    pixel_values: torch.Tensor,
+    text_embeds: torch.Tensor | None,
+    image_groups: Sequence[int] | None = None,
 ) -> torch.Tensor | list[torch.Tensor]:
     """The image encoder's output for `pixel_values` (batch, 3, H, W), one text per row: SAM's image embeddings
     (batch, channels, height, width), or SAM 2's FPN levels, high to low resolution.
 
     Equal to `vision_encoder(pixel_values)` (its `last_hidden_state`, or `fpn_hidden_states` for SAM 2) under
     `text_conditioning(text_embeds)`, with the text-free blocks computed once per distinct image of the batch.
+    `image_groups` (one label per row, equal for rows of one image, as `SamPtxDataCollator` gives them) says which
+    rows share an image; without it the rows are compared ([`find_repeated_images`], which reads pixel values
+    back from the device).
     """
-    repeated = find_repeated_images(pixel_values)
+    if image_groups is not None:
+        if len(image_groups) != pixel_values.shape[0]:
+            raise ValueError(
+                f"image_groups has {len(image_groups)} labels for {pixel_values.shape[0]} rows: expected one per row"
+            )
+        repeated = repeated_images_from_groups(image_groups, pixel_values.device)
+    else:
+        repeated = find_repeated_images(pixel_values)
     if repeated is None:
         with text_conditioning(text_embeds):
             outputs = vision_encoder(pixel_values)

@@ -420,6 +420,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         image_embeddings: ImageFeatures | torch.FloatTensor | None = None,
         input_masks: torch.FloatTensor | None = None,
         presence_labels: torch.Tensor | None = None,
+        image_groups: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> SamPtxSegmentationOutput | tuple:
         r"""Segment what the text names, at the given point/box prompts.
@@ -452,6 +453,10 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 1 where the row's class is in the image, 0 where it is not (its `labels` are then empty), with
                 `labels`; needs `config.presence_head`. The loss then scores the masks of present rows only and adds
                 the presence head's binary cross-entropy over all rows.
+            image_groups (`list[int]` of length `batch`, *optional*):
+                Which rows hold the same image (equal labels), as `SamPtxDataCollator` gives them: those rows share
+                the image encoder's text-free blocks without comparing pixels on the device. Without it the rows are
+                compared.
 
         Raises:
             ValueError: On inputs of the wrong rank, shape or batch size, points without labels, both or neither
@@ -477,7 +482,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             image_features = image_embeddings
         else:
             adapter_text = text_embeds if injection == TextInjection.PARALLEL_TEXT.value else None
-            image_features = encode_image_features(self.sam, pixel_values, adapter_text)  # (batch, c, h, w)
+            # (batch, c, h, w)
+            image_features = encode_image_features(self.sam, pixel_values, adapter_text, image_groups)
 
         # 3. Prompt encoder; with `prompt_encoder` injection the text is one more sparse token.
         sparse_embeddings, dense_embeddings = embed_prompts(

@@ -14,6 +14,7 @@ The config's `model_type` (`"sam"` or `"sam2"`) chooses; everything else in the 
 functions, so a [`SamPtxForTextSegmentation`] on either model runs the same steps.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,15 +128,19 @@ def image_embedding_shape(sam_config: PreTrainedConfig) -> tuple[int, int, int]:
 
 
 def encode_image_features(
-    sam: nn.Module, pixel_values: torch.Tensor, text_embeds: torch.Tensor | None
+    sam: nn.Module,
+    pixel_values: torch.Tensor,
+    text_embeds: torch.Tensor | None,
+    image_groups: Sequence[int] | None = None,
 ) -> ImageFeatures:
     """The image encoder's output for the mask decoder, the Parallel-Text adapters reading `text_embeds` (one row
     per image; rows of one image share the blocks before the first adapter that reads the text).
 
     For SAM 2 this is what `Sam2Model.forward` computes from `pixel_values`: the FPN levels, the mask decoder's
     `conv_s0`/`conv_s1` on the two high-resolution ones, and the no-memory embedding added to the last.
+    `image_groups`: which rows share an image (see [`encode_images`]).
     """
-    return _decoder_features(sam, encode_images(sam.vision_encoder, pixel_values, text_embeds))
+    return _decoder_features(sam, encode_images(sam.vision_encoder, pixel_values, text_embeds, image_groups))
 
 
 def image_features_from_trunk(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,11 @@ class SamPtxDataCollator:
             `present_classes` column.
         class_names (`Sequence[str]`, *optional*):
             The dataset's vocabulary, where absent classes are drawn from; needed when `absent_class_fraction > 0`.
+        augmentation (`Callable`, *optional*):
+            Training only: called as `augmentation(image, masks, seed=...)` on each row's image ((height, width, 3)
+            uint8) and masks (its `mask`, and `point_mask` / `class_mask` when it has them), before the points are
+            drawn; returns them augmented alike (e.g. [`~samptx_hf.data.augmentation.PairedAugmentation`]). The
+            seed comes from `(seed, epoch, sample_index)` for rows with `sample_index`.
 
     Returns (from `__call__`):
         `dict` with
@@ -107,7 +112,10 @@ class SamPtxDataCollator:
         - `has_point` (`torch.BoolTensor` of shape `(batch,)`): whether the row kept its point,
         - `original_sizes`, `reshaped_input_sizes` (`torch.LongTensor` of shape `(batch, 2)`): `(height,
         width)`,
-          for `image_processor.post_process_masks`.
+          for `image_processor.post_process_masks`,
+        - `image_groups` (`list[int]`): for each row, the first row of the batch with the same image (same
+          `image_id` and equal pixels, not augmented), so that the model shares the image's text-free blocks
+          without comparing pixels on its device.
 
         With `"paired"`, the query axis is 2: `input_points` `(batch, 2, num_points, 2)`, `input_labels` `(batch, 2,
         num_points)`, `labels` `(batch, 2, mask_height, mask_width)`, `has_point` `(batch, 2)` (`[True, False]`) and
@@ -131,6 +139,7 @@ class SamPtxDataCollator:
         point_probability: float = 0.5,
         absent_class_fraction: float = 0.0,
         class_names: Sequence[str] | None = None,
+        augmentation: Callable[..., tuple[np.ndarray, list[np.ndarray]]] | None = None,
     ) -> None:
         if num_points < 1:
             raise ValueError(f"num_points={num_points}, expected at least 1")
@@ -158,12 +167,23 @@ class SamPtxDataCollator:
         self.point_probability = float(point_probability)
         self.absent_class_fraction = float(absent_class_fraction)
         self.class_names = class_names
-        self.epoch = 0
+        self.augmentation = augmentation if train else None
+        # In shared memory: persistent DataLoader workers keep their copy of the collator, and see `set_epoch`.
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._generators: dict[int, torch.Generator] = {}
         self._choice_generators: dict[int, np.random.Generator] = {}
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch[0])
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch[0] = int(epoch)
+
     def set_epoch(self, epoch: int) -> None:
-        """Training points of rows with `sample_index` are drawn anew each epoch."""
+        """Training points of rows with `sample_index` are drawn anew each epoch (in DataLoader workers too, kept
+        from one epoch to the next or not)."""
         self.epoch = epoch
 
     def _train_generator(self) -> torch.Generator:
@@ -189,6 +209,24 @@ class SamPtxDataCollator:
         if worker_id not in self._choice_generators:
             self._choice_generators[worker_id] = np.random.default_rng([self.seed, worker_id + 1, 4])
         return self._choice_generators[worker_id]
+
+    def _augmentation_seed(self, row: dict[str, Any]) -> int:
+        """The seed of a row's augmentation: from `(seed, epoch, sample_index)`, else the worker's generator."""
+        sample_index = row.get("sample_index")
+        if sample_index is not None:
+            return int(np.random.SeedSequence([self.seed, self.epoch, int(sample_index), 5]).generate_state(1)[0])
+        return int(self._choice_generator(row).integers(2**31))
+
+    def _augment(
+        self, row: dict[str, Any], image: Image.Image, mask: np.ndarray
+    ) -> tuple[Image.Image, dict[str, Any], np.ndarray]:
+        """The row's image and masks (`mask`, `point_mask`, `class_mask`) under one augmentation draw."""
+        extra = [name for name in ("point_mask", "class_mask") if row.get(name) is not None]
+        masks = [mask] + [_same_size_mask(row, name, mask.shape) for name in extra]
+        array, augmented = self.augmentation(np.asarray(image), masks, seed=self._augmentation_seed(row))
+        if any(old.any() and not new.any() for old, new in zip(masks, augmented, strict=True)):
+            return image, row, mask  # the draw moved the object out of the image: the row is kept as it is
+        return Image.fromarray(array), {**row, **dict(zip(extra, augmented[1:], strict=True))}, augmented[0]
 
     def _row_prompt(self, row: dict[str, Any], mask: np.ndarray) -> _RowPrompt:
         """The row's class name, whether it keeps its point and whether the name is present in its image."""
@@ -234,7 +272,9 @@ class SamPtxDataCollator:
             raise ValueError("got an empty list of rows, expected at least one")
         paired = self.prompt_mode == PAIRED
         images, masks, text_masks, references, points, labels, prompts = [], [], [], [], [], [], []
-        for row in rows:
+        image_groups: list[int] = []
+        first_row_of_image: dict[str, int] = {}
+        for index, row in enumerate(rows):
             image = row["image"]
             image = to_rgb(image) if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
             mask = to_binary_mask(row["mask"])
@@ -243,6 +283,14 @@ class SamPtxDataCollator:
                     f"mask of {row.get('image_id', 'a row')!r} has size {mask.shape}, expected the image's "
                     f"{(image.height, image.width)}; run drop_invalid_samples on the dataset first"
                 )
+            image_id = row.get("image_id")
+            if self.augmentation is not None:
+                image, row, mask = self._augment(row, image, mask)
+                image_id = None  # each row's draw differs: no two rows share the augmented image
+            first = index if image_id is None else first_row_of_image.setdefault(str(image_id), index)
+            if first != index and not np.array_equal(np.asarray(image), np.asarray(images[first])):
+                first = index  # an id shared by two different images (e.g. one file name in two folders)
+            image_groups.append(first)
             point_mask = mask if row.get("point_mask") is None else _same_size_mask(row, "point_mask", mask.shape)
             prompt = self._row_prompt(row, mask)
             asked_by_name = paired or not prompt.has_point
@@ -298,6 +346,7 @@ class SamPtxDataCollator:
             "has_point": has_point,  # (batch,), or (batch, 2) when paired
             "original_sizes": encoding["original_sizes"],
             "reshaped_input_sizes": encoding["reshaped_input_sizes"],
+            "image_groups": image_groups,
         }
 
 

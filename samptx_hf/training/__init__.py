@@ -2,11 +2,12 @@
 
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments, TrainingArgumentParser
 from .checkpoints import TrainerState, list_checkpoints, resolve_checkpoint, save_checkpoint
-from .loop import evaluate_held_out, train
+from .loop import NonFiniteLossError, evaluate_held_out, train
 
 __all__ = [
     "DataArguments",
     "ModelArguments",
+    "NonFiniteLossError",
     "SamPtxTrainingArguments",
     "TrainerState",
     "TrainingArgumentParser",

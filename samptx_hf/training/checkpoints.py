@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ _OPERATIONAL_FLAGS = frozenset(
         "push_to_hub",
         "hub_model_id",
         "dataloader_num_workers",
+        "dataloader_pin_memory",
+        "dataloader_persistent_workers",
+        "load_best_model_at_end",
         "disable_tqdm",
     }
 )
@@ -50,6 +54,10 @@ class TrainerState:
     loss_history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss", "lr"} every logging step
     loss_sum: float = 0.0  # summed loss of the micro-batches since the last logged step
     loss_batches: int = 0  # their number
+    train_loss_sum: float = 0.0  # summed loss of the micro-batches of the logged steps, the whole run
+    train_loss_batches: int = 0  # their number
+    best_mean_iou: float | None = None  # best held-out mIoU of the evaluations so far (--load_best_model_at_end)
+    best_global_step: int | None = None  # the step it was reached at
 
 
 def start_run(accelerator: Accelerator, *arguments: Any) -> tuple[TrainerState, Path | None]:
@@ -96,11 +104,16 @@ def prepare_output_dir(accelerator: Accelerator, output_dir: Path, overwrite: bo
     """Refuse a non-empty `output_dir` unless `overwrite` or `resuming`; on `overwrite` (not resuming) remove the
     previous run's checkpoints, so that `--resume_from_checkpoint latest` can never pick one of them.
 
+    The folder is created, and a file written and removed in it, before anything else: a folder that cannot be
+    written (`/proc/x`, a path under a file, no permission) is refused now, not after training.
+
     Raises:
-        ValueError: When `output_dir` is a file, or is not empty and neither `overwrite` nor `resuming`.
+        ValueError: When `output_dir` is a file, cannot be created or written, or is not empty and neither
+            `overwrite` nor `resuming`.
     """
     if output_dir.is_file():
         raise ValueError(f"argument --output_dir: {str(output_dir)!r} is a file, expected a folder")
+    check_writable_dir(output_dir)  # every process: none waits for one that failed
     entries = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
     if entries and not (overwrite or resuming):
         shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
@@ -112,6 +125,20 @@ def prepare_output_dir(accelerator: Accelerator, output_dir: Path, overwrite: bo
     if overwrite and not resuming and accelerator.is_main_process:
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def check_writable_dir(directory: Path) -> None:
+    """Create `directory` (with its parents) and write a file in it, or raise `ValueError("argument --output_dir:
+    ...")` naming the folder and the reason."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(
+            f"argument --output_dir: {str(directory)!r} cannot be written ({reason}); choose a folder you can write"
+        ) from None
 
 
 def check_resume_config(

@@ -1,5 +1,6 @@
 """The training run: data → model → `accelerator.prepare` → loop with evaluation and checkpoints → save."""
 
+import json
 import math
 import os
 import sys
@@ -11,12 +12,14 @@ from typing import Any
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, parse_choice_from_env, set_seed
+from accelerate.utils import DataLoaderConfiguration, find_executable_batch_size, parse_choice_from_env, set_seed
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..data import SamPtxDataCollator
+from ..data.augmentation import PairedAugmentation
 from ..data.collator import PAIRED
 from ..evaluation import (
     add_presence_results,
@@ -31,22 +34,31 @@ from ..evaluation import (
 from ..hub import save_adapter_repo, upload_adapter_repo
 from ..metrics import load_metric
 from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
+from ..sam2_image_processing import Sam2TorchImageProcessor
+from ..sam_backbones import input_image_size, is_sam2, low_res_mask_size
 from ..tiny import TINY_RANDOM
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
-from .checkpoints import save_checkpoint, start_run
+from .checkpoints import TrainerState, list_checkpoints, save_checkpoint, start_run
 from .click_rounds import click_rounds_loss
 from .datasets import load_splits
 from .modeling import build_peft_model, frozen_component_paths, save_tiny_random_components, uses_tiny_sam
+from .optimization import build_optimizer, resolve_max_steps, resolve_num_workers
 
 logger = get_logger(__name__)
 
-MODEL_INPUTS = ("pixel_values", "input_points", "input_labels", "labels")
+MODEL_INPUTS = ("pixel_values", "input_points", "input_labels", "labels", "image_groups")
+TRAIN_RESULTS = "train_results.json"
+BEST_MODEL = "best-model"  # folder in checkpoints/ with the trainable weights of the best evaluation
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message names the step and the last checkpoint."""
 
 
 def _model_inputs(
     batch: dict[str, Any], text_table: dict[str, torch.Tensor], device, presence_head: bool = False
 ) -> dict[str, Any]:
-    inputs = {key: batch[key] for key in MODEL_INPUTS}
+    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
     inputs["text_embeds"] = torch.stack([text_table[name] for name in batch["class_names"]]).to(device)
     if presence_head:  # absent rows train the presence answer only
         inputs["presence_labels"] = batch["presence_labels"]
@@ -142,12 +154,30 @@ def build_accelerator(args: SamPtxTrainingArguments) -> Accelerator:
     )
 
 
+def training_image_processor(sam_config, resize: str) -> Any:
+    """The image processor of a run: SAM's (`"longest"`, the model's own) or, with `"square"`, the input size
+    without keeping the aspect ratio and the masks at the low-resolution size by nearest neighbour (the authors'
+    resize; what SAM 2's processor always does)."""
+    if resize == "longest" or is_sam2(sam_config):
+        return image_processor_for_sam_config(sam_config)
+    image_size, mask_size = input_image_size(sam_config), low_res_mask_size(sam_config)
+    return Sam2TorchImageProcessor(
+        size={"height": image_size, "width": image_size}, mask_size={"height": mask_size, "width": mask_size}
+    )
+
+
 def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrainingArguments) -> dict[str, Any]:
     """Train SAM-PTx (or a baseline) and save the adapter to `args.output_dir`; returns the final metrics.
 
     The loss and learning rate of every `logging_steps` go to the trackers and to the results' `loss_history` (whole
     across a resume: it is saved with each checkpoint); they are also printed when no progress bar shows them on a
-    terminal (`--disable_tqdm`, or output to a file).
+    terminal (`--disable_tqdm`, or output to a file). `train_results.json` holds the run's throughput and mean loss
+    as transformers' `Trainer.save_metrics("train", ...)` writes them.
+
+    Raises:
+        ValueError: On a refused output folder, checkpoint or flag combination (before the first step).
+        NonFiniteLossError: When the loss becomes NaN or infinite; nothing is saved after it, and the message names
+            the step and the last checkpoint.
     """
     output_dir = Path(args.output_dir)
     if data_args.prompt_mode == "text" and args.click_rounds > 1:
@@ -196,35 +226,50 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
     )
 
-    image_processor = image_processor_for_sam_config(base.config.sam_config)
+    image_processor = training_image_processor(base.config.sam_config, data_args.resize)
     prompts = {**data_args.collator_prompts(), "class_names": class_names}
+    augmentation = PairedAugmentation() if data_args.augment else None
     train_collator = SamPtxDataCollator(
-        image_processor, num_points=data_args.num_points, train=True, seed=args.seed, **prompts
+        image_processor,
+        num_points=data_args.num_points,
+        train=True,
+        seed=args.seed,
+        augmentation=augmentation,
+        **prompts,
     )
+    batch_size = args.per_device_train_batch_size
+    if args.auto_find_batch_size:
+        batch_size = find_train_batch_size(
+            accelerator, model, train_dataset, train_collator, text_table, args, data_args.presence_head
+        )
+    num_workers = resolve_num_workers(args, accelerator.device, accelerator.num_processes)
+    loader_options = {
+        "num_workers": num_workers,
+        "pin_memory": args.dataloader_pin_memory and accelerator.device.type == "cuda",
+        "persistent_workers": args.dataloader_persistent_workers and num_workers > 0,
+    }
     train_dataloader = DataLoader(
-        train_dataset,
-        batch_size=args.per_device_train_batch_size,
-        shuffle=True,
-        collate_fn=train_collator,
-        num_workers=args.dataloader_num_workers,
+        train_dataset, batch_size=batch_size, shuffle=True, collate_fn=train_collator, **loader_options
     )
     eval_dataloaders = {
         mode: DataLoader(
             eval_dataset,
             batch_size=args.per_device_eval_batch_size,
-            collate_fn=SamPtxDataCollator(image_processor, train=False, seed=args.seed, **mode_prompts),
-            num_workers=args.dataloader_num_workers,
+            collate_fn=SamPtxDataCollator(
+                image_processor, num_points=data_args.num_points, train=False, seed=args.seed, **mode_prompts
+            ),
+            **loader_options,
         )
         for mode, mode_prompts in evaluation_prompts(prompts).items()
     }
 
-    # 3. Optimiser and schedule.
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate, weight_decay=args.weight_decay
-    )
-    batches_per_epoch = math.ceil(len(train_dataset) / (args.per_device_train_batch_size * accelerator.num_processes))
+    # 3. Optimiser (a learning rate per parameter group) and schedule.
+    optimizer, notes = build_optimizer(model, args)
+    for note in notes:
+        accelerator.print(note)
+    batches_per_epoch = math.ceil(len(train_dataset) / (batch_size * accelerator.num_processes))
     steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
-    max_steps = args.max_steps if args.max_steps > 0 else args.num_train_epochs * steps_per_epoch
+    max_steps = resolve_max_steps(args, data_args.prompt_mode, steps_per_epoch)
     scheduler = get_scheduler(
         args.lr_scheduler_type,
         optimizer,
@@ -245,7 +290,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         accelerator.load_state(str(checkpoint))
         accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
 
-    # 5. Loop.
+    # 5. Loop. The loss stays on the device between records: no step waits for the host.
     progress = tqdm(
         total=max_steps,
         initial=state.global_step,
@@ -254,7 +299,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     )
     print_losses = args.disable_tqdm or not sys.stderr.isatty()  # no bar on a terminal shows them
     model.train()
-    started = time.perf_counter()
+    started, start_step = time.perf_counter(), state.global_step
+    loss_sum = torch.zeros((), device=accelerator.device)  # this process's loss since the last sync
+
+    def sync_loss() -> None:
+        """Move the device's loss sum into the state (the mean over processes); stop on a non-finite loss."""
+        nonlocal loss_sum
+        state.loss_sum += accelerator.gather(loss_sum[None]).mean().item()
+        loss_sum = torch.zeros_like(loss_sum)
+        if not math.isfinite(state.loss_sum):
+            raise NonFiniteLossError(_non_finite_message(state, checkpoints_dir))
+
     while state.global_step < max_steps:
         train_dataloader.set_epoch(state.epoch)
         train_collator.set_epoch(state.epoch)
@@ -268,13 +323,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
-            state.loss_sum += accelerator.gather(loss.detach()).mean().item()
+            loss_sum += loss.detach()
             state.loss_batches += 1
             if not accelerator.sync_gradients:
                 continue
             state.global_step += 1
             progress.update(1)
             if state.global_step % args.logging_steps == 0 or state.global_step == max_steps:
+                sync_loss()
                 record = {
                     "step": state.global_step,
                     "loss": state.loss_sum / state.loss_batches,
@@ -287,13 +343,19 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
                         f"step {state.global_step}/{max_steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}"
                     )
                 accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
+                state.train_loss_sum += state.loss_sum
+                state.train_loss_batches += state.loss_batches
                 state.loss_sum, state.loss_batches = 0.0, 0
             if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
+                sync_loss()  # no evaluation of, nor checkpoint from, weights a non-finite loss has reached
                 eval_results = evaluate_held_out(accelerator, model, eval_dataloader, text_table, image_processor)
                 mean_iou = eval_results["metrics"]["mean_iou"]
                 accelerator.print(f"step {state.global_step}: held-out mIoU {100 * mean_iou:.2f}")
                 accelerator.log({"eval/mean_iou": mean_iou}, step=state.global_step)
+                if args.load_best_model_at_end:
+                    keep_if_best(accelerator, model, state, mean_iou, checkpoints_dir)
             if state.global_step % args.checkpointing_steps == 0 and state.global_step < max_steps:
+                sync_loss()
                 save_checkpoint(accelerator, checkpoints_dir, state, keep=args.checkpoints_total_limit)
             if state.global_step >= max_steps:
                 break
@@ -303,10 +365,21 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     progress.close()
     train_seconds = time.perf_counter() - started
 
-    # 6. Final evaluation and save.
+    # 6. Final evaluation (of the best evaluation's weights with --load_best_model_at_end) and save.
     eval_results = evaluate_held_out(
         accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
     )
+    if args.load_best_model_at_end:
+        final_mean_iou = eval_results["metrics"]["mean_iou"]
+        if not keep_if_best(accelerator, model, state, final_mean_iou, checkpoints_dir):
+            load_trainable_weights(accelerator.unwrap_model(model), checkpoints_dir / BEST_MODEL)
+            accelerator.print(
+                f"Best held-out mIoU {100 * state.best_mean_iou:.2f} at step {state.best_global_step} (the end: "
+                f"{100 * final_mean_iou:.2f}): saving that adapter"
+            )
+            eval_results = evaluate_held_out(
+                accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
+            )
     if data_args.prompt_mode == PAIRED:  # and the point task, as a point run scores it
         point_results = evaluate_held_out(
             accelerator, model, eval_dataloaders["point"], text_table, image_processor, dataset_name=data_args.dataset
@@ -333,6 +406,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
         "global_step": state.global_step,
+        "max_steps": max_steps,
+        "per_device_train_batch_size": batch_size,
         "click_rounds": args.click_rounds,
         "prompt_mode": data_args.prompt_mode,
         "absent_class_fraction": data_args.absent_class_fraction,
@@ -341,6 +416,17 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         "train_seconds": train_seconds,
         "loss_history": state.loss_history,
     }
+    if args.load_best_model_at_end:
+        results["best_global_step"] = state.best_global_step
+    train_metrics = train_results(
+        train_dataset,
+        state,
+        runtime=train_seconds,
+        samples_seen=(state.global_step - start_step)
+        * batch_size
+        * args.gradient_accumulation_steps
+        * accelerator.num_processes,
+    )
     if accelerator.is_main_process:
         save_adapter_repo(  # also writes eval_results.json
             accelerator.unwrap_model(model),
@@ -350,9 +436,108 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             dataset_name=data_args.dataset,
             repo_id=args.hub_model_id,
         )
+        (output_dir / TRAIN_RESULTS).write_text(json.dumps(train_metrics, indent=4, sort_keys=True) + "\n")
         if args.push_to_hub:
             upload_adapter_repo(output_dir, args.hub_model_id)
             accelerator.print(f"Pushed {output_dir} to the Hub as {args.hub_model_id}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return results
+
+
+def train_results(train_dataset, state: TrainerState, runtime: float, samples_seen: int) -> dict[str, Any]:
+    """The metrics of `train_results.json`, as transformers' example scripts write them (`Trainer.save_metrics`):
+    `train_samples` (training rows, one per (image, class)), `train_images` (distinct images), `train_runtime`
+    (seconds of this process's loop), `train_samples_per_second` (rows trained on in that time) and `train_loss`
+    (mean loss of every micro-batch of the run, the ones before a resume included)."""
+    images = len(set(train_dataset["image_id"])) if "image_id" in train_dataset.column_names else len(train_dataset)
+    return {
+        "train_images": images,
+        "train_samples": len(train_dataset),
+        "train_runtime": round(runtime, 4),
+        "train_samples_per_second": round(samples_seen / runtime, 3) if runtime > 0 else 0.0,
+        "train_loss": state.train_loss_sum / max(state.train_loss_batches, 1),
+    }
+
+
+def keep_if_best(accelerator: Accelerator, model, state: TrainerState, mean_iou: float, checkpoints_dir: Path) -> bool:
+    """Record an evaluation; when its mIoU beats the best so far, save the trainable weights to
+    `checkpoints/best-model/` and return True (the model is the best one)."""
+    if state.best_mean_iou is not None and mean_iou <= state.best_mean_iou:
+        return False
+    state.best_mean_iou, state.best_global_step = mean_iou, state.global_step
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        weights = {
+            name: parameter.detach().to("cpu", copy=True).contiguous()
+            for name, parameter in unwrapped.named_parameters()
+            if parameter.requires_grad
+        }
+        folder = checkpoints_dir / BEST_MODEL
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(weights, str(folder / "trainable.safetensors.tmp"))
+        os.replace(folder / "trainable.safetensors.tmp", folder / "trainable.safetensors")
+    accelerator.wait_for_everyone()
+    return True
+
+
+def load_trainable_weights(model, folder: Path) -> None:
+    """Load the weights [`keep_if_best`] saved into `model` (every trainable parameter, nothing else)."""
+    weights = load_file(str(folder / "trainable.safetensors"))
+    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+    if set(weights) != trainable:
+        raise ValueError(f"{folder} holds other trainable parameters than this run's model: it belongs to another run")
+    model.load_state_dict(weights, strict=False)
+
+
+def find_train_batch_size(
+    accelerator: Accelerator,
+    model,
+    train_dataset,
+    collator: SamPtxDataCollator,
+    text_table: dict[str, torch.Tensor],
+    args: SamPtxTrainingArguments,
+    presence_head: bool,
+) -> int:
+    """The largest batch size, from `--per_device_train_batch_size` halving down, whose training step (forward and
+    backward) fits in the device's memory (accelerate's `find_executable_batch_size`); the smallest over the
+    processes. The probe's gradients are dropped."""
+    model.to(accelerator.device)
+
+    @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)
+    def probe(batch_size: int) -> int:
+        rows = [train_dataset[index] for index in range(min(batch_size, len(train_dataset)))]
+        batch = collator(rows)
+        inputs = _model_inputs(batch, text_table, accelerator.device, presence_head)
+        inputs = {
+            key: value.to(accelerator.device) if torch.is_tensor(value) else value for key, value in inputs.items()
+        }
+        try:
+            with accelerator.autocast():
+                loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
+            loss.backward()
+        finally:
+            model.zero_grad(set_to_none=True)
+        return batch_size
+
+    found = torch.tensor([probe()], device=accelerator.device)
+    batch_size = int(accelerator.gather(found).min().item())
+    if batch_size != args.per_device_train_batch_size:
+        accelerator.print(
+            f"--auto_find_batch_size: {batch_size} per device fits (from {args.per_device_train_batch_size})"
+        )
+    return batch_size
+
+
+def _non_finite_message(state: TrainerState, checkpoints_dir: Path) -> str:
+    checkpoints = list_checkpoints(checkpoints_dir)
+    last = (
+        f"the last checkpoint is {checkpoints[-1]} (resume with --resume_from_checkpoint {checkpoints[-1]} and, "
+        "e.g., a lower --learning_rate)"
+        if checkpoints
+        else "no checkpoint was saved before it"
+    )
+    return (
+        f"training stopped at step {state.global_step}: the loss is not finite ({state.loss_sum}); nothing was "
+        f"saved after it, {last}"
+    )

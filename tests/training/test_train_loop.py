@@ -128,7 +128,11 @@ def test_resume_from_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
     ("overrides", "message"),
     [
         ({"learning_rate": 0}, "argument --learning_rate: must be positive"),
-        ({"max_steps": 0, "num_train_epochs": 0}, "one must be positive"),
+        ({"num_train_epochs": 0}, "argument --num_train_epochs: must be positive, got 0"),
+        ({"learning_rate": float("inf")}, "argument --learning_rate: expected a finite number, got inf"),
+        ({"weight_decay": float("nan")}, "argument --weight_decay: expected a finite number, got nan"),
+        ({"mask_decoder_learning_rate": float("inf")}, "argument --mask_decoder_learning_rate: expected a finite"),
+        ({"adapter_learning_rate": -1e-4}, "argument --adapter_learning_rate: must be positive, got -0.0001"),
         ({"push_to_hub": True}, "argument --push_to_hub: needs --hub_model_id"),
         ({"checkpoints_total_limit": 0}, "argument --checkpoints_total_limit: must be at least 1"),
         ({"click_rounds": 0}, "argument --click_rounds: must be positive, got 0"),
@@ -358,7 +362,8 @@ def _train_script():
     ("flags", "message"),
     [
         (["--per_device_train_batch_size", "0"], "argument --per_device_train_batch_size: must be positive, got 0"),
-        (["--max_steps", "-1", "--num_train_epochs", "0"], "argument --max_steps: -1, and --num_train_epochs is 0"),
+        (["--max_steps", "-1", "--num_train_epochs", "0"], "argument --num_train_epochs: must be positive, got 0.0"),
+        (["--learning_rate", "inf"], "argument --learning_rate: expected a finite number, got inf"),
         (["--warmup_steps", "-5"], "argument --warmup_steps: must be >= 0, got -5"),
         (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag 1"),
         (["--dataset", "cod10k"], "argument --data_dir: --dataset cod10k needs it"),
