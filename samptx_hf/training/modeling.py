@@ -76,5 +76,6 @@ def build_peft_model(
         dropout=args.adapter_dropout,
         activation=args.adapter_activation,
         adapter_layers=args.layers_to_transform,
+        form=args.adapter_form,
     )
     return get_peft_model(model, peft_config)
