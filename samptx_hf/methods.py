@@ -148,10 +148,10 @@ def peft_config_for(
     `adapter_layers` places the adapters (see [`parse_adapter_layers`]): `"last:2"` puts them in the last two
     image-encoder blocks only, so that several classes of one image share the blocks before them.
 
-    `form="reference"` gives the authors' form (`REFERENCE_FORM_OPTIONS`; `r`, `scaling`, `dropout` and
-    `activation` are then the form's, not these arguments); `form_options` override single `ParallelTextConfig`
-    fields of either form, for ablations, e.g. `form="reference", attention_adapter=False, pad_windows_before_norm=False`
-    or `form="reference", init_weights=True`.
+    `form="reference"` gives the authors' form (`REFERENCE_FORM_OPTIONS`; `r`, `scaling` and `activation` are then
+    the form's, not these arguments); `form_options` override single `ParallelTextConfig` fields of either form, for
+    ablations, e.g. `form="reference", attention_adapter=False, pad_windows_before_norm=False` or
+    `form="reference", init_weights=True`.
 
     Example:
 

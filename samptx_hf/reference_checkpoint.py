@@ -206,7 +206,8 @@ def check_frozen_weights(
         base_value = base_state[key]
         if tuple(value.shape) != tuple(base_value.shape):
             raise ValueError(
-                f"the checkpoint's {key!r} has shape {tuple(value.shape)}, --sam-model {base}'s {tuple(base_value.shape)}"
+                f"the checkpoint's {key!r} has shape {tuple(value.shape)}, --sam-model {base}'s "
+                f"{tuple(base_value.shape)}"
             )
         if not (key.startswith("vision_encoder.") or key == _FOURIER_FEATURES):
             continue
@@ -258,8 +259,8 @@ def convert_reference_checkpoint(
     if text_projection is not None and text_projection.shape[1] != model.config.text_dim:
         raise ValueError(
             f"the checkpoint's adapters read {text_projection.shape[1]}-d text embeddings, but --text-model "
-            f"{os.fspath(text_model_name_or_path)} gives {model.config.text_dim}-d ones (the authors use CLIP ViT-B/16, "
-            "512-d: openai/clip-vit-base-patch16)"
+            f"{os.fspath(text_model_name_or_path)} gives {model.config.text_dim}-d ones (the authors use CLIP "
+            "ViT-B/16, 512-d: openai/clip-vit-base-patch16)"
         )
     width = base_state["vision_encoder.patch_embed.projection.weight"].shape[0]
     bottleneck = next(v for k, v in adapters.items() if k.endswith("parallel_text_down.weight")).shape[0]
@@ -288,7 +289,9 @@ def convert_reference_checkpoint(
         side = "lacks" if difference in expected_adapters else "has the extra"
         raise ValueError(f"the checkpoint {side} adapter weight {difference!r}: adapters of another form")
     for key, value in adapters.items():
-        target = peft_model.get_parameter(prefix + key.replace(".weight", ".default.weight").replace(".bias", ".default.bias"))
+        target = peft_model.get_parameter(
+            prefix + key.replace(".weight", ".default.weight").replace(".bias", ".default.bias")
+        )
         if tuple(value.shape) != tuple(target.shape):
             raise ValueError(
                 f"the checkpoint's adapter weight {key!r} has shape {tuple(value.shape)}, the reference form "

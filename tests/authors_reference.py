@@ -49,7 +49,9 @@ def authors_block(layer, x: torch.Tensor, text: torch.Tensor, adapters: dict[str
     if layer.window_size > 0:
         x, padded = window_partition(x, layer.window_size)
     a = layer.attn(layer.layer_norm1(x))[0]
-    space = linear(F.gelu(linear(a, adapters, prefix + "Space_Adapter.D_fc1")), adapters, prefix + "Space_Adapter.D_fc2")
+    space = linear(
+        F.gelu(linear(a, adapters, prefix + "Space_Adapter.D_fc1")), adapters, prefix + "Space_Adapter.D_fc2"
+    )
     a = a + SCALE * (a + space)
     if layer.window_size > 0:
         a = window_unpartition(a, layer.window_size, padded, (height, width))

@@ -90,7 +90,9 @@ def test_converted_model_computes_the_authors_image_embeddings_and_masks(convert
     assert relative_difference(image_embeddings, expected_embeddings) <= 1e-4
     assert relative_difference(masks, expected_masks) <= 1e-4
     # The adapters and the trained decoder matter: without them the masks are far from these.
-    plain = base(pixel_values=pixel_values, input_points=input_points, input_labels=input_labels, multimask_output=False)
+    plain = base(
+        pixel_values=pixel_values, input_points=input_points, input_labels=input_labels, multimask_output=False
+    )
     assert relative_difference(plain.pred_masks, expected_masks) > 0.1
 
 
@@ -172,6 +174,8 @@ def test_bad_checkpoints_are_refused_in_one_line(converted, tmp_path, capsys, co
         state = {k: v for k, v in state.items() if not k.startswith("image_encoder.blocks.1.")}
     elif corrupt == "bottleneck":
         for key in [k for k in state if "D_fc1" in k or "D_fc2" in k]:
-            state[key] = state[key][:4] if "D_fc1" in key else state[key][..., :4] if key.endswith("weight") else state[key]
+            state[key] = (
+                state[key][:4] if "D_fc1" in key else state[key][..., :4] if key.endswith("weight") else state[key]
+            )
     assert re.search(message, _refusal(tmp_path, state, base_dir, capsys))
     assert not (tmp_path / "out").exists()

@@ -268,7 +268,9 @@ class ParallelTextAttentionLayer(ParallelTextLayer):
         result = attention
         for name in names:
             down = self.parallel_text_down[name]
-            branch = self.parallel_text_dropout[name](self.parallel_text_act[name](down(attention.to(down.weight.dtype))))
+            branch = self.parallel_text_dropout[name](
+                self.parallel_text_act[name](down(attention.to(down.weight.dtype)))
+            )
             branch = attention + self.parallel_text_up[name](branch).to(attention.dtype)
             result = result + branch * self.scaling[name]
         return (result, *outputs[1:]) if isinstance(outputs, tuple) else result
