@@ -49,6 +49,13 @@ class ModelArguments:
         },
     )
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Class name → prompt; one '{}'."})
+    subtract_empty_prompt: bool = field(
+        default=False,
+        metadata={
+            "help": "Subtract the embedding of the empty class name (CLIP Surgery's 85-template ensemble) before "
+            "normalising: the authors' text embedding, with --prompt_template '{}' and openai/clip-vit-base-patch16."
+        },
+    )
     loss_type: str = field(
         default="auto",
         metadata={

@@ -65,6 +65,7 @@ def build_peft_model(
         sam_path,
         clip_path,
         prompt_template=args.prompt_template,
+        subtract_empty_prompt=args.subtract_empty_prompt,
         text_injection=text_injection_for(args.method).value,
         loss_type=loss_type,
         presence_head=presence_head,

@@ -190,3 +190,13 @@ def test_authors_text_embedding_equals_a_direct_computation():
     plain = make_model(prompt_template="{}")
     plain.text_encoder.load_state_dict(clip.state_dict())
     assert not torch.allclose(plain.encode_text(["circle"]), expected[:1])
+
+
+def test_onnx_text_graph_gives_the_authors_text_embedding():
+    from samptx_hf.onnx.graphs import TextEncoderGraph
+
+    model = make_model(prompt_template="{}", subtract_empty_prompt=True).eval()
+    tokens = model.get_tokenizer()(["circle", "striped"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        graph_embeds = TextEncoderGraph(model)(tokens["input_ids"], tokens["attention_mask"])
+    torch.testing.assert_close(graph_embeds, model.encode_text(["circle", "striped"]))
