@@ -12,6 +12,36 @@ from typing import Any
 DEFAULT_PROMPT_TEMPLATE = "a photo of a {}"
 
 
+# CLIP's 80 ImageNet templates (Radford et al., 2021) and CLIP Surgery's 5 scene templates (Li et al., 2023): the
+# ensemble whose embedding of the empty class name "" `SamPtxConfig.subtract_empty_prompt` removes (the authors'
+# text embedding).
+EMPTY_PROMPT_TEMPLATES = (
+    "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
+    "a low resolution photo of the {}.", "a rendering of a {}.", "graffiti of a {}.", "a bad photo of the {}.",
+    "a cropped photo of the {}.", "a tattoo of a {}.", "the embroidered {}.", "a photo of a hard to see {}.",
+    "a bright photo of a {}.", "a photo of a clean {}.", "a photo of a dirty {}.", "a dark photo of the {}.",
+    "a drawing of a {}.", "a photo of my {}.", "the plastic {}.", "a photo of the cool {}.",
+    "a close-up photo of a {}.", "a black and white photo of the {}.", "a painting of the {}.",
+    "a painting of a {}.", "a pixelated photo of the {}.", "a sculpture of the {}.", "a bright photo of the {}.",
+    "a cropped photo of a {}.", "a plastic {}.", "a photo of the dirty {}.", "a jpeg corrupted photo of a {}.",
+    "a blurry photo of the {}.", "a photo of the {}.", "a good photo of the {}.", "a rendering of the {}.",
+    "a {} in a video game.", "a photo of one {}.", "a doodle of a {}.", "a close-up photo of the {}.",
+    "a photo of a {}.", "the origami {}.", "the {} in a video game.", "a sketch of a {}.", "a doodle of the {}.",
+    "a origami {}.", "a low resolution photo of a {}.", "the toy {}.", "a rendition of the {}.",
+    "a photo of the clean {}.", "a photo of a large {}.", "a rendition of a {}.", "a photo of a nice {}.",
+    "a photo of a weird {}.", "a blurry photo of a {}.", "a cartoon {}.", "art of a {}.", "a sketch of the {}.",
+    "a embroidered {}.", "a pixelated photo of a {}.", "itap of the {}.", "a jpeg corrupted photo of the {}.",
+    "a good photo of a {}.", "a plushie {}.", "a photo of the nice {}.", "a photo of the small {}.",
+    "a photo of the weird {}.", "the cartoon {}.", "art of the {}.", "a drawing of the {}.",
+    "a photo of the large {}.", "a black and white photo of a {}.", "the plushie {}.", "a dark photo of a {}.",
+    "itap of a {}.", "graffiti of the {}.", "a toy {}.", "itap of my {}.", "a photo of a cool {}.",
+    "a photo of a small {}.", "a tattoo of the {}.", "there is a {} in the scene.", "there is the {} in the scene.",
+    "this is a {} in the scene.", "this is the {} in the scene.", "this is one {} in the scene.",
+)  # fmt: skip
+# The authors' prompt: the bare class name.
+BARE_CLASS_NAME_TEMPLATE = "{}"
+
+
 def check_prompt_template(template: Any) -> str:
     """`template` when it is a string with exactly one `{}` (where the class name goes); `ValueError` otherwise."""
     if not isinstance(template, str) or template.count("{}") != 1:
@@ -68,7 +98,9 @@ def format_prompts(class_names: Any, template: str = DEFAULT_PROMPT_TEMPLATE) ->
 
 
 __all__ = [
+    "BARE_CLASS_NAME_TEMPLATE",
     "DEFAULT_PROMPT_TEMPLATE",
+    "EMPTY_PROMPT_TEMPLATES",
     "check_class_names",
     "check_prompt_template",
     "check_vocabulary",

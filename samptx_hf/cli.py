@@ -49,6 +49,7 @@ commands:
   label    label a whole dataset by class names into COCO JSON (resumable; many processes via accelerate)
   export   export a model to ONNX graphs that onnxruntime runs without torch (needs samptx_hf[onnx])
   demo     serve a demo page: click on an image, type class names, see the masks (needs samptx_hf[demo])
+  convert  convert a checkpoint of the authors' SAM-PTx code into an adapter repository
 
 A MODEL is a local folder or a Hub id: a trained adapter repository (the frozen SAM and CLIP it names are loaded
 first) or a full saved SamPtxForTextSegmentation. Run `samptx COMMAND --help` for each command's options."""
@@ -241,6 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
     push.set_defaults(run=run_push)
 
+    convert = commands.add_parser(
+        "convert",
+        help="convert an authors' SAM-PTx checkpoint into an adapter repository",
+        description="Convert a checkpoint written by the authors' SAM-PTx code (a torch.save of their SAM's "
+        "state_dict, or a dict holding it under 'model_state_dict'; segment-anything's key layout) into an adapter "
+        "repository of the reference form, loadable with SamPtxForTextSegmentation.from_pretrained(OUTPUT). The "
+        "checkpoint is loaded with torch.load(weights_only=True); its frozen weights must be BASE's.",
+    )
+    convert.add_argument("--checkpoint", required=True, help="the authors' checkpoint file (.pth)")
+    convert.add_argument(
+        "--sam-model", required=True, help="the SAM it was trained from, e.g. facebook/sam-vit-base (BASE)"
+    )
+    convert.add_argument(
+        "--text-model",
+        default="openai/clip-vit-base-patch16",
+        help="the CLIP text encoder whose embeddings the adapters read (default: openai/clip-vit-base-patch16, "
+        "the authors')",
+    )
+    convert.add_argument("--output", required=True, help="the adapter repository folder to write")
+    convert.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
+    convert.set_defaults(run=run_convert)
+
     _add_demo_parser(commands)
     return parser
 
@@ -265,6 +288,16 @@ def _box(value: str) -> list[float]:
 
 
 # ----------------------------------------------------------------------------------------------- commands
+
+
+def run_convert(args: argparse.Namespace) -> None:
+    from .reference_checkpoint import convert_reference_checkpoint
+
+    output = Path(args.output)
+    if output.exists() and any(output.iterdir()):
+        raise ValueError(f"--output {output} is not empty: give a new folder for the adapter repository")
+    folder = convert_reference_checkpoint(args.checkpoint, args.sam_model, args.text_model, output)
+    print(f"Adapter repository written to {folder}")
 
 
 def run_segment(args: argparse.Namespace) -> None:

@@ -53,6 +53,13 @@ class SamPtxConfig(PreTrainedConfig):
             One of `parallel_text`, `none`, `prompt_encoder`, `mask_decoder` (see [`TextInjection`]).
         normalize_text_embeds (`bool`, *optional*, defaults to `True`):
             L2-normalise the CLIP text embeddings before they enter SAM, as CLIP does for its similarities.
+        subtract_empty_prompt (`bool`, *optional*, defaults to `False`):
+            Subtract from each class prompt's embedding the embedding of the empty class name `""`, averaged over
+            the 85 templates of CLIP Surgery (`class_prompts.EMPTY_PROMPT_TEMPLATES`, each embedding L2-normalised,
+            the mean L2-normalised), before the normalisation: the authors' text embedding, with
+            `prompt_template="{}"` (the bare class name) and CLIP ViT-B/16 (`openai/clip-vit-base-patch16`).
+            Computed with the text encoder, once per model; embeddings passed as `text_embeds` are taken as they
+            are (normalised only).
         loss_type (`str`, *optional*, defaults to `"sam"`):
             `sam` (focal 20 : dice 1 + IoU MSE, the paper's) or `bce_dice` (BCE + dice + IoU MSE, for a randomly
             initialised SAM, see `samptx_hf.losses`).
@@ -87,6 +94,7 @@ class SamPtxConfig(PreTrainedConfig):
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     text_injection: str = TextInjection.PARALLEL_TEXT.value
     normalize_text_embeds: bool = True
+    subtract_empty_prompt: bool = False
     loss_type: str = "sam"
     initializer_range: float = 0.02
     presence_head: bool = False

@@ -9,6 +9,11 @@
 | `text_mask_decoder`   | the mask decoder's output tokens   | text projection + mask decoder                 |
 
 Every method is a `ParallelTextConfig`, so all of them train, save, load and push the same way through peft.
+
+The adapter methods come in two forms (`AdapterForm`): `adaptformer`, the branch beside each image-encoder MLP with
+the text after the down-projection and a zero-initialised up-projection (the model starts equal to SAM), and
+`reference`, the form of the authors' code (the text added to the branch's input, bottleneck 0.25 × width, scale
+0.5, PyTorch's default initialisation, a text-free branch after each attention, the prompt encoder trained too).
 """
 
 from collections.abc import Sequence
@@ -16,8 +21,9 @@ from enum import Enum
 
 from peft.utils.constants import DUMMY_TARGET_MODULES
 
+from .class_prompts import BARE_CLASS_NAME_TEMPLATE
 from .configuration_samptx import TextInjection
-from .tuners.parallel_text import ParallelTextConfig
+from .tuners.parallel_text import PYTORCH_INIT, ParallelTextConfig, TextPath
 
 
 class Method(str, Enum):
@@ -35,6 +41,46 @@ _TEXT_INJECTION = {
     Method.TEXT_PROMPT_ENCODER: TextInjection.PROMPT_ENCODER,
     Method.TEXT_MASK_DECODER: TextInjection.MASK_DECODER,
 }
+
+
+class AdapterForm(str, Enum):
+    """Which form of the adapter `parallel_text` and `parallel_adapter` train (see the module docstring)."""
+
+    ADAPTFORMER = "adaptformer"
+    REFERENCE = "reference"
+
+
+DEFAULT_ADAPTER_FORM = AdapterForm.ADAPTFORMER
+
+# The authors' form, option by option (`ParallelTextConfig` fields); `parallel_adapter` drops only the text.
+REFERENCE_FORM_OPTIONS = {
+    "text_path": TextPath.INPUT.value,
+    "bottleneck_ratio": 0.25,
+    "scaling": 0.5,
+    "activation": "gelu",
+    "init_weights": PYTORCH_INIT,
+    "attention_adapter": True,
+    "pad_windows_before_norm": True,
+    "modules_to_save": ["mask_decoder", "prompt_encoder"],
+}
+
+
+# The authors' text side (`SamPtxConfig` fields): the bare class name, minus the empty-prompt ensemble, normalised,
+# from CLIP ViT-B/16.
+REFERENCE_TEXT_OPTIONS = {
+    "prompt_template": BARE_CLASS_NAME_TEMPLATE,
+    "subtract_empty_prompt": True,
+    "normalize_text_embeds": True,
+}
+REFERENCE_TEXT_MODEL = "openai/clip-vit-base-patch16"
+
+
+def parse_adapter_form(form: "str | AdapterForm") -> AdapterForm:
+    """`AdapterForm` from its name; `ValueError` listing the valid names otherwise."""
+    try:
+        return AdapterForm(form)
+    except ValueError:
+        raise ValueError(f"adapter form {form!r} is not one of {[f.value for f in AdapterForm]}") from None
 
 
 def parse_method(method: "str | Method") -> Method:
@@ -94,14 +140,38 @@ def peft_config_for(
     dropout: float = 0.0,
     activation: str = "relu",
     adapter_layers: "str | Sequence[int] | None" = None,
+    form: "str | AdapterForm" = DEFAULT_ADAPTER_FORM,
+    **form_options: object,
 ) -> ParallelTextConfig:
     """The adapter configuration of `method`; the adapter options only matter for the adapter methods.
 
     `adapter_layers` places the adapters (see [`parse_adapter_layers`]): `"last:2"` puts them in the last two
     image-encoder blocks only, so that several classes of one image share the blocks before them.
+
+    `form="reference"` gives the authors' form (`REFERENCE_FORM_OPTIONS`; `r`, `scaling` and `activation` are then
+    the form's, not these arguments); `form_options` override single `ParallelTextConfig` fields of either form, for
+    ablations, e.g. `form="reference", attention_adapter=False, pad_windows_before_norm=False` or
+    `form="reference", init_weights=True`.
+
+    Example:
+
+    ```py
+    >>> config = peft_config_for("parallel_text", form="reference")
+    >>> config.text_path, config.bottleneck_ratio, config.attention_adapter
+    ('input', 0.25, True)
+    ```
     """
     method = parse_method(method)
+    form = parse_adapter_form(form)
     layers_to_transform = parse_adapter_layers(adapter_layers)
+    if method in (Method.PARALLEL_TEXT, Method.PARALLEL_ADAPTER) and form == AdapterForm.REFERENCE:
+        options = {**REFERENCE_FORM_OPTIONS, **form_options}
+        return ParallelTextConfig(
+            dropout=dropout,
+            use_text=method == Method.PARALLEL_TEXT,
+            layers_to_transform=layers_to_transform,
+            **options,
+        )
     if method in (Method.PARALLEL_TEXT, Method.PARALLEL_ADAPTER):
         return ParallelTextConfig(
             r=r,
@@ -110,6 +180,7 @@ def peft_config_for(
             activation=activation,
             use_text=method == Method.PARALLEL_TEXT,
             layers_to_transform=layers_to_transform,
+            **form_options,
         )
     modules_to_save = ["mask_decoder"]
     if method in (Method.TEXT_PROMPT_ENCODER, Method.TEXT_MASK_DECODER):
@@ -117,4 +188,16 @@ def peft_config_for(
     return ParallelTextConfig(target_modules=DUMMY_TARGET_MODULES, use_text=False, modules_to_save=modules_to_save)
 
 
-__all__ = ["Method", "parse_adapter_layers", "parse_method", "peft_config_for", "text_injection_for"]
+__all__ = [
+    "DEFAULT_ADAPTER_FORM",
+    "REFERENCE_FORM_OPTIONS",
+    "REFERENCE_TEXT_MODEL",
+    "REFERENCE_TEXT_OPTIONS",
+    "AdapterForm",
+    "Method",
+    "parse_adapter_form",
+    "parse_adapter_layers",
+    "parse_method",
+    "peft_config_for",
+    "text_injection_for",
+]

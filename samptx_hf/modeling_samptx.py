@@ -12,7 +12,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection, PreTrainedModel, Sam2Model, SamModel
 from transformers.utils import CONFIG_NAME, ModelOutput, logging
 
-from .class_prompts import format_prompts
+from .class_prompts import EMPTY_PROMPT_TEMPLATES, format_prompts
 from .configuration_samptx import SamPtxConfig, TextInjection
 from .decoder_text_conditioning import decoder_text_conditioning, install_output_token_conditioning
 from .hub.locate import locate_pretrained
@@ -154,6 +154,7 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
             install_presence_token(self.sam.mask_decoder)
         self.tokenizer = None
         self.text_cache = TextEmbeddingCache()
+        self._empty_prompt_embeds: torch.Tensor | None = None  # `empty_prompt_embedding`, once computed
         self.post_init()
 
     # ----------------------------------------------------------------------------------------------- building
@@ -326,7 +327,22 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         text_embeds = self.text_encoder(
             input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device)
         ).text_embeds
+        if self.config.subtract_empty_prompt:
+            text_embeds = text_embeds - self.empty_prompt_embedding()
         return self._normalize(text_embeds)
+
+    @torch.no_grad()
+    def empty_prompt_embedding(self) -> torch.Tensor:
+        """The embedding (text_dim,) that `config.subtract_empty_prompt` removes: the empty class name `""` through
+        each of `EMPTY_PROMPT_TEMPLATES`, each embedding L2-normalised, their mean L2-normalised. Computed once."""
+        if self._empty_prompt_embeds is None:
+            prompts = [template.format("") for template in EMPTY_PROMPT_TEMPLATES]
+            tokens = self.get_tokenizer()(prompts, padding=True, return_tensors="pt").to(self.device)
+            text_embeds = self.text_encoder(
+                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+            ).text_embeds
+            self._empty_prompt_embeds = F.normalize(F.normalize(text_embeds, dim=-1).mean(0), dim=0)
+        return self._empty_prompt_embeds.to(self.device)
 
     def _normalize(self, text_embeds: torch.Tensor) -> torch.Tensor:
         return F.normalize(text_embeds, dim=-1) if self.config.normalize_text_embeds else text_embeds

@@ -139,15 +139,21 @@ class DecoderGraph(nn.Module):
 
 class TextEncoderGraph(nn.Module):
     """CLIP's text model: `input_ids`, `attention_mask` (prompts, length) -> `text_embeds` (prompts, text_dim), the
-    projection L2-normalised when the model normalises it: what the model feeds its adapters and decoder."""
+    projection (minus the empty-prompt embedding with `subtract_empty_prompt`, a constant of the graph) L2-normalised
+    when the model normalises it: what the model feeds its adapters and decoder."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.text_encoder = model.text_encoder
         self.normalize = bool(model.config.normalize_text_embeds)
+        self.empty_prompt_embeds = (
+            model.empty_prompt_embedding().detach().clone() if model.config.subtract_empty_prompt else None
+        )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         text_embeds = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask).text_embeds
+        if self.empty_prompt_embeds is not None:
+            text_embeds = text_embeds - self.empty_prompt_embeds
         return F.normalize(text_embeds, dim=-1) if self.normalize else text_embeds
 
 

@@ -20,7 +20,7 @@ from ..class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
 from ..data.collator import PROMPT_MODES
 from ..data.sources import DATASETS, GENERATED
 from ..hub import locate_pretrained
-from ..methods import Method, parse_adapter_layers
+from ..methods import DEFAULT_ADAPTER_FORM, AdapterForm, Method, parse_adapter_layers
 from ..pretrained import resolve_component
 from ..tiny import TINY, TINY_RANDOM
 from ..tuners.parallel_text.config import check_layers_to_transform
@@ -57,6 +57,13 @@ class ModelArguments:
         },
     )
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Class name → prompt; one '{}'."})
+    subtract_empty_prompt: bool = field(
+        default=False,
+        metadata={
+            "help": "Subtract the embedding of the empty class name (CLIP Surgery's 85-template ensemble) before "
+            "normalising: the authors' text embedding, with --prompt_template '{}' and openai/clip-vit-base-patch16."
+        },
+    )
     loss_type: str = field(
         default="auto",
         metadata={
@@ -64,6 +71,17 @@ class ModelArguments:
             "for the tiny SAMs (the loss the built-in one was pretrained with; SAM's focal-dominated loss does not "
             "lift a random decoder out of the all-background solution), sam otherwise.",
             "choices": ["auto", "sam", "bce_dice"],
+        },
+    )
+    adapter_form: str = field(
+        default=DEFAULT_ADAPTER_FORM.value,
+        metadata={
+            "help": "Form of the parallel_text / parallel_adapter adapters: 'adaptformer' (text after the "
+            "down-projection, zero-initialised, MLP side only; sized by --adapter_r/--adapter_scaling/"
+            "--adapter_activation) or 'reference' (the authors' code: text on the branch input, bottleneck 0.25 x "
+            "width, scale 0.5, GELU, PyTorch init, a text-free adapter after each attention, prompt encoder trained; "
+            "those three flags are then the form's).",
+            "choices": [form.value for form in AdapterForm],
         },
     )
     adapter_r: int = field(default=16, metadata={"help": "Bottleneck width of the adapters."})

@@ -65,6 +65,7 @@ def build_peft_model(
         sam_path,
         clip_path,
         prompt_template=args.prompt_template,
+        subtract_empty_prompt=args.subtract_empty_prompt,
         text_injection=text_injection_for(args.method).value,
         loss_type=loss_type,
         presence_head=presence_head,
@@ -76,5 +77,6 @@ def build_peft_model(
         dropout=args.adapter_dropout,
         activation=args.adapter_activation,
         adapter_layers=args.layers_to_transform,
+        form=args.adapter_form,
     )
     return get_peft_model(model, peft_config)

@@ -3,8 +3,15 @@
 from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING, PEFT_TYPE_TO_PREFIX_MAPPING, PEFT_TYPE_TO_TUNER_MAPPING
 
 from .conditioning import checkpoint_with_text_conditioning, current_text_embeds, text_conditioning
-from .config import SAM_VISION_MLP_PATTERN, ParallelTextConfig, SamPtxPeftType
-from .layer import ParallelTextLayer
+from .config import (
+    PYTORCH_INIT,
+    SAM_VISION_ATTENTION_PATTERN,
+    SAM_VISION_MLP_PATTERN,
+    ParallelTextConfig,
+    SamPtxPeftType,
+    TextPath,
+)
+from .layer import ParallelTextAttentionLayer, ParallelTextLayer
 from .model import ParallelTextModel
 
 
@@ -24,11 +31,15 @@ def register_parallel_text() -> None:
 register_parallel_text()
 
 __all__ = [
+    "PYTORCH_INIT",
+    "SAM_VISION_ATTENTION_PATTERN",
     "SAM_VISION_MLP_PATTERN",
+    "ParallelTextAttentionLayer",
     "ParallelTextConfig",
     "ParallelTextLayer",
     "ParallelTextModel",
     "SamPtxPeftType",
+    "TextPath",
     "checkpoint_with_text_conditioning",
     "current_text_embeds",
     "register_parallel_text",

@@ -24,6 +24,24 @@ class SamPtxPeftType(str, enum.Enum):
 # Every MLP of SAM's image encoder (ViT `layers`) or SAM 2's (Hiera `backbone.blocks`), and only those: the same
 # MLP classes also sit in the mask decoder.
 SAM_VISION_MLP_PATTERN = r".*vision_encoder\.(?:layers|backbone\.blocks)\.\d+\.mlp"
+# The attention module of each image-encoder block (the same blocks): where `attention_adapter` puts its branch.
+SAM_VISION_ATTENTION_PATTERN = r".*vision_encoder\.(?:layers|backbone\.blocks)\.\d+\.attn"
+
+
+class TextPath(str, enum.Enum):
+    """Where the text embedding `t` enters the MLP-side branch (`ParallelTextConfig.text_path`).
+
+    - `bottleneck`: `down(h) + W_text·t` (text_dim → r, no bias), added after the down-projection.
+    - `input`: `down(h + act(W_t·t + b))` (text_dim → block width, with bias), added to the branch's input, as the
+      authors' code does.
+    """
+
+    BOTTLENECK = "bottleneck"
+    INPUT = "input"
+
+
+# `init_weights` value that leaves every adapter layer at PyTorch's default initialisation (`nn.Linear`'s own).
+PYTORCH_INIT = "pytorch"
 
 
 def check_layers_to_transform(layers: Any) -> None:
@@ -54,13 +72,25 @@ class ParallelTextConfig(PeftConfig):
 
     A bottleneck branch runs beside each targeted MLP and reads the MLP's input `h`:
 
-        out = mlp(h) + scaling * up(dropout(act(down(h) + text_proj(t))))
+        out = mlp(h) + scaling * up(dropout(act(down(h) + text_proj(t))))            # text_path="bottleneck"
+        out = mlp(h) + scaling * up(dropout(act(down(h + act(text_proj(t))))))       # text_path="input"
 
-    where `t` is the class-prompt embedding of the sample, broadcast over its spatial tokens.
+    where `t` is the class-prompt embedding of the sample, broadcast over its spatial tokens. With
+    `attention_adapter`, a text-free branch also follows the attention of the same blocks, inside the window
+    partition, with its own skip connection: `a = attn(...)`, then `a + scaling * (a + up(act(down(a))))`.
+
+    Two forms are named presets (`samptx_hf.methods.peft_config_for(..., form=...)`): `adaptformer` (these defaults:
+    text after the down-projection, zero-initialised up-projection, MLP side only) and `reference` (the authors'
+    code: `text_path="input"`, `bottleneck_ratio=0.25`, `scaling=0.5`, GELU, `init_weights="pytorch"`,
+    `attention_adapter=True`, `pad_windows_before_norm=True`, `modules_to_save=["mask_decoder", "prompt_encoder"]`).
 
     Args:
         r (`int`, defaults to 32):
-            Bottleneck width of the adapter branch.
+            Bottleneck width of the adapter branch (unless `bottleneck_ratio` is set).
+        bottleneck_ratio (`float`, *optional*):
+            Bottleneck width as a fraction of each block's width, `int(width * ratio)` (the authors' 0.25: 192 at
+            ViT-B); overrides `r`. On SAM 2 the width differs from one Hiera stage to the next, and so does the
+            bottleneck.
         scaling (`float`, defaults to 0.1):
             Factor `s` on the branch output (AdaptFormer's default).
         dropout (`float`, defaults to 0.0):
@@ -69,6 +99,19 @@ class ParallelTextConfig(PeftConfig):
             Bottleneck non-linearity, any key of `transformers.activations.ACT2FN` (`"relu"`, `"gelu"`, ...).
         use_text (`bool`, defaults to `True`):
             Add the projected text embedding inside the branch. `False` gives the plain Parallel-Adapter baseline.
+        text_path (`str`, defaults to `"bottleneck"`):
+            Where the text enters the MLP-side branch (see [`TextPath`]): `"bottleneck"` adds `W_text·t` (no bias)
+            after the down-projection; `"input"` adds `act(W_t·t + b)` (text_dim → block width) to the branch's input.
+        attention_adapter (`bool`, defaults to `False`):
+            Also put a text-free branch after the attention of each adapted block (the authors' "Space" adapter),
+            applied per window, with its own skip connection: the attention output becomes
+            `a + scaling * (a + up(act(down(a))))`, so even a zero branch scales attention by `1 + scaling`. Same
+            bottleneck, activation, scale and initialisation as the MLP side.
+        pad_windows_before_norm (`bool`, defaults to `False`):
+            Give the padding tokens of windowed attention the value `layer_norm1(0)` (its bias) instead of zero, as in
+            a block that partitions into windows before its first layer norm (the authors' code; SAM and SAM 2
+            normalise first, then pad with zeros). Changes only windows that need padding (ViT-B at 1024 px: a 64 × 64
+            grid in 14 × 14 windows). Needs `attention_adapter` (the attention is where it is applied).
         text_dim (`int`, *optional*):
             Width of the text embeddings. Read from the model config (`text_config.projection_dim`) when the
             adapted model is a SAM-PTx model; required otherwise when `use_text=True`.
@@ -88,10 +131,13 @@ class ParallelTextConfig(PeftConfig):
             Name of the `nn.ModuleList` whose index `layers_to_transform` refers to (`"layers"` in SAM's image
             encoder, `"blocks"` in SAM 2's); by default the first numbered segment of a module name.
         modules_to_save (`list[str]`, defaults to `["mask_decoder"]`):
-            Modules trained in full and saved with the adapter (SAM's mask decoder).
-        init_weights (`bool`, defaults to `True`):
-            Start the up-projection at zero so that the adapted model starts exactly equal to the base model.
-            `False` initialises it randomly (for tests).
+            Modules trained in full and saved with the adapter (SAM's mask decoder; the reference form adds
+            `"prompt_encoder"`).
+        init_weights (`bool` or `str`, defaults to `True`):
+            `True`: start the up-projections at zero; without `attention_adapter` the adapted model then starts exactly
+            equal to the base model. `"pytorch"`: PyTorch's default initialisation of every adapter layer (the
+            authors'; the model does not start equal to SAM). `False`: the up-projections drawn from N(0, 0.02)
+            (for tests).
 
     Saving: when the adapted model is a `SamPtxForTextSegmentation`, `save_pretrained` writes its `config.json`
     (which names the frozen SAM and CLIP) beside `adapter_config.json`. A plain `PeftModel.save_pretrained` folder
@@ -99,12 +145,28 @@ class ParallelTextConfig(PeftConfig):
     """
 
     r: int = field(default=32, metadata={"help": "Bottleneck width of the adapter branch."})
+    bottleneck_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Bottleneck width as a fraction of the block width (overrides r), e.g. 0.25."},
+    )
     scaling: float = field(default=0.1, metadata={"help": "Factor on the adapter branch output."})
     dropout: float = field(default=0.0, metadata={"help": "Dropout probability on the bottleneck activations."})
     activation: str = field(default="relu", metadata={"help": "Bottleneck non-linearity (a key of ACT2FN)."})
     use_text: bool = field(
         default=True,
         metadata={"help": "Add the projected text embedding in the branch (False: Parallel-Adapter)."},
+    )
+    text_path: str = field(
+        default=TextPath.BOTTLENECK.value,
+        metadata={"help": "Where text enters the branch: 'bottleneck' (after down) or 'input' (act(W t + b) + h)."},
+    )
+    attention_adapter: bool = field(
+        default=False,
+        metadata={"help": "Also adapt the attention output of each block (text-free, with its own skip)."},
+    )
+    pad_windows_before_norm: bool = field(
+        default=False,
+        metadata={"help": "Pad attention windows with layer_norm1's bias instead of zeros (the authors' block)."},
     )
     text_dim: int | None = field(
         default=None,
@@ -129,9 +191,9 @@ class ParallelTextConfig(PeftConfig):
         default_factory=lambda: ["mask_decoder"],
         metadata={"help": "Modules trained in full and saved with the adapter."},
     )
-    init_weights: bool = field(
+    init_weights: bool | str = field(
         default=True,
-        metadata={"help": "Zero-initialise the up-projection (start exactly at the base model)."},
+        metadata={"help": "True: zero up-projections; 'pytorch': PyTorch's default init; False: N(0, 0.02)."},
     )
 
     # The config and class name of the SAM-PTx model the adapter was added to (`record_base_model`); class
@@ -153,6 +215,30 @@ class ParallelTextConfig(PeftConfig):
             raise ValueError(f"ParallelTextConfig.scaling must be a finite number, got {self.scaling!r}")
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ParallelTextConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.bottleneck_ratio is not None and (
+            not isinstance(self.bottleneck_ratio, int | float)
+            or isinstance(self.bottleneck_ratio, bool)
+            or not 0.0 < self.bottleneck_ratio <= 1.0
+        ):
+            raise ValueError(
+                f"ParallelTextConfig.bottleneck_ratio must be in (0, 1] or None, got {self.bottleneck_ratio!r}"
+            )
+        if isinstance(self.text_path, TextPath):
+            self.text_path = self.text_path.value
+        if self.text_path not in [path.value for path in TextPath]:
+            raise ValueError(
+                f"ParallelTextConfig.text_path={self.text_path!r} is not one of {[path.value for path in TextPath]}"
+            )
+        if self.init_weights not in (True, False, PYTORCH_INIT):
+            raise ValueError(
+                f"ParallelTextConfig.init_weights={self.init_weights!r}, expected True (zero up-projections), "
+                f"{PYTORCH_INIT!r} (PyTorch's default) or False (random, for tests)"
+            )
+        if self.pad_windows_before_norm and not self.attention_adapter:
+            raise ValueError(
+                "ParallelTextConfig.pad_windows_before_norm=True needs attention_adapter=True (it is applied at the "
+                "attention that adapter wraps)"
+            )
         if self.activation not in ACT2FN:
             raise ValueError(
                 f"ParallelTextConfig.activation={self.activation!r} is not a known activation; "

@@ -8,7 +8,33 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from .conditioning import current_text_embeds
-from .config import ParallelTextConfig
+from .config import PYTORCH_INIT, ParallelTextConfig, TextPath
+
+
+def bottleneck_width(config: ParallelTextConfig, width: int) -> int:
+    """The bottleneck of a branch beside a block of `width`: `int(width * bottleneck_ratio)`, or `r`."""
+    if config.bottleneck_ratio is None:
+        return config.r
+    bottleneck = int(width * config.bottleneck_ratio)
+    if bottleneck < 1:
+        raise ValueError(
+            f"ParallelTextConfig.bottleneck_ratio={config.bottleneck_ratio} gives an empty bottleneck on a block of "
+            f"width {width}: expected a ratio of at least 1/{width}"
+        )
+    return bottleneck
+
+
+@torch.no_grad()
+def initialise_up_projection(up: nn.Linear, init_weights: bool | str) -> None:
+    """Zero `up` (`True`), leave PyTorch's default (`"pytorch"`), or draw it from N(0, 0.02) (`False`)."""
+    if init_weights == PYTORCH_INIT:
+        return
+    if init_weights:
+        nn.init.zeros_(up.weight)
+        nn.init.zeros_(up.bias)
+    else:
+        nn.init.normal_(up.weight, std=0.02)
+        nn.init.normal_(up.bias, std=0.02)
 
 
 def _mlp_features(module: nn.Module) -> tuple[int, int]:
@@ -28,7 +54,8 @@ def _mlp_features(module: nn.Module) -> tuple[int, int]:
 
 
 class ParallelTextLayer(nn.Module, BaseTunerLayer):
-    """Wraps a module `mlp` as `mlp(h) + s * up(dropout(act(down(h) + text_proj(t))))`.
+    """Wraps a module `mlp` as `mlp(h) + s * up(dropout(act(down(h) + text_proj(t))))`, or with
+    `text_path="input"` as `mlp(h) + s * up(dropout(act(down(h + act(text_proj(t))))))`.
 
     `h` has shape (batch, ..., in_features) — (batch, height, width, hidden) inside SAM's image encoder — and `t`,
     the text embedding of each sample (batch, text_dim), is read from `text_conditioning` and broadcast over the
@@ -36,7 +63,7 @@ class ParallelTextLayer(nn.Module, BaseTunerLayer):
     """
 
     adapter_layer_names = ("parallel_text_down", "parallel_text_text", "parallel_text_up")
-    other_param_names = ("parallel_text_act", "parallel_text_dropout", "scaling", "use_text")
+    other_param_names = ("parallel_text_act", "parallel_text_dropout", "scaling", "use_text", "text_path")
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: ParallelTextConfig, **kwargs: Any) -> None:
         super().__init__()
@@ -49,6 +76,7 @@ class ParallelTextLayer(nn.Module, BaseTunerLayer):
         self.parallel_text_dropout = nn.ModuleDict({})
         self.scaling: dict[str, float] = {}
         self.use_text: dict[str, bool] = {}
+        self.text_path: dict[str, str] = {}
         self._disable_adapters = False
         self.merged_adapters = []
         self._active_adapter = adapter_name
@@ -61,28 +89,25 @@ class ParallelTextLayer(nn.Module, BaseTunerLayer):
                 "ParallelTextConfig.text_dim is None but use_text=True: set text_dim to the width of the text "
                 "embeddings (it is filled in automatically for SAM-PTx models)"
             )
-        self.parallel_text_down[adapter_name] = nn.Linear(self.in_features, config.r)
-        self.parallel_text_up[adapter_name] = nn.Linear(config.r, self.out_features)
-        if config.use_text:
-            self.parallel_text_text[adapter_name] = nn.Linear(config.text_dim, config.r, bias=False)
+        r = bottleneck_width(config, self.in_features)
+        self.parallel_text_down[adapter_name] = nn.Linear(self.in_features, r)
+        self.parallel_text_up[adapter_name] = nn.Linear(r, self.out_features)
+        if config.use_text and config.text_path == TextPath.INPUT.value:
+            self.parallel_text_text[adapter_name] = nn.Linear(config.text_dim, self.in_features)
+        elif config.use_text:
+            self.parallel_text_text[adapter_name] = nn.Linear(config.text_dim, r, bias=False)
         self.parallel_text_act[adapter_name] = ACT2FN[config.activation]
         self.parallel_text_dropout[adapter_name] = nn.Dropout(config.dropout) if config.dropout else nn.Identity()
         self.scaling[adapter_name] = float(config.scaling)
         self.use_text[adapter_name] = config.use_text
+        self.text_path[adapter_name] = config.text_path
         self.reset_parameters(adapter_name, config.init_weights)
         self._move_adapter_to_device_of_base_layer(adapter_name)
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
 
-    @torch.no_grad()
-    def reset_parameters(self, adapter_name: str, init_weights: bool) -> None:
-        """Zero the up-projection when `init_weights` (the adapted model then equals the base model)."""
-        up = self.parallel_text_up[adapter_name]
-        if init_weights:
-            nn.init.zeros_(up.weight)
-            nn.init.zeros_(up.bias)
-        else:
-            nn.init.normal_(up.weight, std=0.02)
-            nn.init.normal_(up.bias, std=0.02)
+    def reset_parameters(self, adapter_name: str, init_weights: bool | str) -> None:
+        """Initialise the up-projection as `init_weights` says (see `initialise_up_projection`)."""
+        initialise_up_projection(self.parallel_text_up[adapter_name], init_weights)
 
     def _get_base_layer_device_and_dtype(self, base_layer: nn.Module) -> tuple[torch.device, torch.dtype]:
         # peft reads `base_layer.weight`, which SamMLPBlock does not have.
@@ -134,16 +159,118 @@ class ParallelTextLayer(nn.Module, BaseTunerLayer):
             if adapter_name not in self.parallel_text_down:
                 continue
             down = self.parallel_text_down[adapter_name]
-            branch = down(hidden_states.to(down.weight.dtype))  # (batch, ..., r)
+            act = self.parallel_text_act[adapter_name]
+            branch_input = hidden_states.to(down.weight.dtype)  # (batch, ..., in_features)
+            text_proj = None
             if self.use_text[adapter_name]:
                 text_embeds = self._text_for(adapter_name, hidden_states.shape[0])
-                text_proj = self.parallel_text_text[adapter_name](text_embeds.to(down.weight.dtype))  # (batch, r)
-                spatial_ones = [1] * (branch.dim() - 2)
-                branch = branch + text_proj.view(text_proj.shape[0], *spatial_ones, text_proj.shape[-1])
-            branch = self.parallel_text_dropout[adapter_name](self.parallel_text_act[adapter_name](branch))
+                text_proj = self.parallel_text_text[adapter_name](text_embeds.to(down.weight.dtype))
+                spatial_ones = [1] * (hidden_states.dim() - 2)
+                text_proj = text_proj.view(text_proj.shape[0], *spatial_ones, text_proj.shape[-1])
+            if text_proj is not None and self.text_path[adapter_name] == TextPath.INPUT.value:
+                branch_input = branch_input + act(text_proj)  # text_proj: (batch, 1, ..., in_features)
+            branch = down(branch_input)  # (batch, ..., r)
+            if text_proj is not None and self.text_path[adapter_name] == TextPath.BOTTLENECK.value:
+                branch = branch + text_proj  # (batch, 1, ..., r)
+            branch = self.parallel_text_dropout[adapter_name](act(branch))
             delta = self.parallel_text_up[adapter_name](branch) * self.scaling[adapter_name]
             result = result + delta.to(result.dtype)
         return result
 
     def __repr__(self) -> str:
         return "parallel_text." + super().__repr__()
+
+
+class ParallelTextAttentionLayer(ParallelTextLayer):
+    """Wraps the attention of an image-encoder block as `a + s * (a + up(act(down(a))))`, `a` its output.
+
+    The text-free branch of `ParallelTextConfig.attention_adapter` (the authors' "Space" adapter). It sees the
+    attention output per window, (batch * windows, window, window, width), as the block's attention does; being
+    token-wise, it gives the same tokens as it would after the windows are joined again. With
+    `pad_windows_before_norm`, the padding tokens of the windows (zeros, as SAM pads after `layer_norm1`) are
+    replaced by `layer_norm1(0)`, the norm's bias, before the attention reads them.
+    """
+
+    adapter_layer_names = ("parallel_text_down", "parallel_text_up")
+    other_param_names = ("parallel_text_act", "parallel_text_dropout", "scaling", "pad_windows_before_norm")
+
+    def __init__(
+        self,
+        base_layer: nn.Module,
+        adapter_name: str,
+        config: ParallelTextConfig,
+        block_norm: nn.LayerNorm | None = None,
+        **kwargs: Any,
+    ) -> None:
+        nn.Module.__init__(self)
+        self.base_layer = base_layer
+        projection = getattr(base_layer, "proj", None)
+        if not isinstance(projection, nn.Linear):
+            raise ValueError(
+                f"ParallelText's attention adapter wraps an attention with an output projection `proj` (SAM's "
+                f"SamVisionAttention, SAM 2's Sam2MultiScaleAttention), got {type(base_layer).__name__}"
+            )
+        self.in_features = self.out_features = projection.out_features
+        # The block's first layer norm, not registered as a submodule: it is the base model's, not the adapter's.
+        self._block_norm = (block_norm,)
+        self.parallel_text_down = nn.ModuleDict({})
+        self.parallel_text_up = nn.ModuleDict({})
+        self.parallel_text_act = nn.ModuleDict({})
+        self.parallel_text_dropout = nn.ModuleDict({})
+        self.scaling: dict[str, float] = {}
+        self.pad_windows_before_norm: dict[str, bool] = {}
+        self._disable_adapters = False
+        self.merged_adapters = []
+        self._active_adapter = adapter_name
+        self.update_layer(adapter_name, config)
+
+    def update_layer(self, adapter_name: str, config: ParallelTextConfig) -> None:
+        """Add (or replace) the attention-side branch `adapter_name` with the shapes and options of `config`."""
+        if config.pad_windows_before_norm and self._block_norm[0] is None:
+            raise ValueError(
+                "ParallelTextConfig.pad_windows_before_norm=True, but the attention's block has no layer_norm1"
+            )
+        r = bottleneck_width(config, self.in_features)
+        self.parallel_text_down[adapter_name] = nn.Linear(self.in_features, r)
+        self.parallel_text_up[adapter_name] = nn.Linear(r, self.out_features)
+        self.parallel_text_act[adapter_name] = ACT2FN[config.activation]
+        self.parallel_text_dropout[adapter_name] = nn.Dropout(config.dropout) if config.dropout else nn.Identity()
+        self.scaling[adapter_name] = float(config.scaling)
+        self.pad_windows_before_norm[adapter_name] = config.pad_windows_before_norm
+        self.reset_parameters(adapter_name, config.init_weights)
+        self._move_adapter_to_device_of_base_layer(adapter_name)
+        self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
+
+    @property
+    def reads_text(self) -> bool:
+        """Never: the attention-side branch is text-free."""
+        return False
+
+    def _active_names(self) -> list[str]:
+        if self.disable_adapters:
+            return []
+        return [name for name in self.active_adapters if name in self.parallel_text_down]
+
+    def _pad_with_norm_bias(self, windows: torch.Tensor) -> torch.Tensor:
+        """`windows` with every all-zero token (window padding) set to the block's `layer_norm1` bias."""
+        bias = self._block_norm[0].bias.to(windows.dtype)  # (width,)
+        padding = (windows == 0).all(dim=-1, keepdim=True)  # (..., 1)
+        return torch.where(padding, bias, windows)
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        names = self._active_names()
+        if any(self.pad_windows_before_norm[name] for name in names):
+            hidden_states = self._pad_with_norm_bias(hidden_states)
+        outputs = self.base_layer(hidden_states, *args, **kwargs)
+        if not names:
+            return outputs
+        attention = outputs[0] if isinstance(outputs, tuple) else outputs  # (batch * windows, ..., width)
+        result = attention
+        for name in names:
+            down = self.parallel_text_down[name]
+            branch = self.parallel_text_dropout[name](
+                self.parallel_text_act[name](down(attention.to(down.weight.dtype)))
+            )
+            branch = attention + self.parallel_text_up[name](branch).to(attention.dtype)
+            result = result + branch * self.scaling[name]
+        return (result, *outputs[1:]) if isinstance(outputs, tuple) else result

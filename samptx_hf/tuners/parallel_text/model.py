@@ -9,8 +9,8 @@ from peft.config import PeftConfig
 from peft.tuners.tuners_utils import BaseTuner, check_target_module_exists
 from torch import nn
 
-from .config import SAM_VISION_MLP_PATTERN, ParallelTextConfig
-from .layer import ParallelTextLayer
+from .config import SAM_VISION_ATTENTION_PATTERN, SAM_VISION_MLP_PATTERN, ParallelTextConfig
+from .layer import ParallelTextAttentionLayer, ParallelTextLayer
 
 
 def block_index(key: str, layers_pattern: list[str] | str | None = None) -> int | None:
@@ -81,17 +81,23 @@ HEADS_WITHOUT_LOSS = ("pred_obj_score_head",)
 PRESENCE_HEAD_MODULE = "presence_head"
 
 
+# SAM's random Fourier features, which a trained copy of the prompt encoder holds (`shared_embedding`): a fixed
+# buffer in segment-anything, never trained (the image side reads its own copy, `shared_image_embedding`).
+FIXED_IN_TRAINED_COPIES = ("shared_embedding",)
+
+
 def freeze_heads_without_loss(model: nn.Module, adapter_name: str) -> None:
-    """Freeze the `HEADS_WITHOUT_LOSS` inside the adapter's trained module copies (they keep the base's weights),
-    unless the model trains a presence answer."""
-    if getattr(getattr(model, "config", None), "presence_head", False):
-        return
+    """Freeze, inside the adapter's trained module copies (they keep the base's weights), the
+    `FIXED_IN_TRAINED_COPIES` and, unless the model trains a presence answer, the `HEADS_WITHOUT_LOSS`."""
+    frozen = set(FIXED_IN_TRAINED_COPIES)
+    if not getattr(getattr(model, "config", None), "presence_head", False):
+        frozen.update(HEADS_WITHOUT_LOSS)
     for module in model.modules():
         copies = getattr(module, "modules_to_save", None)
         if not isinstance(copies, nn.ModuleDict) or adapter_name not in copies:
             continue
         for name, submodule in copies[adapter_name].named_modules():
-            if name.rsplit(".", 1)[-1] in HEADS_WITHOUT_LOSS:
+            if name.rsplit(".", 1)[-1] in frozen:
                 submodule.requires_grad_(False)
 
 
@@ -153,7 +159,10 @@ class ParallelTextModel(BaseTuner):
     @staticmethod
     def _check_target_module_exists(peft_config: PeftConfig, key: str) -> bool | re.Match[str] | None:
         # peft applies `layers_to_transform` only to a list of target names; ours also filters a regex target.
+        # With `attention_adapter`, the attention of each image-encoder block is a target too.
         found = check_target_module_exists(peft_config, key)
+        if not found and getattr(peft_config, "attention_adapter", False):
+            found = re.fullmatch(SAM_VISION_ATTENTION_PATTERN, key) is not None
         layers = getattr(peft_config, "layers_to_transform", None)
         if not found or layers is None or not isinstance(peft_config.target_modules, str):
             return found
@@ -190,7 +199,11 @@ class ParallelTextModel(BaseTuner):
         if isinstance(target, ParallelTextLayer):
             target.update_layer(adapter_name, peft_config)
             return
-        new_module = ParallelTextLayer(target, adapter_name, peft_config)
+        if peft_config.attention_adapter and re.fullmatch(SAM_VISION_ATTENTION_PATTERN, current_key):
+            block_norm = getattr(parent, "layer_norm1", None)
+            new_module = ParallelTextAttentionLayer(target, adapter_name, peft_config, block_norm=block_norm)
+        else:
+            new_module = ParallelTextLayer(target, adapter_name, peft_config)
         if adapter_name not in self.active_adapters:
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
