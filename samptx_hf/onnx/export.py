@@ -129,6 +129,7 @@ def export_model(
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.partial-", dir=parent)
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's folder is private (0700); an export folder is not
         layout = _write_export(model, staging, class_names, class_embeddings, tokenizer, opset, exporter)
         if quantize is not None:
             from .quantization import quantize_export
@@ -189,6 +190,13 @@ def check_export_folder(output_dir: str | os.PathLike, name: str = "output_dir")
             f"{name} {output_dir!r} holds an export and other files {others[:5]}, which replacing the export would "
             "delete: move them, or choose another folder"
         )
+
+
+def _umask() -> int:
+    """This process's umask (the permissions a new folder does not get)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _move_into_place(staging: str, output_dir: str) -> None:

@@ -1,5 +1,6 @@
 """Every exported graph against the PyTorch model it came from, at batch and prompt sizes other than the export's."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,9 @@ def test_an_export_replaces_an_earlier_one_whole_and_a_failed_one_leaves_it_as_i
     output = tmp_path / "out"
     export_model(make_exportable_model("parallel_text", 1), output, class_names=CLASS_NAMES)
     assert (output / "trunk.onnx").exists()  # adapters in the last block: a trunk graph
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o777 & ~umask  # as a folder made by os.makedirs, not private
     earlier = {path.name: path.read_bytes() for path in output.iterdir()}
 
     def fail_on_the_decoder(module, inputs, output_dir, spec, *rest):
