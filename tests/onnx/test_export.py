@@ -263,6 +263,13 @@ def test_an_opset_the_exporter_does_not_write_is_refused_before_anything(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_text_encoder_flag_that_is_not_a_bool_is_refused_before_anything(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _refuse_to_export)
+    with pytest.raises(TypeError, match="text_encoder='no' is a str, expected True or False"):
+        export_model(make_exportable_model("decoder_only", 1), tmp_path / "out", text_encoder="no")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_export_replaces_an_earlier_one_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "_export_graph", _fake_export_graph)
     output = tmp_path / "out"
