@@ -27,7 +27,7 @@ from torch.onnx import _constants as _onnx_constants
 from ..class_prompts import check_vocabulary
 from ..configuration_samptx import TextInjection
 from ..image_encoding import first_text_block, image_encoder_blocks
-from ..input_checks import check_output_path
+from ..input_checks import check_bool, check_output_path
 from ..modeling_samptx import SamPtxForTextSegmentation
 from ..processing_samptx import SamPtxProcessor
 from ..sam_backbones import image_embedding_shape, input_image_size, is_sam2, low_res_mask_size
@@ -102,7 +102,7 @@ def export_model(
         [`ExportLayout`]: What was written (also in `output_dir/config.json`).
 
     Raises:
-        TypeError: When `model` is not a SAM-PTx model.
+        TypeError: When `model` is not a SAM-PTx model, or `text_encoder` is not a bool.
         ValueError: On an opset the exporter does not write, empty or repeated class names or one whose prompt is
             longer than the text encoder takes, a text encoder asked for without a tokenizer, or an `output_dir`
             that cannot be written (a file, under a file, read-only) or holds files that are not an export. All are
@@ -110,6 +110,7 @@ def export_model(
     """
     model = _sam_ptx_model(model)
     check_opset(opset, exporter)
+    text_encoder = check_bool(text_encoder, "text_encoder")
     if quantize is not None:
         from .quantization import QUANTIZATION_MODES
 
@@ -129,6 +130,7 @@ def export_model(
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output_dir))}.partial-", dir=parent)
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's folder is private (0700); an export folder is not
         layout = _write_export(model, staging, class_names, class_embeddings, tokenizer, opset, exporter)
         if quantize is not None:
             from .quantization import quantize_export
@@ -189,6 +191,13 @@ def check_export_folder(output_dir: str | os.PathLike, name: str = "output_dir")
             f"{name} {output_dir!r} holds an export and other files {others[:5]}, which replacing the export would "
             "delete: move them, or choose another folder"
         )
+
+
+def _umask() -> int:
+    """This process's umask (the permissions a new folder does not get)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _move_into_place(staging: str, output_dir: str) -> None:

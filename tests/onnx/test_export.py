@@ -1,5 +1,6 @@
 """Every exported graph against the PyTorch model it came from, at batch and prompt sizes other than the export's."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -262,11 +263,21 @@ def test_an_opset_the_exporter_does_not_write_is_refused_before_anything(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_text_encoder_flag_that_is_not_a_bool_is_refused_before_anything(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "_export_graph", _refuse_to_export)
+    with pytest.raises(TypeError, match="text_encoder='no' is a str, expected True or False"):
+        export_model(make_exportable_model("decoder_only", 1), tmp_path / "out", text_encoder="no")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_export_replaces_an_earlier_one_whole_and_a_failed_one_leaves_it_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "_export_graph", _fake_export_graph)
     output = tmp_path / "out"
     export_model(make_exportable_model("parallel_text", 1), output, class_names=CLASS_NAMES)
     assert (output / "trunk.onnx").exists()  # adapters in the last block: a trunk graph
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o777 & ~umask  # as a folder made by os.makedirs, not private
     earlier = {path.name: path.read_bytes() for path in output.iterdir()}
 
     def fail_on_the_decoder(module, inputs, output_dir, spec, *rest):
