@@ -160,6 +160,11 @@ def test_with_the_adapter_disabled_the_presence_head_empties_no_mask(tmp_path):
     assert [result.presence for result in results] == [1.0, 1.0]
     trained = loaded.segment(image, ["red", "blue"])  # the adapter's own answer
     assert all(result.presence < 1.0 for result in trained)
+    trained_head = {
+        k: v.clone() for k, v in loaded.base_model.model.presence_head.modules_to_save["default"].state_dict().items()
+    }
+    unloaded = loaded.unload()  # keeps the trained copy, not the base's
+    assert all(torch.equal(unloaded.presence_head.state_dict()[name], value) for name, value in trained_head.items())
 
 
 def test_an_adapter_loaded_onto_the_other_sam_is_refused_naming_both(tmp_path):

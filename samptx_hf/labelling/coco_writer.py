@@ -147,10 +147,10 @@ def save_class_masks(folder: Path, predictions: Sequence[ClassPrediction]) -> No
 __all__ = [
     "ANNOTATION_MODES",
     "categories_of",
+    "class_masks_folder",
     "coco_document",
     "encode_rle",
     "image_annotations",
-    "class_masks_folder",
     "label_map_path",
     "picture_name",
     "save_class_masks",

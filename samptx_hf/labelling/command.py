@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     return _state_fingerprint(model, lambda name: ".original_module." not in f".{name}")
 
 
-def _state_fingerprint(model: torch.nn.Module, keep: Any = lambda name: True) -> str:
+def _state_fingerprint(model: torch.nn.Module, keep: Callable[[str], bool] = lambda name: True) -> str:
     digest = hashlib.sha256()
     for name, parameter in model.state_dict().items():
         if keep(name):

@@ -18,6 +18,9 @@ from torch.utils.data import Dataset
 
 from ..inference import load_image
 
+# The files that make a folder a `datasets` `save_to_disk` folder (a Dataset's, a DatasetDict's).
+_SAVED_DATASET_FILES = ("dataset_info.json", "dataset_dict.json")
+
 
 @dataclass(frozen=True)
 class ImageEntry:
@@ -94,18 +97,24 @@ def open_image_source(
 
     Raises:
         FileNotFoundError: When `images` is neither a file, a folder nor a dataset id, or is a folder without files.
-        ValueError: On a COCO file without an `images` list, a dataset without `image_column` or `split`, or a
-            `split` given for another split's `save_to_disk` folder.
+        ValueError: On a COCO file without an `images` list, a dataset without `image_column` or `split`, a
+            `split` given for another split's `save_to_disk` folder, or for a folder of files or a COCO file.
     """
     path = Path(images)
     if image_root is not None and path.suffix.lower() != ".json":
         raise ValueError(f"--image-root is for a COCO file of images, but the images are {os.fspath(images)!r}")
+    is_dataset_folder = path.is_dir() and any((path / name).is_file() for name in _SAVED_DATASET_FILES)
+    if split is not None and (path.is_file() or (path.is_dir() and not is_dataset_folder)):
+        raise ValueError(
+            f"--split is for a dataset, but the images are {'the file' if path.is_file() else 'the folder'} "
+            f"{os.fspath(images)!r} (every image of it is labelled): leave --split out"
+        )
     if path.is_file():
         if path.suffix.lower() != ".json":
             raise ValueError(f"images {os.fspath(images)!r} is a file, expected a folder, a COCO .json or a dataset")
         return _coco_source(path, Path(image_root) if image_root is not None else path.parent)
     if path.is_dir():
-        if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+        if is_dataset_folder:
             return _dataset_source(os.fspath(path), image_column, split, from_disk=True)
         return _folder_source(path)
     if os.fspath(images).count("/") != 1 or os.path.isabs(images) or os.fspath(images).startswith("."):

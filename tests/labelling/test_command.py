@@ -333,3 +333,25 @@ def test_a_run_fingerprinted_by_the_whole_state_dict_resumes(adapter_repo, parts
     (output / "run.json").write_text(__import__("json").dumps({**header, "model_fingerprint": earlier}))
     assert label(adapter_repo, parts_images[0], output, "--classes", "red") == 0
     assert read_json(output / "run.json")["model_fingerprint"] == earlier
+
+
+def test_split_labels_that_split_of_a_saved_dataset_dict(adapter_repo, parts_images, tmp_path, capsys):
+    import datasets
+
+    folder, _ = parts_images
+    features = datasets.Features({"image": datasets.Image(), "file_name": datasets.Value("string")})
+    rows = {
+        split: {"image": [str(folder / name) for name in names], "file_name": names}
+        for split, names in (("train", ["image_0.png"]), ("validation", ["image_1.png", "image_2.png"]))
+    }
+    splits = {split: datasets.Dataset.from_dict(data, features=features) for split, data in rows.items()}
+    datasets.DatasetDict(splits).save_to_disk(tmp_path / "saved")
+    options = ["--classes", "red", "--split", "validation"]
+    assert label(adapter_repo, tmp_path / "saved", tmp_path / "out", *options) == 0
+    names = [image["file_name"] for image in read_json(tmp_path / "out" / "annotations.json")["images"]]
+    assert names == ["image_1.png", "image_2.png"] and read_json(tmp_path / "out" / "run.json")["split"] == "validation"
+    splits["validation"].save_to_disk(tmp_path / "alone")
+    assert label(adapter_repo, tmp_path / "alone", tmp_path / "other", *options) == 1
+    assert (
+        "is one split saved alone (a dataset without a split name), not --split 'validation'" in capsys.readouterr().err
+    )

@@ -69,3 +69,12 @@ def test_split_picks_a_split_of_a_saved_dataset_dict_and_must_name_a_saved_split
     datasets.Dataset.from_dict({"image": [make_image()]}, features=features).save_to_disk(tmp_path / "unnamed")
     with pytest.raises(ValueError, match="a dataset without a split name\\), not --split 'validation': leave --split"):
         open_image_source(tmp_path / "unnamed", split="validation")
+
+
+def test_split_is_refused_for_a_folder_of_files_or_a_coco_file(tmp_path):
+    make_image().save(tmp_path / "a.png")
+    (tmp_path / "instances.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "a.png"}]}))
+    with pytest.raises(ValueError, match="--split is for a dataset, but the images are the folder .* leave --split"):
+        open_image_source(tmp_path, split="validation")
+    with pytest.raises(ValueError, match="--split is for a dataset, but the images are the file .*instances.json"):
+        open_image_source(tmp_path / "instances.json", split="validation")
