@@ -133,6 +133,8 @@ def select_images(
         ValueError: if a listed image is not a candidate (the message names it, and how many more), or `fraction`
             is not in (0, 1].
     """
+    if not 0 < fraction <= 1:  # NaN fails too
+        raise ValueError(f"fraction={fraction}, expected a value in (0, 1], e.g. 1/512")
     kept = list(range(len(file_names)))
     if image_list is not None:
         names = read_image_list(image_list) if isinstance(image_list, (str, os.PathLike)) else list(image_list)
@@ -147,6 +149,4 @@ def select_images(
     if fraction != 1.0 and kept:
         chosen = set(select_image_ids((image_ids[index] for index in kept), fraction, seed))
         kept = [index for index in kept if image_ids[index] in chosen]
-    elif not 0 < fraction <= 1:
-        raise ValueError(f"fraction={fraction}, expected a value in (0, 1], e.g. 1/512")
     return kept

@@ -134,3 +134,17 @@ def test_load_coco_draws_a_fraction_of_the_annotated_images_before_reading(coco_
         warnings.simplefilter("error")
         dataset = load_coco(annotation_file, image_dir, fraction=0.5, seed=4)
     assert set(dataset["image_id"]) == set(chosen)
+
+
+def test_the_listed_annotations_decoded_alone_are_those_of_a_full_parse(coco_files, tmp_path):
+    # With a list, only the listed images' annotations are decoded from the text (RLE objects included, keys in any
+    # order); the samples are those of the whole file's parse.
+    annotation_file, image_dir, _ = coco_files
+    whole = load_coco(annotation_file, image_dir)
+    listed = load_coco(annotation_file, image_dir, image_list=["000000000001.jpg", "000000000002.jpg"])
+    assert listed["image_id"] == whole["image_id"] and listed["class_name"] == whole["class_name"]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(listed["mask"], whole["mask"], strict=True))
+    # A file not laid out as instances: parsed whole, and named as without a list.
+    (tmp_path / "instances.json").write_text('{"images": [], "annotations": {}}')
+    with pytest.raises(ValueError, match="instances.json has no 'annotations', 'categories' list"):
+        load_coco(tmp_path / "instances.json", image_dir, image_list=["000000000002.jpg"])
