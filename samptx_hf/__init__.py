@@ -21,7 +21,7 @@ if _WITH_TORCH:
     from .image_encoding import ImageTrunk
     from .inference import SegmentationResult, segment
     from .losses import sam_segmentation_loss
-    from .methods import Method, parse_adapter_layers, peft_config_for, text_injection_for
+    from .methods import AdapterForm, Method, parse_adapter_layers, peft_config_for, text_injection_for
     from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
     from .peft_model import SamPtxPeftModel
     from .predictor import SamPtxPredictor
@@ -50,6 +50,7 @@ if _WITH_TORCH:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdapterForm",
     "ImageFeatures",
     "ImageTrunk",
     "Method",

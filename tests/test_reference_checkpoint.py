@@ -100,6 +100,9 @@ def test_auto_model_loads_the_converted_repository(converted):
     *_, repo = converted
     model = AutoModel.from_pretrained(repo)
     assert model.peft_config["default"].attention_adapter
+    card = (repo / "README.md").read_text()
+    assert "beside the MLP and after the attention of every one of the 2 image-encoder blocks" in card
+    assert "| Empty-prompt embedding subtracted | `True`" in card
 
 
 def test_cli_converts_a_bare_state_dict(converted, tmp_path, capsys):

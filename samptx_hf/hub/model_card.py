@@ -100,13 +100,15 @@ def adapter_placement(config: SamPtxConfig, adapter_config: Any) -> str:
     if target_modules == DUMMY_TARGET_MODULES or not target_modules:
         return "none (the image encoder is SAM's own)"
     num_blocks = image_encoder_block_count(config)
+    sides = "MLP and after the attention" if getattr(adapter_config, "attention_adapter", False) else "MLP"
     layers = getattr(adapter_config, "layers_to_transform", None)
     if layers is None:
-        return f"beside the MLP of every one of the {num_blocks} image-encoder blocks"
+        return f"beside the {sides} of every one of the {num_blocks} image-encoder blocks"
     # Stored resolved once wrapped (`get_peft_model`); a config not yet applied may count from the end.
     blocks = sorted(block % num_blocks for block in ([layers] if isinstance(layers, int) else layers))
     names = ", ".join(str(block) for block in blocks[:-1]) + (" and " if len(blocks) > 1 else "") + str(blocks[-1])
-    return f"beside the MLP of image-encoder block{'s' if len(blocks) > 1 else ''} {names} of {num_blocks} (0-based)"
+    plural = "s" if len(blocks) > 1 else ""
+    return f"beside the {sides} of image-encoder block{plural} {names} of {num_blocks} (0-based)"
 
 
 def _text_entry(config: SamPtxConfig, adapter_config: Any) -> str:
@@ -189,8 +191,15 @@ def _model_card_body(
         ("Text injection", f"`{config.text_injection}`"),
         ("Adapters", placement),
     ]
-    for option in ("r", "scaling", "activation", "use_text"):
-        if hasattr(adapter_config, option):
+    if getattr(config, "subtract_empty_prompt", False):
+        rows.insert(3, ("Empty-prompt embedding subtracted", "`True` (the authors' text embedding)"))
+    width = "bottleneck_ratio" if getattr(adapter_config, "bottleneck_ratio", None) is not None else "r"
+    # The reference form's options, shown where they are not the default form's.
+    shown_when = {"text_path": "input", "attention_adapter": True, "init_weights": "pytorch"}
+    for option in (width, "scaling", "activation", "use_text", *shown_when):
+        if hasattr(adapter_config, option) and (
+            option not in shown_when or getattr(adapter_config, option) == shown_when[option]
+        ):
             rows.append((f"Adapter `{option}`", f"`{getattr(adapter_config, option)}`"))
     rows.append(("Trained in full", f"`{adapter_config.modules_to_save}`"))
     if click_rounds is not None:

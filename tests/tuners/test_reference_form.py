@@ -200,3 +200,32 @@ def test_onnx_text_graph_gives_the_authors_text_embedding():
     with torch.no_grad():
         graph_embeds = TextEncoderGraph(model)(tokens["input_ids"], tokens["attention_mask"])
     torch.testing.assert_close(graph_embeds, model.encode_text(["circle", "striped"]))
+
+
+@pytest.mark.slow
+def test_training_with_the_reference_form_and_text_saves_an_adapter_that_loads(tmp_path):
+    from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, train
+
+    model_args = ModelArguments(
+        sam_model_name_or_path="tiny-random",
+        text_model_name_or_path="tiny-random",
+        tiny_image_size=64,
+        tiny_hidden_size=32,
+        tiny_num_layers=2,
+        adapter_form="reference",
+        prompt_template="{}",
+        subtract_empty_prompt=True,
+    )
+    training_args = SamPtxTrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        warmup_steps=1,
+        eval_steps=100,
+        checkpointing_steps=100,
+        disable_tqdm=True,
+    )
+    train(model_args, DataArguments(num_train_samples=8, num_eval_samples=4), training_args)
+    adapter_config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert adapter_config["attention_adapter"] and adapter_config["text_path"] == "input"
+    assert adapter_config["modules_to_save"] == ["mask_decoder", "prompt_encoder"]
+    assert json.loads((tmp_path / "config.json").read_text())["subtract_empty_prompt"] is True
