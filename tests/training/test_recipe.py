@@ -266,3 +266,20 @@ def test_ctrl_c_before_the_first_checkpoint_says_how_to_start_again(tmp_path, mo
     assert exit_info.value.code == 130 and len(err.splitlines()) == 1
     assert "no checkpoint was saved" in err
     assert err.endswith(shlex.join([*tiny_cli(tmp_path), "--overwrite_output_dir"]))
+
+
+def test_auto_find_batch_size_lowers_the_batch_until_a_step_fits(tmp_path, monkeypatch, capsys):
+    real_loss = loop.click_rounds_loss
+    probed = []
+
+    def out_of_memory_above_2(model, inputs, *args, **kwargs):
+        probed.append(inputs["pixel_values"].shape[0])
+        if inputs["pixel_values"].shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_loss(model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "click_rounds_loss", out_of_memory_above_2)
+    results = run(tmp_path, max_steps=2, per_device_train_batch_size=8, auto_find_batch_size=True)
+    assert probed[:7] == [8, 7, 6, 5, 4, 3, 2] and set(probed[7:]) == {2}  # accelerate's rule: x 0.9
+    assert results["per_device_train_batch_size"] == 2 and results["global_step"] == 2
+    assert "--auto_find_batch_size: 2 per device fits (from 8)" in capsys.readouterr().out
