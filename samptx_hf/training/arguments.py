@@ -343,8 +343,8 @@ class SamPtxTrainingArguments:
     auto_find_batch_size: bool = field(
         default=False,
         metadata={
-            "help": "Halve --per_device_train_batch_size until a training step fits in the device's memory "
-            "(accelerate's find_executable_batch_size)."
+            "help": "Lower --per_device_train_batch_size until a training step fits in the device's memory "
+            "(accelerate's find_executable_batch_size: x 0.9 after each out-of-memory error)."
         },
     )
     logging_steps: int = field(

@@ -499,9 +499,9 @@ def find_train_batch_size(
     args: SamPtxTrainingArguments,
     presence_head: bool,
 ) -> int:
-    """The largest batch size, from `--per_device_train_batch_size` halving down, whose training step (forward and
-    backward) fits in the device's memory (accelerate's `find_executable_batch_size`); the smallest over the
-    processes. The probe's gradients are dropped."""
+    """The largest batch size, from `--per_device_train_batch_size` down (x 0.9 each time), whose training step
+    (forward and backward) fits in the device's memory (accelerate's `find_executable_batch_size`); the smallest
+    over the processes. The probe's gradients are dropped."""
     model.to(accelerator.device)
 
     @find_executable_batch_size(starting_batch_size=args.per_device_train_batch_size)

@@ -266,3 +266,43 @@ def test_ctrl_c_before_the_first_checkpoint_says_how_to_start_again(tmp_path, mo
     assert exit_info.value.code == 130 and len(err.splitlines()) == 1
     assert "no checkpoint was saved" in err
     assert err.endswith(shlex.join([*tiny_cli(tmp_path), "--overwrite_output_dir"]))
+
+
+def test_auto_find_batch_size_lowers_the_batch_until_a_step_fits(tmp_path, monkeypatch, capsys):
+    real_loss = loop.click_rounds_loss
+    probed = []
+
+    def out_of_memory_above_2(model, inputs, *args, **kwargs):
+        probed.append(inputs["pixel_values"].shape[0])
+        if inputs["pixel_values"].shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_loss(model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "click_rounds_loss", out_of_memory_above_2)
+    results = run(tmp_path, max_steps=2, per_device_train_batch_size=8, auto_find_batch_size=True)
+    assert probed[:7] == [8, 7, 6, 5, 4, 3, 2] and set(probed[7:]) == {2}  # accelerate's rule: x 0.9
+    assert results["per_device_train_batch_size"] == 2 and results["global_step"] == 2
+    assert "--auto_find_batch_size: 2 per device fits (from 8)" in capsys.readouterr().out
+
+
+def test_persistent_workers_draw_each_epoch_s_points_as_the_main_process_does():
+    from torch.utils.data import DataLoader
+
+    from samptx_hf.processing_samptx import image_processor_for_sam_config
+
+    config = tiny_samptx_config(image_size=64, hidden_size=32, num_hidden_layers=2)
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[4:28, 4:28] = True
+    rows = [
+        {"image": np.zeros((32, 32, 3), dtype=np.uint8), "mask": mask, "class_name": "a", "sample_index": index}
+        for index in range(4)
+    ]
+    collator = SamPtxDataCollator(image_processor_for_sam_config(config.sam_config), num_points=3, train=True)
+    loader = DataLoader(rows, batch_size=4, collate_fn=collator, num_workers=1, persistent_workers=True)
+    by_epoch = []
+    for epoch in range(2):
+        collator.set_epoch(epoch)
+        (batch,) = list(loader)
+        by_epoch.append(batch["input_points"])
+        torch.testing.assert_close(batch["input_points"], collator(rows)["input_points"])  # the main process's
+    assert not torch.equal(by_epoch[0], by_epoch[1])
