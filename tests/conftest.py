@@ -25,6 +25,11 @@ os.environ["HF_HOME"] = _TEST_HF_HOME
 for _variable in _CACHE_VARIABLES:  # each would override its part of HF_HOME
     os.environ.pop(_variable, None)
 
+# Under pytest-xdist each worker takes one core: with two torch threads per worker, the workers (and the training
+# subprocesses they start) would fight over the cores, which slows small torch ops many times over.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from factories import make_batch, make_model  # noqa: E402

@@ -65,4 +65,3 @@ def test_the_check_sees_a_private_import(tmp_path, monkeypatch):
         "samptx_hf.inference: from samptx_hf.data._helpers import ... (the private module _helpers)",
         "samptx_hf.inference: from samptx_hf.data.loaders import _private",
     ]
-
