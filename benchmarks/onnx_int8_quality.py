@@ -3,7 +3,7 @@
 Text only (the class name alone is the prompt) on held-out samples of the synthetic whole-or-part task: IoU of each
 runtime's mask with the target, averaged over the samples, and how often int8 and float32 agree on presence.
 
-    python examples/train.py --dataset synthetic --prompt_mode text --output_dir outputs/tiny-text
+    python examples/train.py --dataset synthetic --prompt_mode text --max_steps 400 --output_dir outputs/tiny-text
     python benchmarks/onnx_int8_quality.py --model outputs/tiny-text --num-images 64
 """
 

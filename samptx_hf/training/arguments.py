@@ -397,7 +397,7 @@ class SamPtxTrainingArguments:
     )
     dataloader_pin_memory: bool = field(default=True, metadata={"help": "Pinned host memory for the batches (GPU)."})
     dataloader_persistent_workers: bool = field(
-        default=True, metadata={"help": "Keep the DataLoader workers from one epoch to the next."}
+        default=True, metadata={"help": "Keep the training DataLoader's workers from one epoch to the next."}
     )
     disable_tqdm: bool = field(default=False, metadata={"help": "No progress bar."})
     semantic_eval: bool = field(

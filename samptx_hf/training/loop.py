@@ -246,10 +246,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     loader_options = {
         "num_workers": num_workers,
         "pin_memory": args.dataloader_pin_memory and accelerator.device.type == "cuda",
-        "persistent_workers": args.dataloader_persistent_workers and num_workers > 0,
     }
     train_dataloader = DataLoader(
-        train_dataset, batch_size=batch_size, shuffle=True, collate_fn=train_collator, **loader_options
+        train_dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=train_collator,
+        persistent_workers=args.dataloader_persistent_workers and num_workers > 0,  # the evaluations' start anew
+        **loader_options,
     )
     eval_dataloaders = {
         mode: DataLoader(
