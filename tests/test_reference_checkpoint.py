@@ -182,3 +182,30 @@ def test_bad_checkpoints_are_refused_in_one_line(converted, tmp_path, capsys, co
             )
     assert re.search(message, _refusal(tmp_path, state, base_dir, capsys))
     assert not (tmp_path / "out").exists()
+
+
+def test_help_names_the_command_and_its_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "convert  convert a checkpoint of the authors' SAM-PTx code" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    out = capsys.readouterr().out
+    assert all(flag in out for flag in ("--checkpoint", "--sam-model", "--text-model", "--output", "weights_only"))
+
+
+def test_a_non_empty_output_is_refused_before_loading(tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("mine")
+    args = [
+        "convert",
+        "--checkpoint",
+        str(tmp_path / "none.pth"),
+        "--sam-model",
+        "x",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    assert main(args) == 1
+    assert re.search(r"--output .*out is not empty", capsys.readouterr().err)
+    assert (tmp_path / "out" / "mine.txt").read_text() == "mine"

@@ -188,7 +188,8 @@ class ParallelTextAttentionLayer(ParallelTextLayer):
     attention output per window, (batch * windows, window, window, width), as the block's attention does; being
     token-wise, it gives the same tokens as it would after the windows are joined again. With
     `pad_windows_before_norm`, the padding tokens of the windows (zeros, as SAM pads after `layer_norm1`) are
-    replaced by `layer_norm1(0)`, the norm's bias, before the attention reads them.
+    replaced by `layer_norm1(0)`, the norm's bias, before the attention reads them. They are found as the all-zero
+    tokens: a real token leaves `layer_norm1` all zero only if the norm's weights are.
     """
 
     adapter_layer_names = ("parallel_text_down", "parallel_text_up")
