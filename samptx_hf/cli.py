@@ -482,7 +482,9 @@ def run_eval(args: argparse.Namespace) -> None:
             for source in sources
         }
     for name, (part, output_dir) in parts.items():
-        with tqdm(desc=f"evaluating {name}", unit="sample", dynamic_ncols=True) as bar:
+        with tqdm(
+            desc="evaluating" if len(parts) == 1 else f"evaluating {name}", unit="sample", dynamic_ncols=True
+        ) as bar:
 
             def progress(done: int, total: int, bar: tqdm = bar) -> None:
                 if bar.total != total:  # the semantic pass counts (image, class) pairs

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_train_loop import REPO, TINY_MODEL, _train_script
+from training_helpers import REPO, TINY_MODEL, train_script
 
 from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, TrainingArgumentParser
 
@@ -100,7 +100,7 @@ def test_each_config_runs_two_steps_on_tiny_data(tmp_path, config):
     dataset = yaml.safe_load(config.read_text())["dataset"]
     tiny_model = [f"--{key}={value}" for key, value in TINY_MODEL.items()]
     overrides = [*tiny_model, *_tiny_data(dataset, tmp_path / "data"), "--fraction", "1", "--max_steps", "2"]
-    results = _train_script().main(
+    results = train_script().main(
         [str(config), *overrides, "--output_dir", str(tmp_path / "run"), "--disable_tqdm", "--eval_steps", "1"]
     )
     assert results["global_step"] == 2 and results["method"] == yaml.safe_load(config.read_text())["method"]

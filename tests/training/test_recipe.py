@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_loop import TINY_DATA, TINY_MODEL, _train_script, tiny_cli
+from training_helpers import TINY_DATA, TINY_MODEL, tiny_cli, train_script
 
 import samptx_hf.training.loop as loop
 from samptx_hf.data import SamPtxDataCollator
@@ -206,7 +206,7 @@ def test_an_output_dir_that_cannot_be_written_is_refused_before_anything_runs(
     output_dir = output_dir.replace("{file}", str(tmp_path / "notes.txt"))
     monkeypatch.setattr(loop, "load_splits", lambda *a: pytest.fail("the data was loaded before the check"))
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(tiny_cli(output_dir))
+        train_script().main(tiny_cli(output_dir))
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and len(err.splitlines()) == 1, err
     assert re.match(rf"\S+: error: argument --output_dir: '{re.escape(output_dir)}' cannot be written \(.+\)", err)
@@ -228,7 +228,7 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_the_last_checkpoint
     assert not (tmp_path / "a" / "adapter_model.safetensors").exists()  # nothing saved after it
     steps = iter(range(100))
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(tiny_cli(tmp_path / "b", max_steps=6, checkpointing_steps=2, logging_steps=2))
+        train_script().main(tiny_cli(tmp_path / "b", max_steps=6, checkpointing_steps=2, logging_steps=2))
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and len(err.splitlines()) == 1
     assert "training stopped at step 4" in err
@@ -245,7 +245,7 @@ def test_ctrl_c_during_training_prints_one_line_with_the_command_that_resumes(tm
     monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
     argv = tiny_cli(tmp_path, max_steps=4, checkpointing_steps=2)
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(argv)
+        train_script().main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 130 and len(err.splitlines()) == 1, err
     assert f"the checkpoints in {tmp_path / 'checkpoints'} are intact" in err
@@ -253,7 +253,7 @@ def test_ctrl_c_during_training_prints_one_line_with_the_command_that_resumes(tm
     assert command[:2] == ["python", command[1]] and command[1].endswith("train.py")
     assert command[2:] == [*argv, "--resume_from_checkpoint", "latest"]
     monkeypatch.setattr(loop, "save_checkpoint", real_save)
-    results = _train_script().main(command[2:])  # the printed command finishes the run
+    results = train_script().main(command[2:])  # the printed command finishes the run
     assert results["global_step"] == 4
 
 
@@ -261,7 +261,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_how_to_start_again(tmp_path, mo
     monkeypatch.setattr(loop, "load_splits", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     argv = [*tiny_cli(tmp_path), "--overwrite_output_dir", "true"]
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(argv)
+        train_script().main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 130 and len(err.splitlines()) == 1
     assert "no checkpoint was saved" in err

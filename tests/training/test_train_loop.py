@@ -6,12 +6,12 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import accelerate.tracking
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import REPO, TINY_DATA, TINY_MODEL, tiny_cli, train_script
 
 import samptx_hf.training.loop as loop
 from samptx_hf.training import (
@@ -23,33 +23,6 @@ from samptx_hf.training import (
     train,
 )
 from samptx_hf.training.loop import resolve_mixed_precision
-
-REPO = Path(__file__).resolve().parents[2]
-TINY_MODEL = {
-    "sam_model_name_or_path": "tiny-random",
-    "text_model_name_or_path": "tiny-random",
-    "tiny_image_size": 64,
-    "tiny_hidden_size": 32,
-    "tiny_num_layers": 2,
-    "adapter_r": 4,
-}
-TINY_DATA = {"num_train_samples": 24, "num_eval_samples": 8}
-
-
-def tiny_cli(output_dir, model: dict | None = None, **overrides) -> list[str]:
-    options = {
-        **(TINY_MODEL if model is None else model),
-        **TINY_DATA,
-        "output_dir": output_dir,
-        "max_steps": 6,
-        "warmup_steps": 2,
-        "eval_steps": 100,
-        "checkpointing_steps": 100,
-        "logging_steps": 1,
-        "disable_tqdm": "true",
-        **overrides,
-    }
-    return [f"--{key}={value}" for key, value in options.items()]
 
 
 def run(output_dir, method="parallel_text", **training):
@@ -349,15 +322,6 @@ def test_a_text_only_ablation_scores_presence_beside_the_text_blind_answers(tmp_
     assert "| presence F1 | presence MCC | semantic mIoU |" in table
 
 
-def _train_script():
-    sys.path.insert(0, str(REPO / "examples"))
-    try:
-        import train as script
-    finally:
-        sys.path.remove(str(REPO / "examples"))
-    return script
-
-
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -381,7 +345,7 @@ def test_train_script_answers_a_bad_flag_with_one_line(tmp_path, capsys, flags, 
     (tmp_path / "notes.txt").write_text("mine")
     flags = [flag.replace("{file}", str(tmp_path / "notes.txt")) for flag in flags]
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(flags)
+        train_script().main(flags)
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2
     assert len(err.splitlines()) == 1 and re.match(r"\S+: error: ", err)
@@ -392,7 +356,7 @@ def test_train_script_answers_a_bad_flag_with_one_line(tmp_path, capsys, flags, 
 def test_train_script_answers_a_refused_output_dir_with_one_line(tmp_path, capsys):
     (tmp_path / "adapter_model.safetensors").write_bytes(b"a previous run")
     with pytest.raises(SystemExit) as exit_info:
-        _train_script().main(tiny_cli(tmp_path))
+        train_script().main(tiny_cli(tmp_path))
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and len(err.splitlines()) == 1
     assert "argument --output_dir:" in err and "is not empty (adapter_model.safetensors)" in err
