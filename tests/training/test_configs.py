@@ -38,6 +38,14 @@ def _tiny_data(dataset: str, root: Path) -> list[str]:
                 write_image(root / split / "Image" / f"{stem}.jpg", seed=index)
                 write_mask(root / split / "GT_Object" / f"{stem}.png", top=4 + 6 * index)
         return ["--data_dir", str(root)]
+    if dataset == "camouflage":
+        _tiny_data("cod10k", root / "COD10K-v3")
+        for split, stem in (("Train", "camourflage_00001"), ("Test", "camourflage_00002")):
+            write_image(root / "CAMO-V.1.0-CVIU2019" / "Images" / split / f"{stem}.jpg")
+            write_mask(root / "CAMO-V.1.0-CVIU2019" / "GT" / f"{stem}.png", top=4)
+        write_image(root / "CHAMELEON" / "Imgs" / "animal-1.jpg")
+        write_mask(root / "CHAMELEON" / "GT" / "animal-1.png", top=8)
+        return ["--data_dir", str(root)]
     if dataset == "ade20k":
         for split, stem in (("training", "ADE_train_00000001"), ("validation", "ADE_val_00000001")):
             write_image(root / "images" / split / f"{stem}.jpg", 24, 32)
@@ -45,7 +53,10 @@ def _tiny_data(dataset: str, root: Path) -> list[str]:
             label[2:12, 3:15], label[14:22, 18:30] = 1, 13  # wall, person
             (root / "annotations" / split).mkdir(parents=True)
             Image.fromarray(label).save(root / "annotations" / split / f"{stem}.png")
-        return ["--data_dir", str(root)]
+        (root / "labeled.txt").write_text(
+            "images/training/ADE_train_00000001.jpg annotations/training/ADE_train_00000001.png"
+        )
+        return ["--data_dir", str(root), "--train_list", str(root / "labeled.txt")]
     assert dataset == "coco", dataset
     write_image(root / "images" / "000000000001.jpg", 24, 32)
     instances = {
@@ -60,7 +71,9 @@ def _tiny_data(dataset: str, root: Path) -> list[str]:
     }  # fmt: skip
     (root / "instances.json").write_text(json.dumps(instances))
     paths = {"annotations": str(root / "instances.json"), "images": str(root / "images")}
-    return [f"--{role}_{kind}={path}" for role in ("train", "eval") for kind, path in paths.items()]
+    (root / "labeled.txt").write_text("train2017/000000000001.jpg masks/000000000001.png\n")
+    flags = [f"--{role}_{kind}={path}" for role in ("train", "eval") for kind, path in paths.items()]
+    return [*flags, "--train_list", str(root / "labeled.txt")]
 
 
 def test_there_is_a_config_per_row_of_the_paper_s_tables():
@@ -76,7 +89,9 @@ def test_flags_after_the_config_file_override_it(tmp_path):
     model_args, data_args, args = _parser().parse_args_into_dataclasses(
         [str(config), *data, "--weight_decay", "0.01", "--augment", "false", *OFFLINE_MODEL]
     )
-    assert model_args.method == "parallel_text" and model_args.adapter_r == 192
+    assert model_args.method == "parallel_text" and model_args.adapter_form == "reference"
+    assert model_args.prompt_template == "{}" and model_args.subtract_empty_prompt
+    assert data_args.train_list == str(tmp_path / "ade" / "labeled.txt")  # the flag replaces the file's list
     assert data_args.dataset == "ade20k" and data_args.num_points == 5 and data_args.resize == "square"
     assert data_args.augment is False and args.weight_decay == 0.01  # the flags
     assert args.learning_rate == 5e-5 and args.num_train_epochs == 40 and args.max_steps is None  # the file
