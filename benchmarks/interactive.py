@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Models, load_average, paired_ratio, time_in_rotation  # noqa: E402
 
 from samptx_hf import SamPtxPredictor, segment  # noqa: E402
-from samptx_hf.processing_samptx import SamPtxProcessor, image_processor_for_sam_config  # noqa: E402
+from samptx_hf.processing.processing_samptx import SamPtxProcessor, image_processor_for_sam_config  # noqa: E402
 
 
 def image_of(size: int) -> Image.Image:

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..input_checks import to_rgb
-from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
-from ..sam2_image_processing import prompt_processor
+from ..processing.image_processing_sam2 import prompt_processor
+from ..processing.input_checks import to_rgb
+from ..processing.processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
 from .conversion import to_binary_mask
 from .prompts import interior_point, sample_positive_points
 

@@ -23,17 +23,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..class_prompts import check_vocabulary
-from ..image_encoding import ImageTrunk
-from ..inference import SegmentationResult, eval_mode, inputs_on_model, results_from_outputs, text_only_prompt
-from ..processing_samptx import (
+from ..inference.segment import SegmentationResult, eval_mode, inputs_on_model, results_from_outputs, text_only_prompt
+from ..modeling.image_encoding import ImageTrunk
+from ..modeling.sam_backbones import ImageFeatures
+from ..processing.class_prompts import check_vocabulary
+from ..processing.image_processing_sam2 import prompt_processor
+from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
     check_threshold,
 )
-from ..sam2_image_processing import prompt_processor
-from ..sam_backbones import ImageFeatures
 from .prompts import ImagePrompt
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -91,7 +91,7 @@ class BatchAnnotator:
         threshold: Mask logit above which a pixel is in a mask.
         presence_threshold: Presence probability below which a class is absent and its mask empty.
         max_rows: At most this many (image, class) rows go through the adapted blocks and the decoder at once.
-        keep_logits: Keep each mask's logits (for a label map, [`samptx_hf.presence.label_map_of`]).
+        keep_logits: Keep each mask's logits (for a label map, [`samptx_hf.inference.semantic.label_map_of`]).
 
     Raises:
         ValueError: On an empty vocabulary, a class named twice, bad thresholds, `max_rows` below 1, or a processor

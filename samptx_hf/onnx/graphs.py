@@ -1,6 +1,7 @@
 """The SAM-PTx model cut into the modules that become ONNX graphs, each with plain tensors in and out.
 
-The split is the one the PyTorch inference already makes (`samptx_hf.image_encoding`): the text-free blocks of the
+The split is the one the PyTorch inference already makes (`samptx_hf.modeling.image_encoding`): the text-free blocks of
+the
 image encoder once per image ([`TrunkGraph`]), the blocks that read the text and the neck once per (image, class)
 row ([`ImageEncoderGraph`]), the prompt encoder and mask decoder per prompt ([`DecoderGraph`]), and CLIP's text
 model ([`TextEncoderGraph`]). The text reaches the adapters and the decoder through context variables in PyTorch; here
@@ -11,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..configuration_samptx import TextInjection
-from ..decoder_text_conditioning import decoder_text_conditioning
-from ..image_encoding import ImageTrunk, encode_trunk, first_text_block
-from ..presence import presence_token_readout
-from ..sam_backbones import ImageFeatures, decode_masks, image_features_from_trunk, is_sam2
+from ..modeling.configuration_samptx import TextInjection
+from ..modeling.decoder_text_conditioning import decoder_text_conditioning
+from ..modeling.image_encoding import ImageTrunk, encode_trunk, first_text_block
+from ..modeling.presence_head import presence_token_readout
+from ..modeling.sam_backbones import ImageFeatures, decode_masks, image_features_from_trunk, is_sam2
 
 
 class TrunkGraph(nn.Module):

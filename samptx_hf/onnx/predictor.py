@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..class_prompts import check_class_names, format_prompts
-from ..input_checks import (
+from ..inference.results import PredictorCacheInfo, PredictorResult
+from ..processing.class_prompts import check_class_names, format_prompts
+from ..processing.input_checks import (
     check_bool,
     check_box,
     check_presence_threshold,
@@ -31,7 +32,6 @@ from ..input_checks import (
     load_image,
     mask_prompt,
 )
-from ..results import PredictorCacheInfo, PredictorResult
 from . import layout as export_layout
 from .layout import ExportLayout, decoder_prompt
 from .processing import (
@@ -405,7 +405,7 @@ class OnnxPredictor:
         presence_threshold: float,
         single: bool,
     ) -> PredictorResult | list[PredictorResult]:
-        """One result per row, as `samptx_hf.inference.results_from_outputs` makes them."""
+        """One result per row, as `samptx_hf.inference.segment.results_from_outputs` makes them."""
         low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
         scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
         presences: list[float | None] = [None] * len(class_names)

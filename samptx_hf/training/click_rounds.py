@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 
-from ..interactive_evaluation import next_click
-from ..sam_backbones import ImageFeatures
+from ..evaluation.interactive import next_click
+from ..modeling.sam_backbones import ImageFeatures
 
 PADDING_LABEL = -10
 
