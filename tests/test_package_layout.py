@@ -62,6 +62,6 @@ def test_the_check_sees_a_private_import(tmp_path, monkeypatch):
     (fake_root / "inference.py").write_text("from .data._helpers import X\nfrom .data.loaders import _private\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE_ROOT", fake_root)
     assert cross_package_private_imports() == [
-        "samptx_hf.inference.segment: from samptx_hf.data._helpers import ... (the private module _helpers)",
-        "samptx_hf.inference.segment: from samptx_hf.data.loaders import _private",
+        "samptx_hf.inference: from samptx_hf.data._helpers import ... (the private module _helpers)",
+        "samptx_hf.inference: from samptx_hf.data.loaders import _private",
     ]

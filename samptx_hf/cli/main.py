@@ -676,7 +676,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

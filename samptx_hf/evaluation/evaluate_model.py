@@ -17,7 +17,7 @@ from ..data import SamPtxDataCollator
 from ..data.collator import EVALUATION_PROMPT_MODES
 from ..data.conversion import to_binary_mask
 from ..hub import EVAL_RESULTS_NAME
-from ..inference.segment import eval_mode
+from ..inference.engine import eval_mode
 from ..processing.input_checks import check_output_path
 from ..processing.processing_samptx import (
     SamPtxProcessor,

@@ -1,6 +1,5 @@
 """`pipeline("text-guided-segmentation")`: SAM-PTx behind transformers' pipeline API, registered on import."""
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,10 +18,12 @@ from ..processing.processing_samptx import (
     check_processor,
     check_threshold,
 )
-from .segment import image_fingerprint, inputs_on_model, load_image, prepare_inputs, results_from_outputs
+from .engine import SegmentationEngine, inputs_on_model, results_from_outputs
+from .segment import image_fingerprint, load_image, prepare_inputs
 
 TASK = "text-guided-segmentation"
-FEATURE_CACHE_SIZE = 32  # (image, class) pairs whose image embeddings the pipeline keeps (4 MiB each at ViT-B)
+# Memory the (image, class) pairs' image embeddings the pipeline keeps may take: 32 pairs at SAM ViT-B (4 MiB each).
+FEATURE_CACHE_BYTES = 128 << 20
 _PROMPT_KEYS = ("text", "points", "box", "point_labels", "mask_input")
 _SIZE_KEYS = ("original_sizes", "reshaped_input_sizes")
 
@@ -67,7 +68,7 @@ class TextGuidedSegmentationPipeline(Pipeline):
         _check_batch_size(kwargs.get("batch_size"))
         super().__init__(model=model, processor=processor, **kwargs)
         self.model.eval()
-        self._feature_cache: OrderedDict[tuple[str, tuple[int, ...]], ImageFeatures] = OrderedDict()
+        self._engine = SegmentationEngine(self.model, self.processor, FEATURE_CACHE_BYTES)
 
     def __call__(self, images: Any, **kwargs: Any) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
         """Segment each class name in an image, or in each of several images.
@@ -253,26 +254,18 @@ class TextGuidedSegmentationPipeline(Pipeline):
     ) -> ImageFeatures:
         """The image embeddings of each (image, class) row, `image_keys` naming each row's image
         ([`image_fingerprint`], taken once per image in `preprocess`). A pair this pipeline encoded before (another
-        set of prompts on the same image and class, in this call or an earlier one) is not encoded again: the last
-        `FEATURE_CACHE_SIZE` pairs are kept."""
+        set of prompts on the same image and class, in this call or an earlier one) is not encoded again: pairs are
+        kept up to `FEATURE_CACHE_BYTES`, least recently used out."""
         keys = [
             (image_key, tuple(ids[mask.bool()].tolist()))
             for image_key, ids, mask in zip(image_keys, input_ids, attention_mask, strict=True)
         ]
-        missing = [row for row, key in enumerate(keys) if key not in self._feature_cache and keys.index(key) == row]
-        if missing:
-            features = self.model.get_image_embeddings(
+        return self._engine.image_features(
+            keys,
+            lambda missing: self.model.get_image_embeddings(
                 pixel_values[missing], input_ids=input_ids[missing], attention_mask=attention_mask[missing]
-            )
-            for index, row in enumerate(missing):
-                self._feature_cache[keys[row]] = features.row(index)
-        rows = []
-        for key in keys:
-            self._feature_cache.move_to_end(key)
-            rows.append(self._feature_cache[key])
-        while len(self._feature_cache) > FEATURE_CACHE_SIZE:
-            self._feature_cache.popitem(last=False)
-        return ImageFeatures.cat(rows)
+            ),
+        )
 
     def postprocess(
         self,

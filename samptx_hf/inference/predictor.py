@@ -15,39 +15,28 @@ is the prompt, and a model with a presence head says whether the image holds the
 of an absent class are empty), so typing class after class on one image answers each from the caches.
 """
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from peft import PeftModel
 
 from ..modeling.image_encoding import ImageTrunk
+from ..modeling.lru_cache import check_max_bytes
 from ..modeling.modeling_samptx import SamPtxForTextSegmentation
-from ..modeling.sam_backbones import ImageFeatures, low_res_mask_size
+from ..modeling.sam_backbones import low_res_mask_size
 from ..processing.class_prompts import check_class_names
-from ..processing.image_processing_sam2 import prompt_processor
+from ..processing.input_checks import mask_prompts
 from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
     check_processor,
     check_threshold,
-    mask_prompt,
 )
+from .engine import DEFAULT_CACHE_BYTES, SegmentationEngine, eval_mode
 from .results import PredictorCacheInfo, PredictorResult
-from .segment import (
-    check_bool,
-    check_prompt_values,
-    eval_mode,
-    image_fingerprint,
-    load_image,
-    results_from_outputs,
-    text_only_prompt,
-)
-
-DEFAULT_CACHE_BYTES = 1 << 30  # 1 GiB: at SAM ViT-B, the trunk (12 MiB) and about 250 classes (4 MiB each)
+from .segment import check_bool, check_prompt_values, image_fingerprint, load_image, text_only_prompt
 
 
 class SamPtxPredictor:
@@ -90,17 +79,14 @@ class SamPtxPredictor:
             if isinstance(model, str):
                 what += f" ({model!r}; a folder or Hub id is loaded with SamPtxForTextSegmentation.from_pretrained)"
             raise TypeError(f"model is {what}, expected a SamPtxForTextSegmentation or a PeftModel around one")
-        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
-            raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
+        check_max_bytes(max_cache_bytes)
         self.model = model
         if processor is not None:
             processor = check_processor(processor)
         self.processor = processor or getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
         check_image_processor_matches(self.processor.image_processor, model.config.sam_config)
-        self.max_cache_bytes = max_cache_bytes
+        self._engine = SegmentationEngine(model, self.processor, max_cache_bytes, reserved_bytes=self._trunk_bytes)
         self._mask_size = low_res_mask_size(model.config.sam_config)
-        self._class_embeddings: OrderedDict[str, ImageFeatures] = OrderedDict()
-        self.hits = self.misses = 0
         self.reset_image()
 
     # ------------------------------------------------------------------------------------------------ the image
@@ -120,11 +106,7 @@ class SamPtxPredictor:
             return
         self.processor.check_image_size((pil_image.height, pil_image.width))
         self.reset_image()
-        encoding = prompt_processor(self.processor.image_processor)(images=[pil_image], return_tensors="pt")
-        with eval_mode(self.model):
-            self._trunk = self.model.get_image_trunk(encoding["pixel_values"])
-        self._original_size = tuple(int(v) for v in encoding["original_sizes"][0])
-        self._reshaped_size = tuple(int(v) for v in encoding["reshaped_input_sizes"][0])
+        self._trunk, (self._original_size,), (self._reshaped_size,) = self._engine.encode_images([pil_image])
         self._image_fingerprint = fingerprint
 
     def reset_image(self) -> None:
@@ -133,7 +115,7 @@ class SamPtxPredictor:
         self._original_size: tuple[int, int] | None = None
         self._reshaped_size: tuple[int, int] | None = None
         self._image_fingerprint: str | None = None
-        self._class_embeddings.clear()
+        self._engine.class_features.clear()
 
     @property
     def is_image_set(self) -> bool:
@@ -200,7 +182,9 @@ class SamPtxPredictor:
         input_masks = self._input_masks(mask_input, len(class_names), isinstance(text, str))
         device = self.model.device
         with eval_mode(self.model):
-            features = self._image_features(class_names, prompts["input_ids"], prompts["attention_mask"])
+            features = self._engine.trunk_features(
+                self._trunk, class_names, prompts["input_ids"], prompts["attention_mask"]
+            )
             outputs = self.model(
                 image_embeddings=features,
                 multimask_output=multimask_output,
@@ -208,92 +192,57 @@ class SamPtxPredictor:
                 **{key: value.to(device) for key, value in prompts.items()},
             )
         rows = len(class_names)
-        results = results_from_outputs(
-            self.processor,
-            outputs.pred_masks,
-            outputs.iou_scores,
+        predictions = self._engine.results(
+            outputs,
             torch.tensor([self._original_size] * rows),
             torch.tensor([self._reshaped_size] * rows),
             class_names,
             threshold,
-            presence_logits=outputs.presence_logits,
-            presence_threshold=presence_threshold,
+            presence_threshold,
+            keep_low_res_logits=True,
         )
-        logits = outputs.pred_masks[:, 0].float().cpu().numpy()  # (rows, num_masks, size, size)
-        predictions = [
-            PredictorResult(**vars(result), low_res_logits=logits[row, [int(np.argmax(result.scores))]])
-            for row, result in enumerate(results)
-        ]
         return predictions[0] if isinstance(text, str) else predictions
 
     def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""
+        cache = self._engine.class_features
         return PredictorCacheInfo(
-            trunk_bytes=self._trunk.nbytes() if self._trunk is not None else 0,
-            class_embeddings_bytes=sum(features.nbytes() for features in self._class_embeddings.values()),
-            classes=len(self._class_embeddings),
-            hits=self.hits,
-            misses=self.misses,
+            trunk_bytes=self._trunk_bytes(),
+            class_embeddings_bytes=cache.nbytes(),
+            classes=len(cache),
+            hits=cache.hits,
+            misses=cache.misses,
             max_bytes=self.max_cache_bytes,
         )
 
     # ------------------------------------------------------------------------------------------------ internals
 
-    def _image_features(
-        self, class_names: list[str], input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> ImageFeatures:
-        """The image embeddings of each row's class: cached ones, the missing ones computed in one batch."""
-        missing = [row for row, name in enumerate(class_names) if name not in self._class_embeddings]
-        missing = [row for row in missing if class_names.index(class_names[row]) == row]  # a repeated name once
-        self.misses += len(missing)
-        self.hits += len(class_names) - len(missing)
-        computed: dict[str, ImageFeatures] = {}
-        if missing:
-            device = self.model.device
-            features = self.model.get_image_embeddings(
-                image_trunk=self._trunk,
-                input_ids=input_ids[missing].to(device),
-                attention_mask=attention_mask[missing].to(device),
-            )
-            for index, row in enumerate(missing):
-                computed[class_names[row]] = features.row(index)
-        rows = []
-        for name in class_names:
-            if name in self._class_embeddings:
-                self._class_embeddings.move_to_end(name)
-                rows.append(self._class_embeddings[name])
-            else:
-                rows.append(computed[name])
-        for name, features in computed.items():
-            self._remember(name, features)
-        return ImageFeatures.cat(rows)
+    @property
+    def max_cache_bytes(self) -> int:
+        """Memory the trunk and the cached classes may take, in bytes; settable."""
+        return self._engine.class_features.max_bytes
 
-    def _remember(self, name: str, features: ImageFeatures) -> None:
-        budget = self.max_cache_bytes - (self._trunk.nbytes() if self._trunk is not None else 0)
-        if features.nbytes() > budget:
-            return  # larger than the whole cache: used for this call only
-        self._class_embeddings[name] = features
-        while sum(cached.nbytes() for cached in self._class_embeddings.values()) > budget:
-            self._class_embeddings.popitem(last=False)  # least recently used
+    @max_cache_bytes.setter
+    def max_cache_bytes(self, max_bytes: int) -> None:
+        self._engine.class_features.max_bytes = check_max_bytes(max_bytes)
+
+    @property
+    def hits(self) -> int:
+        """How many class look-ups were answered from the cache."""
+        return self._engine.class_features.hits
+
+    @property
+    def misses(self) -> int:
+        """How many classes' features were computed."""
+        return self._engine.class_features.misses
+
+    def _trunk_bytes(self) -> int:
+        return self._trunk.nbytes() if getattr(self, "_trunk", None) is not None else 0
 
     def _input_masks(self, mask_input: Any, rows: int, single: bool) -> torch.Tensor | None:
-        """`mask_input` as `(rows, 1, size, size)` logits, or None."""
-        if mask_input is None:
-            return None
-        masks = [mask_input] if single else list(mask_input)
-        if len(masks) != rows:
-            raise ValueError(f"mask_input has {len(masks)} masks for {rows} class names: give one per class name")
-        size = self._mask_size
-        tensors = []
-        for mask in masks:
-            tensor = mask_prompt(mask, "mask_input")
-            if tuple(tensor.shape) != (1, size, size):
-                raise ValueError(
-                    f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
-                    f"({size}, {size}), got {tuple(tensor.shape)}"
-                )
-            tensors.append(tensor)
-        return torch.stack(tensors).to(self.model.dtype)  # (rows, 1, size, size)
+        """`mask_input` as `(rows, 1, size, size)` logits in the model's dtype, or None."""
+        masks = mask_prompts(mask_input, rows, single, self._mask_size)
+        return torch.from_numpy(masks).to(self.model.dtype) if masks is not None else None
 
 
 __all__ = ["DEFAULT_CACHE_BYTES", "PredictorCacheInfo", "PredictorResult", "SamPtxPredictor"]

@@ -1,6 +1,7 @@
 """What segmenting returns: plain numpy dataclasses, torch-free, shared by `segment`, `SamPtxPredictor` and the
 onnxruntime `OnnxPredictor`."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,3 +63,54 @@ class PredictorCacheInfo:
     hits: int
     misses: int
     max_bytes: int
+
+
+def results_from_logits(
+    logits: Sequence[np.ndarray],
+    scores: np.ndarray,
+    class_names: Sequence[str],
+    threshold: float = 0.0,
+    presences: Sequence[float] | None = None,
+    presence_threshold: float = 0.5,
+    keep_logits: bool = False,
+    low_res_logits: np.ndarray | None = None,
+) -> list[SegmentationResult]:
+    """One result per row: the masks above `threshold`, empty where the presence is below `presence_threshold`, the
+    best by predicted IoU as `mask`. Torch-free, for every front-end (the PyTorch engine and the onnxruntime
+    predictor).
+
+    Args:
+        logits: Per row, `(num_masks, height, width)` mask logits at the original image size.
+        scores (`np.ndarray` of shape `(rows, num_masks)`): The predicted IoUs.
+        class_names: The class name of each row.
+        threshold: Logit above which a pixel is in the mask.
+        presences: Per row, the presence probability; `None` for a model without a presence head.
+        presence_threshold: Presence probability below which a row's class is absent.
+        keep_logits: Keep the best mask's logits in each result's `logits`.
+        low_res_logits (`np.ndarray` of shape `(rows, num_masks, size, size)`, *optional*): The decoder's logits;
+            given, the results are [`PredictorResult`]s with the best mask's in `low_res_logits`.
+    """
+    if presences is None:
+        presences = [None] * len(scores)
+    results = []
+    for row, (sample_logits, sample_scores, presence, class_name) in enumerate(
+        zip(logits, scores, presences, class_names, strict=True)
+    ):
+        sample_masks = sample_logits > threshold
+        if presence is not None and presence < presence_threshold:
+            sample_masks[:] = False
+        best = int(np.argmax(sample_scores))
+        fields = {
+            "mask": sample_masks[best],
+            "score": float(sample_scores[best]),
+            "class_name": class_name,
+            "masks": sample_masks,
+            "scores": sample_scores,
+            "presence": presence,
+            "logits": sample_logits[best].copy() if keep_logits else None,
+        }
+        if low_res_logits is None:
+            results.append(SegmentationResult(**fields))
+        else:
+            results.append(PredictorResult(**fields, low_res_logits=low_res_logits[row, [best]]))
+    return results

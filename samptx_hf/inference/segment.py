@@ -1,8 +1,7 @@
 """One call from an image and a class name to a mask: `segment`, and an overlay picture of the result."""
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,9 +9,8 @@ import torch
 from PIL import Image, ImageDraw
 from transformers import BatchFeature
 
-from ..data.collator import NOT_A_POINT_LABEL
 from ..processing.class_prompts import check_class_names
-from ..processing.input_checks import check_bool, check_prompt_values, image_fingerprint, load_image
+from ..processing.input_checks import NOT_A_POINT_LABEL, check_bool, check_prompt_values, image_fingerprint, load_image
 from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
@@ -20,7 +18,8 @@ from ..processing.processing_samptx import (
     check_processor,
     check_threshold,
 )
-from .results import SegmentationResult  # noqa: F401 (re-exported: segment's result)
+from .engine import SegmentationEngine
+from .results import SegmentationResult
 
 OVERLAY_COLOR = (30, 144, 255)  # RGB of the mask tint
 POINT_COLORS = {1: (0, 220, 0), 0: (230, 0, 0)}  # foreground, background
@@ -95,20 +94,10 @@ def segment(
     original_sizes = inputs.pop("original_sizes")
     reshaped_input_sizes = inputs.pop("reshaped_input_sizes")
 
-    with eval_mode(model):
-        outputs = model(**inputs_on_model(inputs, model), multimask_output=multimask_output)
-
-    results = results_from_outputs(
-        processor,
-        outputs.pred_masks,
-        outputs.iou_scores,
-        original_sizes,
-        reshaped_input_sizes,
-        class_names,
-        threshold,
-        presence_logits=outputs.presence_logits,
-        presence_threshold=presence_threshold,
-        keep_logits=return_logits,
+    engine = SegmentationEngine(model, processor)
+    outputs = engine.forward(inputs, multimask_output=multimask_output)  # the trunk once for all class names
+    results = engine.results(
+        outputs, original_sizes, reshaped_input_sizes, class_names, threshold, presence_threshold, return_logits
     )
     return results[0] if isinstance(text, str) else results
 
@@ -130,20 +119,6 @@ def check_model(model: Any, name: str = "model") -> None:
         raise TypeError(
             f"{name} is a {type(model).__name__}, expected a SamPtxForTextSegmentation or a PeftModel around one"
         )
-
-
-@contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[None]:
-    """`model` in eval mode inside the block, back in training mode after if it was. Switched only when needed:
-    switching walks every module, a cost of the order of a click's decoder at the tiny size."""
-    was_training = model.training
-    if was_training:
-        model.eval()
-    try:
-        yield
-    finally:
-        if was_training:
-            model.train()
 
 
 def prepare_inputs(
@@ -187,70 +162,6 @@ def text_only_prompt(num_samples: int) -> dict[str, torch.Tensor]:
         "input_points": torch.zeros(num_samples, 1, 1, 2, dtype=torch.float32),
         "input_labels": torch.full((num_samples, 1, 1), NOT_A_POINT_LABEL, dtype=torch.int64),
     }
-
-
-def inputs_on_model(inputs: Mapping[str, torch.Tensor], model: Any) -> dict[str, torch.Tensor]:
-    """`inputs` on the model's device, floating-point tensors in its dtype."""
-    parameter = next(model.parameters())
-    return {
-        key: value.to(device=parameter.device, dtype=parameter.dtype if value.is_floating_point() else value.dtype)
-        for key, value in inputs.items()
-    }
-
-
-def results_from_outputs(
-    processor: SamPtxProcessor,
-    pred_masks: torch.Tensor,
-    iou_scores: torch.Tensor,
-    original_sizes: torch.Tensor,
-    reshaped_input_sizes: torch.Tensor,
-    class_names: Sequence[str],
-    threshold: float = 0.0,
-    presence_logits: torch.Tensor | None = None,
-    presence_threshold: float = 0.5,
-    keep_logits: bool = False,
-) -> list[SegmentationResult]:
-    """One [`SegmentationResult`] per sample: masks upsampled to the image size, the best by predicted IoU first.
-
-    Args:
-        pred_masks (`torch.Tensor` of shape `(samples, 1, num_masks, height, width)`): The model's mask logits.
-        iou_scores (`torch.Tensor` of shape `(samples, 1, num_masks)`): The model's predicted IoUs.
-        original_sizes, reshaped_input_sizes (`torch.Tensor` of shape `(samples, 2)`): From the processor.
-        class_names: The class name of each sample.
-        threshold: Logit above which a pixel is in the mask.
-        presence_logits (`torch.Tensor` of shape `(samples, 1, 1)`, *optional*): The model's presence answer; a
-            sample whose presence (sigmoid) is below `presence_threshold` gets empty masks.
-        presence_threshold: Presence probability below which a sample's class is absent.
-        keep_logits: Keep the best mask's upsampled logits in each result's `logits`.
-    """
-    upsampled = processor.post_process_masks(
-        pred_masks, original_sizes, reshaped_input_sizes, binarize=False
-    )  # per sample: (point_batch=1, num_masks, height, width) logits
-    scores = iou_scores[:, 0].float().cpu().numpy()  # (samples, num_masks)
-    presences = [None] * len(scores)
-    if presence_logits is not None:
-        presences = torch.sigmoid(presence_logits[:, 0, 0].float()).cpu().tolist()
-    results = []
-    for sample_logits, sample_scores, presence, class_name in zip(
-        upsampled, scores, presences, class_names, strict=True
-    ):
-        sample_logits = sample_logits[0].numpy()  # (num_masks, height, width)
-        sample_masks = sample_logits > threshold
-        if presence is not None and presence < presence_threshold:
-            sample_masks[:] = False
-        best = int(np.argmax(sample_scores))
-        results.append(
-            SegmentationResult(
-                mask=sample_masks[best],
-                score=float(sample_scores[best]),
-                class_name=class_name,
-                masks=sample_masks,
-                scores=sample_scores,
-                presence=presence,
-                logits=sample_logits[best].copy() if keep_logits else None,
-            )
-        )
-    return results
 
 
 def overlay_mask(

@@ -43,7 +43,7 @@ LABEL_EXAMPLE = """examples:
   (writes labels/annotations.json, COCO instances with RLE masks: one annotation per connected region of each
   present class, score = presence x predicted IoU; labels/unreadable.txt lists the files that could not be read)
 
-  accelerate launch -m samptx_hf.cli.main label --model user/sam-ptx-coco --images photos/ --classes-file classes.txt \\
+  accelerate launch -m samptx_hf.cli label --model user/sam-ptx-coco --images photos/ --classes-file classes.txt \\
       --output labels/ --semantic --label-maps
   (each process labels its share; one annotation per present class; labels/label_maps/<file_name>.png, e.g.
   labels/label_maps/sub/a.jpg.png: 0 background, i for the i-th class)

@@ -6,5 +6,6 @@ presence head, losses and the method presets. Imports nothing from inference, ev
 - `sam_backbones`, `image_encoding`: SAM and SAM 2 behind one interface; the image trunk computed once per image.
 - `decoder_text_conditioning`, `presence_head`, `text_cache`: the text paths into the decoder, the presence answer,
   the text-embedding cache.
+- `lru_cache`: the one kind of cache of the package, bounded in bytes (torch-free: the ONNX predictor uses it).
 - `losses`, `methods`, `tiny`: the training losses, the method presets (adapter form, text injection), tiny configs.
 """

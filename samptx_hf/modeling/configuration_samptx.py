@@ -68,8 +68,8 @@ class SamPtxConfig(PreTrainedConfig):
         presence_head (`bool`, *optional*, defaults to `False`):
             Answer whether the image holds the class at all (`presence_logits`), for text-only prompting: on SAM 2
             its own object-score head is trained; on SAM an extra decoder output token with a head of the same
-            kind is added (`samptx_hf.modeling.presence_head`). Off, the model is SAM-PTx as the paper trains it (a model saved
-            before this option loads so).
+            kind is added (`samptx_hf.modeling.presence_head`). Off, the model is SAM-PTx as the paper trains it (a
+            model saved before this option loads so).
 
     Example:
 

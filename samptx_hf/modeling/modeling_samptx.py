@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -14,8 +14,6 @@ from transformers.utils import CONFIG_NAME, ModelOutput, logging
 
 from ..hub.locate import locate_pretrained
 from ..hub.repository import ADAPTER_CONFIG_NAME
-from ..inference.segment import segment
-from ..inference.semantic import segment_semantic
 from ..pretrained import resolve_component
 from ..processing.class_prompts import EMPTY_PROMPT_TEMPLATES, format_prompts
 from ..tuners.parallel_text.conditioning import checkpoint_with_text_conditioning
@@ -62,9 +60,9 @@ class SamPtxSegmentationOutput(ModelOutput):
             `samptx_hf.modeling.sam_backbones.ImageFeatures`).
         presence_logits (`torch.FloatTensor` of shape `(batch, point_batch, 1)`, *optional*):
             Whether the image holds the class the text names (sigmoid: a probability), when
-            `config.presence_head` is set (`samptx_hf.modeling.presence_head`). An absent answer means an empty mask; `pred_masks`
-            are the decoder's as they are, the callers of the model (`segment`, the predictor, the pipeline) empty
-            them.
+            `config.presence_head` is set (`samptx_hf.modeling.presence_head`). An absent answer means an empty mask;
+            `pred_masks` are the decoder's as they are, the callers of the model (`segment`, the predictor, the
+            pipeline) empty them.
     """
 
     loss: torch.FloatTensor | None = None
@@ -690,7 +688,12 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         return None
 
     # ------------------------------------------------------------------------------------------- inference and loading
-    # The logic lives in `samptx_hf.inference.segment` and `samptx_hf.modeling.peft_model` (adapter repositories).
+    # The logic lives in the inference layer (`samptx_hf.inference`, imported when called: the model does not depend
+    # on it) and in `samptx_hf.modeling.peft_model` (adapter repositories).
+
+    # The model class of adapter repositories (`SamPtxPeftModel`, a `PeftModel` around this class), set by
+    # `samptx_hf.modeling.peft_model` when it is imported (`import samptx_hf` does): this module does not import it.
+    adapter_model_class: ClassVar[type | None] = None
 
     def segment(
         self,
@@ -725,6 +728,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
         0.03
         ```
         """
+        from ..inference.segment import segment
+
         return segment(
             self,
             image,
@@ -742,6 +747,8 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
     def segment_semantic(self, image: Any, classes: Sequence[str], **kwargs: Any) -> Any:
         """A `(height, width)` label map of `image` over the vocabulary `classes` (0 = background), and the presence
         of each class: see [`samptx_hf.inference.semantic.segment_semantic`], which this calls with the model."""
+        from ..inference.semantic import segment_semantic
+
         return segment_semantic(self, image, classes, **kwargs)
 
     @classmethod
@@ -762,13 +769,12 @@ class SamPtxForTextSegmentation(SamPtxPreTrainedModel):
                 repository is named (see [`SamPtxPeftModel.from_adapter_repo`]).
             ValueError: When the adapter weights do not fit the model the repository's `config.json` describes.
         """
-        # Imported here: the adapter repository's model is built on this class.
-        from .peft_model import SamPtxPeftModel
-
         kwargs = locate_pretrained(pretrained_model_name_or_path, kwargs)
-        adapter_repo = SamPtxPeftModel.adapter_repository(pretrained_model_name_or_path, kwargs)
-        if adapter_repo is not None:
-            return SamPtxPeftModel.from_auto_class_arguments(adapter_repo, *model_args, **kwargs)
+        adapter_model_class = cls.adapter_model_class  # set by `import samptx_hf`, which every import of this runs
+        if adapter_model_class is not None:
+            adapter_repo = adapter_model_class.adapter_repository(pretrained_model_name_or_path, kwargs)
+            if adapter_repo is not None:
+                return adapter_model_class.from_auto_class_arguments(adapter_repo, *model_args, **kwargs)
         path = os.fspath(pretrained_model_name_or_path)
         if os.path.isdir(path) and not os.path.isfile(os.path.join(path, kwargs.get("subfolder") or "", CONFIG_NAME)):
             raise FileNotFoundError(

@@ -338,4 +338,8 @@ def _torch_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     return resolved
 
 
+# `SamPtxForTextSegmentation.from_pretrained` (and so `AutoModel` and `pipeline`) hands adapter repositories to this
+# class; the model module does not import this one.
+SamPtxForTextSegmentation.adapter_model_class = SamPtxPeftModel
+
 __all__ = ["SamPtxPeftModel"]

@@ -17,6 +17,7 @@ from ..modeling.decoder_text_conditioning import decoder_text_conditioning
 from ..modeling.image_encoding import ImageTrunk, encode_trunk, first_text_block
 from ..modeling.presence_head import presence_token_readout
 from ..modeling.sam_backbones import ImageFeatures, decode_masks, image_features_from_trunk, is_sam2
+from ..processing.input_checks import NOT_A_POINT_LABEL, POINT_PAD_LABEL
 
 
 class TrunkGraph(nn.Module):
@@ -95,8 +96,8 @@ class DecoderGraph(nn.Module):
         size = prompt_encoder.input_image_size
         embedding = prompt_encoder.shared_embedding(points + 0.5, (size, size))  # (rows, point_batch, n, C)
         labels = labels[..., None]
-        embedding = torch.where(labels == -1, prompt_encoder.not_a_point_embed.weight, embedding)
-        embedding = torch.where(labels != -10, embedding, torch.zeros_like(embedding))
+        embedding = torch.where(labels == NOT_A_POINT_LABEL, prompt_encoder.not_a_point_embed.weight, embedding)
+        embedding = torch.where(labels != POINT_PAD_LABEL, embedding, torch.zeros_like(embedding))
         label_embeddings = self._label_embeddings()
         for label in range(label_embeddings.shape[0]):
             embedding = torch.where(labels == label, embedding + label_embeddings[label], embedding)

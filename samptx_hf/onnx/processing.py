@@ -23,10 +23,6 @@ from PIL import Image
 from ..processing import input_checks
 from ..processing.input_checks import check_point_labels
 
-POINT_PAD_LABEL = -10  # SAM's label of a padding point
-NOT_A_POINT_LABEL = -1  # SAM's "not a point": the prompt of a class name alone
-
-
 # ---------------------------------------------------------------------------------------------------- images
 
 
@@ -235,8 +231,6 @@ def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> t
 
 
 __all__ = [
-    "NOT_A_POINT_LABEL",
-    "POINT_PAD_LABEL",
     "check_image_size",
     "check_points",
     "interpolate_bilinear",

@@ -25,7 +25,7 @@ from transformers import BatchFeature, SamProcessor
 from transformers.image_processing_utils import BaseImageProcessor
 from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-POINT_PAD_VALUE = -10  # SAM's label (and coordinate) of a padding point
+from .input_checks import POINT_PAD_LABEL
 
 
 class Sam2TorchImageProcessor(BaseImageProcessor):
@@ -159,10 +159,10 @@ class Sam2TorchImageProcessor(BaseImageProcessor):
         height, width = original_size
         array = np.array(coords, dtype=np.float64)
         pairs = array.reshape(*array.shape[:-1], -1, 2)
-        padding = np.all(pairs == POINT_PAD_VALUE, axis=-1)
+        padding = np.all(pairs == POINT_PAD_LABEL, axis=-1)
         pairs[..., 0] *= self.size["width"] / width
         pairs[..., 1] *= self.size["height"] / height
-        pairs[padding] = POINT_PAD_VALUE
+        pairs[padding] = POINT_PAD_LABEL
         return torch.from_numpy(pairs.reshape(array.shape)).to(torch.float32)
 
     # ------------------------------------------------------------------------------------------------ masks

@@ -15,6 +15,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+# SAM's (and SAM 2's) point labels besides 1 (foreground) and 0 (background): the prompt encoder ignores a padding
+# point; "not a point" is the prompt of a class name alone (the text, no point).
+POINT_PAD_LABEL = -10
+NOT_A_POINT_LABEL = -1
+
 
 def load_image(image: str | os.PathLike | Image.Image | np.ndarray) -> Image.Image:
     """An 8-bit RGB PIL image from a path, a PIL image, or a `(height, width[, 3])` uint8 array.
@@ -285,6 +290,31 @@ def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
             "result's low_res_logits)"
         )
     return array
+
+
+def mask_prompts(mask_input: Any, rows: int, single: bool, size: int) -> np.ndarray | None:
+    """`mask_input` as `(rows, 1, size, size)` float32 logits, or None: one [`mask_prompt`] per class name (`single`:
+    `mask_input` is the one mask of a single class name, else a list of `rows` masks).
+
+    Raises:
+        ValueError: When the number of masks is not `rows`, or a mask is not `(1, size, size)` or `(size, size)`
+            finite logits.
+    """
+    if mask_input is None:
+        return None
+    masks = [mask_input] if single else list(mask_input)
+    if len(masks) != rows:
+        raise ValueError(f"mask_input has {len(masks)} masks for {rows} class names: give one per class name")
+    arrays = []
+    for mask in masks:
+        array = mask_prompt(mask, "mask_input")
+        if array.shape != (1, size, size):
+            raise ValueError(
+                f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
+                f"({size}, {size}), got {array.shape}"
+            )
+        arrays.append(array)
+    return np.stack(arrays)  # (rows, 1, size, size)
 
 
 __all__ = [

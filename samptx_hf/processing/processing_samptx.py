@@ -12,6 +12,7 @@ from ..modeling.sam_backbones import input_image_size, is_sam2, low_res_mask_siz
 from .class_prompts import DEFAULT_PROMPT_TEMPLATE, check_class_names, check_prompt_template, format_prompts
 from .image_processing_sam2 import Sam2TorchImageProcessor, image_size_of, prompt_processor
 from .input_checks import (
+    POINT_PAD_LABEL,
     check_box,
     check_point_labels,
     check_points,
@@ -19,8 +20,6 @@ from .input_checks import (
     check_threshold,
 )
 from .input_checks import mask_prompt as check_mask_prompt
-
-POINT_PAD_LABEL = -10  # SAM's label of a padding point
 
 
 def image_processor_for_sam_config(sam_config: PreTrainedConfig) -> Any:

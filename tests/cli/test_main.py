@@ -18,7 +18,7 @@ from PIL import Image
 
 from samptx_hf.cli.main import main
 from samptx_hf.hub import save_adapter_repo
-from samptx_hf.inference.segment.semantic import segment_semantic
+from samptx_hf.inference.semantic import segment_semantic
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_help_of_each_command(command, expected, capsys):
 @pytest.mark.slow
 def test_python_m_help_runs_as_a_program():
     completed = subprocess.run(
-        [sys.executable, "-m", "samptx_hf.cli.main", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "samptx_hf.cli", "--help"], capture_output=True, text=True, timeout=120
     )
     assert completed.returncode == 0
     assert "segment" in completed.stdout and "eval" in completed.stdout

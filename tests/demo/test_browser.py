@@ -72,7 +72,7 @@ def demo_url(served_model: str, tmp_path_factory: pytest.TempPathFactory):
         port = probe.getsockname()[1]
     log_path = tmp_path_factory.mktemp("demo_server") / "server.log"
     environment = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    command = [sys.executable, "-m", "samptx_hf.cli.main", "demo", "--model", served_model, "--port", str(port)]
+    command = [sys.executable, "-m", "samptx_hf.cli", "demo", "--model", served_model, "--port", str(port)]
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     url = f"http://127.0.0.1:{port}/"

@@ -120,7 +120,7 @@ def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, s
         port = probe.getsockname()[1]
     environment = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "samptx_hf.cli.main", "demo", "--model", str(demo_model_dir), "--port", str(port)],
+        [sys.executable, "-m", "samptx_hf.cli", "demo", "--model", str(demo_model_dir), "--port", str(port)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

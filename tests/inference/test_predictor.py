@@ -8,7 +8,8 @@ from factories import make_model, make_trained_looking_model, model_with_presenc
 from hub_factories import make_image
 
 from samptx_hf import SamPtxPredictor, segment
-from samptx_hf.inference.segment import inputs_on_model, prepare_inputs
+from samptx_hf.inference.engine import inputs_on_model
+from samptx_hf.inference.segment import prepare_inputs
 
 
 def count_block_calls(model):

@@ -7,8 +7,8 @@ from peft import get_peft_model
 from PIL import Image
 
 from samptx_hf import ParallelTextConfig
-from samptx_hf.data.collator import NOT_A_POINT_LABEL
 from samptx_hf.inference.segment import SegmentationResult, load_image, overlay_mask, segment
+from samptx_hf.processing.input_checks import NOT_A_POINT_LABEL
 from samptx_hf.processing.processing_samptx import SamPtxProcessor
 
 
@@ -163,7 +163,7 @@ def test_arguments_of_the_wrong_type_are_named_with_what_was_expected(peft_model
 
 
 def test_a_folder_name_where_the_model_goes_says_how_to_load_it(tmp_path):
-    from samptx_hf.inference.segment.semantic import segment_semantic
+    from samptx_hf.inference.semantic import segment_semantic
 
     message = rf"model='{tmp_path}' is a path, expected a loaded model: load it with SamPtxForTextSegmentation"
     with pytest.raises(TypeError, match=message):

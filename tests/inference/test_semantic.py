@@ -8,7 +8,7 @@ from hub_factories import make_image
 
 from samptx_hf import SemanticSegmentationResult, segment, segment_semantic, text_injection_for
 from samptx_hf.inference.segment import SegmentationResult
-from samptx_hf.inference.segment.semantic import label_map_of
+from samptx_hf.inference.semantic import label_map_of
 
 CLASSES = ["circle", "square", "dog"]
 

@@ -148,7 +148,7 @@ def test_a_text_only_run_stopped_and_restarted_in_new_processes_ends_with_the_js
     output = tmp_path / "resumed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     options = ["--classes", ",".join(CLASSES), "--batch-size", "1", "--output", str(output)]
-    command = [sys.executable, "-m", "samptx_hf.cli.main", "label", "--model", str(text_only_adapter_repo)]
+    command = [sys.executable, "-m", "samptx_hf.cli", "label", "--model", str(text_only_adapter_repo)]
     command += ["--images", str(many), *options]
 
     # Ctrl-C: one line, saying what is kept and how to resume.

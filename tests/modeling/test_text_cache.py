@@ -55,3 +55,16 @@ def test_padding_does_not_change_the_prompt():
         model._text_embeds_from_tokens(*short), model._text_embeds_from_tokens(alone["input_ids"], None)
     )
     assert model.text_cache_info().size == 1
+
+
+def test_the_cache_is_bounded_in_bytes_least_recently_used_out():
+    cache = TextEmbeddingCache(max_bytes=2 * 3 * 4)  # two float32 embeddings of width 3
+
+    def encode(prompts):
+        return torch.ones(len(prompts), 3)
+
+    cache.get_or_compute(["a", "b"], encode)
+    cache.get_or_compute(["a", "c"], encode)  # "b" was the least recently used
+    assert cache.info().size == 2
+    cache.get_or_compute(["a", "c"], encode)
+    assert (cache.info().misses, cache.info().hits) == (3, 3)
