@@ -66,7 +66,7 @@ def measure(models: Models, repeats: int, encoder_repeats: int) -> dict[str, Any
     with torch.no_grad():
         predictor.set_image(image)
         predictor.predict("circle", points=point)  # the class is now cached
-        features = predictor._class_embeddings["circle"]
+        features = predictor._engine.class_features.peek("circle")
         prompts = processor.encode_prompts(predictor.original_size, predictor._reshaped_size, "circle", point)
         sam = models.sam
 

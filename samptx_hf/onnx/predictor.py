@@ -387,7 +387,7 @@ class OnnxPredictor:
         presence_threshold: float,
         single: bool,
     ) -> PredictorResult | list[PredictorResult]:
-        """One result per row, as `samptx_hf.inference.segment.results_from_outputs` makes them."""
+        """One result per row (`samptx_hf.inference.results.results_from_logits`, as every front-end)."""
         low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
         scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
         presences = None
