@@ -121,10 +121,11 @@ class SegmentationEngine:
         keep_logits: bool = False,
         keep_low_res_logits: bool = False,
     ) -> list[SegmentationResult]:
-        """One result per row of the model's `outputs` (see [`results_from_outputs`])."""
+        """One result per row of the model's `outputs` (see [`results_from_outputs`]), from float32 logits whatever
+        dtype the model computes in."""
         return results_from_outputs(
             self.processor,
-            outputs.pred_masks,
+            outputs.pred_masks.float(),
             outputs.iou_scores,
             original_sizes,
             reshaped_input_sizes,

@@ -25,18 +25,15 @@ from ..modeling.image_encoding import ImageTrunk
 from ..modeling.lru_cache import check_max_bytes
 from ..modeling.modeling_samptx import SamPtxForTextSegmentation
 from ..modeling.sam_backbones import low_res_mask_size
-from ..processing.class_prompts import check_class_names
-from ..processing.input_checks import mask_prompts
+from ..processing.input_checks import check_predict_arguments, mask_prompts
 from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
-    check_presence_threshold,
     check_processor,
-    check_threshold,
 )
 from .engine import DEFAULT_CACHE_BYTES, SegmentationEngine, eval_mode
 from .results import PredictorCacheInfo, PredictorResult
-from .segment import check_bool, check_prompt_values, image_fingerprint, load_image, text_only_prompt
+from .segment import image_fingerprint, load_image, text_only_prompt
 
 
 class SamPtxPredictor:
@@ -167,13 +164,9 @@ class SamPtxPredictor:
             TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
                 that is not a bool.
         """
-        threshold = check_threshold(threshold)
-        presence_threshold = check_presence_threshold(presence_threshold)
-        multimask_output = check_bool(multimask_output, "multimask_output")
-        check_prompt_values(points, box)
-        if self._trunk is None:
-            raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
-        class_names = check_class_names(text)
+        class_names, threshold, presence_threshold, multimask_output = check_predict_arguments(
+            text, points, box, threshold, presence_threshold, multimask_output, self._trunk is not None
+        )
         prompts = self.processor.encode_prompts(
             self._original_size, self._reshaped_size, class_names, points, point_labels, box
         )

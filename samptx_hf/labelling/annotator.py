@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..inference.engine import SegmentationEngine, eval_mode, inputs_on_model, results_from_outputs
+from ..inference.engine import SegmentationEngine, eval_mode, inputs_on_model
 from ..inference.segment import text_only_prompt
 from ..modeling.image_encoding import ImageTrunk
 from ..modeling.sam_backbones import ImageFeatures
@@ -229,16 +229,13 @@ class BatchAnnotator:
     ) -> list[ClassPrediction]:
         """One [`ClassPrediction`] per row of the model's outputs."""
         rows = len(class_names)
-        results = results_from_outputs(
-            self.processor,
-            outputs.pred_masks.float(),
-            outputs.iou_scores,
+        results = self._engine.results(
+            outputs,
             torch.tensor([original_size] * rows),
             torch.tensor([reshaped_size] * rows),
             class_names,
             self.threshold,
-            presence_logits=outputs.presence_logits,
-            presence_threshold=self.presence_threshold,
+            self.presence_threshold,
             keep_logits=self.keep_logits,
         )
         return [

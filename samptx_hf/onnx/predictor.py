@@ -21,14 +21,11 @@ import numpy as np
 
 from ..inference.results import PredictorCacheInfo, PredictorResult, results_from_logits
 from ..modeling.lru_cache import LruBytesCache, check_max_bytes
-from ..processing.class_prompts import check_class_names, format_prompts
+from ..processing.class_prompts import format_prompts
 from ..processing.input_checks import (
     NOT_A_POINT_LABEL,
-    check_bool,
     check_box,
-    check_presence_threshold,
-    check_prompt_values,
-    check_threshold,
+    check_predict_arguments,
     image_fingerprint,
     load_image,
     mask_prompts,
@@ -206,40 +203,19 @@ class OnnxPredictor:
         threshold: float = 0.0,
         presence_threshold: float = 0.5,
     ) -> PredictorResult | list[PredictorResult]:
-        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would.
+        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would:
+        the same arguments, results and errors.
 
         Without points and a box the class name alone is the prompt: every instance of the class, and with a
-        presence head its `presence`.
-
-        Args:
-            text: A class name, or a list of them (one result each, in order).
-            points: `(x, y)` pixels of the original image; `point_labels` 1 (foreground, the default) or 0.
-            box: `(x1, y1, x2, y2)` pixels of the original image.
-            mask_input: The `low_res_logits` of an earlier result, `(1, size, size)` or `(size, size)`; with a list
-                of class names, a list with one per name.
-            multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
-            threshold: Logit above which a pixel is in the mask.
-            presence_threshold: Presence probability below which a class is absent and its masks empty; unused by an
-                export without a presence head.
-
-        Returns:
-            A [`PredictorResult`] for a class name, a list of them for a list of names.
+        presence head its `presence` (unused by an export without a presence head).
 
         Raises:
-            RuntimeError: When no image was set.
-            ValueError: On bad class names, a class outside `class_embeddings.npy` when the export has no text
-                encoder, prompts that are not numbers or lie outside the image, a `mask_input` of the wrong shape or
-                with values that are not finite numbers, a NaN `threshold` or a `presence_threshold` outside [0, 1].
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
-                that is not a bool.
+            ValueError: Besides [`SamPtxPredictor.predict`]'s, on a class outside `class_embeddings.npy` when the
+                export has no text encoder.
         """
-        threshold = check_threshold(threshold)
-        presence_threshold = check_presence_threshold(presence_threshold)
-        multimask_output = check_bool(multimask_output, "multimask_output")
-        check_prompt_values(points, box)
-        if self._trunk is None:
-            raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
-        class_names = check_class_names(text)
+        class_names, threshold, presence_threshold, multimask_output = check_predict_arguments(
+            text, points, box, threshold, presence_threshold, multimask_output, self._trunk is not None
+        )
         coords, labels = self._decoder_prompt(points, point_labels, box)
         rows = len(class_names)
         masks = mask_prompts(mask_input, rows, isinstance(text, str), self.layout.low_res_mask_size)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .class_prompts import check_class_names
+
 # SAM's (and SAM 2's) point labels besides 1 (foreground) and 0 (background): the prompt encoder ignores a padding
 # point; "not a point" is the prompt of a class name alone (the text, no point).
 POINT_PAD_LABEL = -10
@@ -290,6 +292,32 @@ def mask_prompt(mask: Any, name: str = "mask_input") -> np.ndarray:
             "result's low_res_logits)"
         )
     return array
+
+
+def check_predict_arguments(
+    text: Any,
+    points: Any,
+    box: Any,
+    threshold: Any,
+    presence_threshold: Any,
+    multimask_output: Any,
+    image_is_set: bool,
+) -> tuple[list[str], float, float, bool]:
+    """The checked arguments of a predictor's `predict` (the PyTorch and the onnxruntime one): the class names, the
+    mask and presence thresholds and `multimask_output`.
+
+    Raises:
+        RuntimeError: When no image is set.
+        ValueError, TypeError: As [`check_threshold`], [`check_presence_threshold`], [`check_bool`],
+            [`check_prompt_values`] and `check_class_names`.
+    """
+    threshold = check_threshold(threshold)
+    presence_threshold = check_presence_threshold(presence_threshold)
+    multimask_output = check_bool(multimask_output, "multimask_output")
+    check_prompt_values(points, box)
+    if not image_is_set:
+        raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
+    return check_class_names(text), threshold, presence_threshold, multimask_output
 
 
 def mask_prompts(mask_input: Any, rows: int, single: bool, size: int) -> np.ndarray | None:
