@@ -9,7 +9,7 @@ through GRADIO_SERVER_NAME and GRADIO_SERVER_PORT.
 import os
 import sys
 
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 
 MODEL = os.environ.get("SAMPTX_MODEL", "outputs/sam-ptx-synthetic")
 

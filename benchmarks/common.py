@@ -21,7 +21,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection, SamConfig, SamModel
 
 from samptx_hf import Method, SamPtxConfig, SamPtxForTextSegmentation, peft_config_for, text_injection_for
-from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
+from samptx_hf.modeling.tiny import tiny_clip_tokenizer, tiny_sam_config, tiny_text_config
 
 SIZES = ("tiny", "vit-b")
 LORA = "lora"

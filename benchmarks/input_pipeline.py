@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 
 from samptx_hf.data import SamPtxDataCollator
 from samptx_hf.data.augmentation import PairedAugmentation
-from samptx_hf.sam2_image_processing import Sam2TorchImageProcessor
-from samptx_hf.sam_backbones import input_image_size, low_res_mask_size
+from samptx_hf.modeling.sam_backbones import input_image_size, low_res_mask_size
+from samptx_hf.processing.image_processing_sam2 import Sam2TorchImageProcessor
 from samptx_hf.training import DataArguments, ModelArguments
 from samptx_hf.training.loop import _model_inputs
 from samptx_hf.training.modeling import build_peft_model, frozen_component_paths
@@ -75,8 +75,8 @@ def samples_per_second(dataset, collator, workers: int, batch_size: int = 8) -> 
 def tiny_step_seconds(repeats: int = 20) -> float:
     """Median seconds of the default run's training step (built-in tiny SAM, batch 8)."""
     model_args, data_args = ModelArguments(), DataArguments(num_train_samples=64, num_eval_samples=8)
-    from samptx_hf.evaluation import text_embeddings_by_class
-    from samptx_hf.processing_samptx import image_processor_for_sam_config
+    from samptx_hf.evaluation.evaluate_model import text_embeddings_by_class
+    from samptx_hf.processing.processing_samptx import image_processor_for_sam_config
     from samptx_hf.training.datasets import load_splits
 
     train, _ = load_splits(data_args)
@@ -106,7 +106,7 @@ def main() -> None:
     dataset = jpeg_dataset(args.num_images)
     from transformers import SamConfig
 
-    from samptx_hf.processing_samptx import image_processor_for_sam_config
+    from samptx_hf.processing.processing_samptx import image_processor_for_sam_config
 
     sam_config = SamConfig()  # SAM ViT-B's shapes: 1024 px input, 256 px masks
     size, mask_size = input_image_size(sam_config), low_res_mask_size(sam_config)

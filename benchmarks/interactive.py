@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Models, load_average, paired_ratio, time_in_rotation  # noqa: E402
 
 from samptx_hf import SamPtxPredictor, segment  # noqa: E402
-from samptx_hf.processing_samptx import SamPtxProcessor, image_processor_for_sam_config  # noqa: E402
+from samptx_hf.processing.processing_samptx import SamPtxProcessor, image_processor_for_sam_config  # noqa: E402
 
 
 def image_of(size: int) -> Image.Image:
@@ -66,7 +66,7 @@ def measure(models: Models, repeats: int, encoder_repeats: int) -> dict[str, Any
     with torch.no_grad():
         predictor.set_image(image)
         predictor.predict("circle", points=point)  # the class is now cached
-        features = predictor._class_embeddings["circle"]
+        features = predictor._engine.class_features.peek("circle")
         prompts = processor.encode_prompts(predictor.original_size, predictor._reshaped_size, "circle", point)
         sam = models.sam
 

@@ -1,7 +1,7 @@
 """Benchmarks of SAM-PTx: inference overhead, adapter size, training step, text cost, several classes per image.
 
 Measured side by side in one run, at the real SAM ViT-B shapes (`SamConfig()`: 1024x1024 input, CLIP ViT-B/32 text
-encoder `CLIPTextConfig()`, random weights) and at the tiny test configuration (`samptx_hf.tiny`). Speed is
+encoder `CLIPTextConfig()`, random weights) and at the tiny test configuration (`samptx_hf.modeling.tiny`). Speed is
 reported as medians of several repeats after a warm-up, and as ratios to a baseline measured in the same run.
 Variants that are compared are timed in rotation (A, B, C, A, B, C, ...) so that a change in machine load during
 the run affects all of them alike.

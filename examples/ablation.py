@@ -23,9 +23,9 @@ from transformers.utils import logging
 
 from samptx_hf import SamPtxForTextSegmentation
 from samptx_hf.data import TEXT_BLIND_STRATEGIES, TEXT_ONLY_TEXT_BLIND_STRATEGIES
-from samptx_hf.evaluation import score_reference_masks
-from samptx_hf.interactive_evaluation import evaluate_clicks
-from samptx_hf.methods import Method, parse_method
+from samptx_hf.evaluation.evaluate_model import score_reference_masks
+from samptx_hf.evaluation.interactive import evaluate_clicks
+from samptx_hf.modeling.methods import Method, parse_method
 from samptx_hf.training import (
     DataArguments,
     ModelArguments,

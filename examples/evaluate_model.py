@@ -11,7 +11,7 @@ import argparse
 
 from samptx_hf import SamPtxForTextSegmentation
 from samptx_hf.data import make_parts_dataset
-from samptx_hf.evaluation import evaluate_model, format_eval_results
+from samptx_hf.evaluation.evaluate_model import evaluate_model, format_eval_results
 
 
 def main(argv: list[str] | None = None) -> dict:

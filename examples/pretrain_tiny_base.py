@@ -12,7 +12,8 @@ segment the object under a random point, on generated images of plain objects of
 
 It writes `tiny-sam/` (SamModel, safetensors), `tiny-clip/` (the tiny random CLIP text encoder and its tokenizer,
 seeded) and `pretraining.json` (settings and held-out IoU) to `--output_dir`, by default the package's
-`samptx_hf/pretrained/`; with `--sam_version 2`, `tiny-sam2/` (Sam2Model, `samptx_hf.tiny.pretrained_tiny_sam2_config`)
+`samptx_hf/pretrained/`; with `--sam_version 2`, `tiny-sam2/` (Sam2Model,
+`samptx_hf.modeling.tiny.pretrained_tiny_sam2_config`)
 and `pretraining-sam2.json` instead. Then update `SHA256` in `samptx_hf/pretrained/__init__.py` with the printed
 checksums.
 """
@@ -30,14 +31,14 @@ from transformers.utils import logging
 
 from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config
 from samptx_hf.data.synthetic_parts import generate_object_sample
-from samptx_hf.losses import LOSS_WEIGHTS, binary_mask_iou, sam_segmentation_loss
-from samptx_hf.pretrained import PRETRAINED_DIR, file_sha256
-from samptx_hf.tiny import (
+from samptx_hf.modeling.losses import LOSS_WEIGHTS, binary_mask_iou, sam_segmentation_loss
+from samptx_hf.modeling.tiny import (
     pretrained_tiny_sam2_config,
     pretrained_tiny_sam_config,
     tiny_clip_tokenizer,
     tiny_text_config,
 )
+from samptx_hf.pretrained import PRETRAINED_DIR, file_sha256
 from samptx_hf.training.click_rounds import follow_up_rounds
 
 TRAIN_SEED, HELD_OUT_SEED = 100, 101  # seeds of generate_object_sample; the tasks' own splits use other streams

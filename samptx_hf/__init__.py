@@ -16,20 +16,20 @@ if _WITH_TORCH:
     from transformers import AutoConfig, AutoImageProcessor, AutoModel
     from transformers.pipelines import PIPELINE_REGISTRY
 
-    from .configuration_samptx import SamPtxConfig, TextInjection
     from .hub import push_adapter_to_hub, save_adapter_repo
-    from .image_encoding import ImageTrunk
-    from .inference import SegmentationResult, segment
-    from .losses import sam_segmentation_loss
-    from .methods import AdapterForm, Method, parse_adapter_layers, peft_config_for, text_injection_for
-    from .modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
-    from .peft_model import SamPtxPeftModel
-    from .predictor import SamPtxPredictor
-    from .presence import SemanticSegmentationResult, segment_semantic
-    from .processing_samptx import SamPtxProcessor
-    from .sam2_image_processing import Sam2TorchImageProcessor
-    from .sam_backbones import ImageFeatures
-    from .segmentation_pipeline import TextGuidedSegmentationPipeline
+    from .inference.pipeline import TextGuidedSegmentationPipeline
+    from .inference.predictor import SamPtxPredictor
+    from .inference.segment import SegmentationResult, segment
+    from .inference.semantic import SemanticSegmentationResult, segment_semantic
+    from .modeling.configuration_samptx import SamPtxConfig, TextInjection
+    from .modeling.image_encoding import ImageTrunk
+    from .modeling.losses import sam_segmentation_loss
+    from .modeling.methods import AdapterForm, Method, parse_adapter_layers, peft_config_for, text_injection_for
+    from .modeling.modeling_samptx import SamPtxForTextSegmentation, SamPtxPreTrainedModel, SamPtxSegmentationOutput
+    from .modeling.peft_model import SamPtxPeftModel
+    from .modeling.sam_backbones import ImageFeatures
+    from .processing.image_processing_sam2 import Sam2TorchImageProcessor
+    from .processing.processing_samptx import SamPtxProcessor
     from .tuners.parallel_text import (
         ParallelTextConfig,
         ParallelTextLayer,

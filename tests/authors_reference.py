@@ -1,5 +1,5 @@
 """The authors' Parallel_Text SAM, written for the tests from its published formulas (not from their code), and the
-inverse of `samptx_hf.reference_checkpoint`'s key mapping, to build checkpoints in segment-anything's layout.
+inverse of `samptx_hf.hub.reference_checkpoint`'s key mapping, to build checkpoints in segment-anything's layout.
 
 Per block, with `s = 0.5`, windows partitioned *before* the first norm (so window padding enters attention as
 `norm1(0)`):

@@ -4,7 +4,7 @@ import torch
 from peft import PeftModel, get_peft_model
 
 from samptx_hf import SamPtxForTextSegmentation, peft_config_for, text_injection_for
-from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
+from samptx_hf.modeling.tiny import tiny_clip_tokenizer, tiny_samptx_config
 
 IMAGE_SIZE = 64
 

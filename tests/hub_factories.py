@@ -16,7 +16,7 @@ from transformers import CLIPTextModelWithProjection, Sam2Model, SamModel
 
 import samptx_hf.hub.repository
 from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation
-from samptx_hf.tiny import tiny_clip_tokenizer, tiny_sam2_config, tiny_sam_config, tiny_text_config
+from samptx_hf.modeling.tiny import tiny_clip_tokenizer, tiny_sam2_config, tiny_sam_config, tiny_text_config
 
 IMAGE_SIZE = 64
 

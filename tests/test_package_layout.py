@@ -65,3 +65,10 @@ def test_the_check_sees_a_private_import(tmp_path, monkeypatch):
         "samptx_hf.inference: from samptx_hf.data._helpers import ... (the private module _helpers)",
         "samptx_hf.inference: from samptx_hf.data.loaders import _private",
     ]
+
+
+def test_the_package_root_holds_the_public_api_and_subpackages_by_layer():
+    modules = sorted(path.name for path in PACKAGE_ROOT.glob("*.py"))
+    assert len(modules) <= 5, modules  # __init__ and at most four more; everything else lives in a layer's folder
+    for layer in ("modeling", "processing", "inference", "evaluation", "cli", "tuners", "hub", "data", "training"):
+        assert (PACKAGE_ROOT / layer / "__init__.py").is_file(), layer

@@ -18,9 +18,9 @@ from samptx_hf.data import (
     generate_parts_sample,
     image_processor_for_sam_config,
 )
-from samptx_hf.losses import binary_mask_iou
+from samptx_hf.modeling.losses import binary_mask_iou
+from samptx_hf.modeling.tiny import pretrained_tiny_sam2_config, pretrained_tiny_sam_config
 from samptx_hf.pretrained import TINY_CLIP, TINY_SAM, TINY_SAM2, resolve_component, verify_checksums
-from samptx_hf.tiny import pretrained_tiny_sam2_config, pretrained_tiny_sam_config
 
 HELD_OUT_SEED = 7  # the pretraining script trained on seed 100 and reported seed 101
 # Lowest mean IoU with the pointed object and with the whole composite of the built-in task, per base: the tiny SAM 2

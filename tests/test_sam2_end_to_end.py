@@ -8,10 +8,10 @@ from PIL import Image
 from transformers import AutoModel, Sam2Model, pipeline
 
 from samptx_hf import SamPtxForTextSegmentation, SamPtxPeftModel
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.demo import Prompts, segment_classes
 from samptx_hf.hub import save_adapter_repo
-from samptx_hf.sam2_image_processing import Sam2TorchImageProcessor
+from samptx_hf.processing.image_processing_sam2 import Sam2TorchImageProcessor
 
 CLASSES = ["circle", "square"]
 

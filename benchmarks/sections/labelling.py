@@ -16,7 +16,7 @@ from PIL import Image
 
 from samptx_hf import Method, segment
 from samptx_hf.labelling import BatchAnnotator
-from samptx_hf.processing_samptx import SamPtxProcessor, image_processor_for_sam_config
+from samptx_hf.processing.processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 
 # ViT-B on a CPU takes seconds per image-encoder pass: 32 classes x 2 images of separate calls would take minutes.
 CLASS_COUNTS = {"tiny": (1, 8, 32), "vit-b": (1, 8), "vit-b on a GPU": (1, 8, 32)}

@@ -13,17 +13,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..input_checks import to_rgb
-from ..processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
-from ..sam2_image_processing import prompt_processor
+from ..processing.image_processing_sam2 import prompt_processor
+from ..processing.input_checks import NOT_A_POINT_LABEL, POINT_PAD_LABEL, to_rgb
+from ..processing.processing_samptx import image_processor_for_sam_config  # noqa: F401 (re-exported)
 from .conversion import to_binary_mask
 from .prompts import interior_point, sample_positive_points
 
 EVALUATION_PROMPT_MODES = ("point", "text", "mixed")  # one prompt per row
 PAIRED = "paired"  # training only: each row asked twice, with its point and by its name alone
 PROMPT_MODES = (*EVALUATION_PROMPT_MODES, PAIRED)
-NOT_A_POINT_LABEL = -1  # SAM's (and SAM 2's) label of the "not a point" prompt: no point, the text alone
-PADDING_POINT_LABEL = -10  # transformers' label of a padding point, ignored by the prompt encoder
 
 
 @dataclass
@@ -311,7 +309,7 @@ class SamPtxDataCollator:
                 queries.append(
                     (
                         [[0.0, 0.0]] * self.num_points,
-                        [NOT_A_POINT_LABEL] + [PADDING_POINT_LABEL] * (self.num_points - 1),
+                        [NOT_A_POINT_LABEL] + [POINT_PAD_LABEL] * (self.num_points - 1),
                     )
                 )
             points.append([query[0] for query in queries])  # (point_batch, points, 2)

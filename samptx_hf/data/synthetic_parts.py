@@ -6,7 +6,8 @@ whole composite, a part colour names only its part. A sample points at the centr
 on the part, so it is the same point for both readings) and names one of its two colours; the target is the whole
 composite or its part. This is SAM's own whole/part ambiguity, decided by the name: from the image and the point
 alone, "always the whole" or "always the part" is the best a text-blind model can do (`TEXT_BLIND_STRATEGIES` names
-the dataset columns that hold both answers; `samptx_hf.evaluation.score_reference_masks` scores them). Without a
+the dataset columns that hold both answers; `samptx_hf.evaluation.evaluate_model.score_reference_masks` scores them).
+Without a
 point, a text-blind model answers every name alike: every composite, or every part (`TEXT_ONLY_TEXT_BLIND_STRATEGIES`,
 scored against `class_mask`), and "present" for every name.
 

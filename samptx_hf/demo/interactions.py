@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..class_prompts import check_class_names
-from ..inference import SegmentationResult, load_image, overlay_mask
-from ..predictor import SamPtxPredictor
+from ..inference.predictor import SamPtxPredictor
+from ..inference.segment import SegmentationResult, load_image, overlay_mask
+from ..processing.class_prompts import check_class_names
 
 MAX_IMAGE_SIDE = 2048  # px; larger images are downscaled on upload (SAM itself works at 1024 px)
 MAX_CLASS_NAMES = 8  # each class name is one pass of the image encoder
@@ -149,11 +149,11 @@ def parse_class_names(text: str | None) -> list[str]:
 
 def prepare_image(image: Any, name: str | None = None, max_side: int | None = MAX_IMAGE_SIDE) -> tuple[np.ndarray, str]:
     """An uploaded image as a `(height, width, 3)` uint8 array, read as `segment` reads it
-    ([`samptx_hf.inference.load_image`]: a 16-bit PNG is scaled to 8 bits, not clipped to white), downscaled to
+    ([`samptx_hf.inference.segment.load_image`]: a 16-bit PNG is scaled to 8 bits, not clipped to white), downscaled to
     `max_side` if larger.
 
     Args:
-        image: A path, a PIL image or an array, as [`samptx_hf.inference.load_image`] takes.
+        image: A path, a PIL image or an array, as [`samptx_hf.inference.segment.load_image`] takes.
         name: The name the user knows the file by (an upload's original name), used in messages instead of the
             path where the server keeps it.
         max_side: The longest side kept; None keeps the image's size (the `/segment` API's image).

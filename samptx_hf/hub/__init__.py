@@ -4,7 +4,7 @@
 - `repository`: the adapter repository format, and writing, pushing and reading it.
 - `model_card`: the card of an adapter repository.
 
-Loading a repository as a model is [`SamPtxPeftModel`] (`samptx_hf.peft_model`).
+Loading a repository as a model is [`SamPtxPeftModel`] (`samptx_hf.modeling.peft_model`).
 """
 
 from .locate import HUB_KWARGS, find_adapter_config, hub_lookup_kwargs, is_hub_id, locate_pretrained

@@ -8,8 +8,8 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from peft.utils.constants import DUMMY_TARGET_MODULES
 
-from ..configuration_samptx import SamPtxConfig, TextInjection
-from ..sam_backbones import is_sam2
+from ..modeling.configuration_samptx import SamPtxConfig, TextInjection
+from ..modeling.sam_backbones import is_sam2
 from .locate import is_hub_id
 
 MODEL_CARD_TAGS = [

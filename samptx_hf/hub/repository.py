@@ -30,9 +30,9 @@ from safetensors import SafetensorError, safe_open
 from transformers import PreTrainedModel
 from transformers.utils import CONFIG_NAME, cached_file
 
-from ..configuration_samptx import SamPtxConfig
+from ..modeling.configuration_samptx import SamPtxConfig
 from ..pretrained import is_builtin
-from ..processing_samptx import SamPtxProcessor
+from ..processing.processing_samptx import SamPtxProcessor
 from ..tuners.parallel_text.config import SamPtxPeftType
 from .locate import hub_lookup_kwargs, is_hub_id
 from .model_card import build_model_card

@@ -23,17 +23,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..class_prompts import check_vocabulary
-from ..image_encoding import ImageTrunk
-from ..inference import SegmentationResult, eval_mode, inputs_on_model, results_from_outputs, text_only_prompt
-from ..processing_samptx import (
+from ..inference.engine import SegmentationEngine, eval_mode, inputs_on_model
+from ..inference.segment import text_only_prompt
+from ..modeling.image_encoding import ImageTrunk
+from ..modeling.sam_backbones import ImageFeatures
+from ..processing.class_prompts import check_vocabulary
+from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_presence_threshold,
     check_threshold,
 )
-from ..sam2_image_processing import prompt_processor
-from ..sam_backbones import ImageFeatures
 from .prompts import ImagePrompt
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -91,7 +91,7 @@ class BatchAnnotator:
         threshold: Mask logit above which a pixel is in a mask.
         presence_threshold: Presence probability below which a class is absent and its mask empty.
         max_rows: At most this many (image, class) rows go through the adapted blocks and the decoder at once.
-        keep_logits: Keep each mask's logits (for a label map, [`samptx_hf.presence.label_map_of`]).
+        keep_logits: Keep each mask's logits (for a label map, [`samptx_hf.inference.semantic.label_map_of`]).
 
     Raises:
         ValueError: On an empty vocabulary, a class named twice, bad thresholds, `max_rows` below 1, or a processor
@@ -117,6 +117,7 @@ class BatchAnnotator:
         self.processor = processor or getattr(model, "processor", None) or SamPtxProcessor.from_model(model)
         check_image_processor_matches(self.processor.image_processor, model.config.sam_config)
         self.max_rows = max_rows
+        self._engine = SegmentationEngine(model, self.processor)
         self.keep_logits = keep_logits
         with eval_mode(model), torch.no_grad():
             self.text_embeds = model.encode_text(self.classes)  # (classes, text_dim), once for the run
@@ -149,20 +150,19 @@ class BatchAnnotator:
             return []
         for position, image in enumerate(images):
             self.processor.check_image_size((image.height, image.width), name=f"image {position}")
-        encoding = prompt_processor(self.processor.image_processor)(images=list(images), return_tensors="pt")
+        trunk, original_sizes, reshaped_sizes = self._engine.encode_images(images)  # text-free blocks, once per image
         with eval_mode(self.model):
-            trunk = self.model.get_image_trunk(encoding["pixel_values"])  # text-free blocks, once per image
             return [
                 self._annotate_prompts(_one_image(trunk, position), image_prompts, original_size, reshaped_size)
                 if image_prompts
                 else self._annotate_image(_one_image(trunk, position), original_size, reshaped_size)
                 for position, (original_size, reshaped_size, image_prompts) in enumerate(
-                    zip(encoding["original_sizes"], encoding["reshaped_input_sizes"], prompts, strict=True)
+                    zip(original_sizes, reshaped_sizes, prompts, strict=True)
                 )
             ]
 
     def _annotate_image(
-        self, trunk: ImageTrunk, original_size: torch.Tensor, reshaped_size: torch.Tensor
+        self, trunk: ImageTrunk, original_size: tuple[int, int], reshaped_size: tuple[int, int]
     ) -> list[ClassPrediction]:
         predictions: list[ClassPrediction] = []
         for start in range(0, len(self.classes), self.max_rows):
@@ -171,31 +171,15 @@ class BatchAnnotator:
             features = self.model.get_image_embeddings(image_trunk=trunk, text_embeds=text_embeds)
             prompts = inputs_on_model(text_only_prompt(len(class_names)), self.model)
             outputs = self.model(image_embeddings=features, text_embeds=text_embeds, **prompts)
-            rows = len(class_names)
-            results: list[SegmentationResult] = results_from_outputs(
-                self.processor,
-                outputs.pred_masks.float(),
-                outputs.iou_scores,
-                original_size[None].expand(rows, 2),
-                reshaped_size[None].expand(rows, 2),
-                class_names,
-                self.threshold,
-                presence_logits=outputs.presence_logits,
-                presence_threshold=self.presence_threshold,
-                keep_logits=self.keep_logits,
-            )
-            predictions.extend(
-                ClassPrediction(result.class_name, result.mask, result.presence, result.score, result.logits)
-                for result in results
-            )
+            predictions.extend(self._predictions(outputs, class_names, original_size, reshaped_size))
         return predictions
 
     def _annotate_prompts(
         self,
         trunk: ImageTrunk,
         prompts: Sequence[ImagePrompt],
-        original_size: torch.Tensor,
-        reshaped_size: torch.Tensor,
+        original_size: tuple[int, int],
+        reshaped_size: tuple[int, int],
     ) -> list[ClassPrediction]:
         # 1. The adapted blocks once per class the prompts name.
         class_names = list(dict.fromkeys(prompt.class_name for prompt in prompts))
@@ -234,23 +218,30 @@ class BatchAnnotator:
                     text_embeds=text_embeds[which],
                     **inputs_on_model(inputs, self.model),
                 )
-                results = results_from_outputs(
-                    self.processor,
-                    outputs.pred_masks.float(),
-                    outputs.iou_scores,
-                    original_size[None].expand(len(rows), 2),
-                    reshaped_size[None].expand(len(rows), 2),
-                    names,
-                    self.threshold,
-                    presence_logits=outputs.presence_logits,
-                    presence_threshold=self.presence_threshold,
-                    keep_logits=self.keep_logits,
-                )
-                for row, result in zip(rows, results, strict=True):
-                    predictions[row] = ClassPrediction(
-                        result.class_name, result.mask, result.presence, result.score, result.logits
-                    )
+                for row, prediction in zip(
+                    rows, self._predictions(outputs, names, original_size, reshaped_size), strict=True
+                ):
+                    predictions[row] = prediction
         return predictions
+
+    def _predictions(
+        self, outputs: Any, class_names: list[str], original_size: tuple[int, int], reshaped_size: tuple[int, int]
+    ) -> list[ClassPrediction]:
+        """One [`ClassPrediction`] per row of the model's outputs."""
+        rows = len(class_names)
+        results = self._engine.results(
+            outputs,
+            torch.tensor([original_size] * rows),
+            torch.tensor([reshaped_size] * rows),
+            class_names,
+            self.threshold,
+            self.presence_threshold,
+            keep_logits=self.keep_logits,
+        )
+        return [
+            ClassPrediction(result.class_name, result.mask, result.presence, result.score, result.logits)
+            for result in results
+        ]
 
 
 def _rows(features: ImageFeatures, which: torch.Tensor) -> ImageFeatures:

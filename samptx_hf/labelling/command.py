@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..class_prompts import check_vocabulary
-from ..command_line import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
+from ..cli.model_arguments import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
+from ..processing.class_prompts import check_vocabulary
 from .annotator import DTYPES, BatchAnnotator, ClassPrediction, check_dtype
 from .coco_writer import (
     class_masks_folder,
@@ -390,7 +390,7 @@ def _per_class(predictions: list[ClassPrediction], classes: list[str]) -> list[C
 
 def _write_pictures(args: argparse.Namespace, output: Path, item: LoadedImage, predictions: list) -> None:
     if args.label_maps:
-        from ..presence import label_map_of
+        from ..inference.semantic import label_map_of
 
         save_label_map(label_map_path(output, item.entry.file_name), label_map_of(predictions))
     if args.class_masks:

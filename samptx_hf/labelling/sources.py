@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..inference import load_image
+from ..inference.segment import load_image
 
 # The files that make a folder a `datasets` `save_to_disk` folder (a Dataset's, a DatasetDict's).
 _SAVED_DATASET_FILES = ("dataset_info.json", "dataset_dict.json")

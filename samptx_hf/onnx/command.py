@@ -4,8 +4,8 @@ import argparse
 import os
 from typing import Any
 
-from ..class_prompts import check_vocabulary
-from ..command_line import add_model_arguments, load_model
+from ..cli.model_arguments import add_model_arguments, load_model
+from ..processing.class_prompts import check_vocabulary
 from .quantization import QUANTIZATION_MODES
 
 EXPORT_EXAMPLE = """examples:

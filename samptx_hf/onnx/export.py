@@ -24,13 +24,13 @@ import torch
 from torch import nn
 from torch.onnx import _constants as _onnx_constants
 
-from ..class_prompts import check_vocabulary
-from ..configuration_samptx import TextInjection
-from ..image_encoding import first_text_block, image_encoder_blocks
-from ..input_checks import check_bool, check_output_path
-from ..modeling_samptx import SamPtxForTextSegmentation
-from ..processing_samptx import SamPtxProcessor
-from ..sam_backbones import image_embedding_shape, input_image_size, is_sam2, low_res_mask_size
+from ..modeling.configuration_samptx import TextInjection
+from ..modeling.image_encoding import first_text_block, image_encoder_blocks
+from ..modeling.modeling_samptx import SamPtxForTextSegmentation
+from ..modeling.sam_backbones import image_embedding_shape, input_image_size, is_sam2, low_res_mask_size
+from ..processing.class_prompts import check_vocabulary
+from ..processing.input_checks import check_bool, check_output_path
+from ..processing.processing_samptx import SamPtxProcessor
 from ..tuners.parallel_text import ParallelTextLayer
 from .graphs import DecoderGraph, ImageEncoderGraph, TextEncoderGraph, TrunkGraph
 from .layout import (
@@ -420,7 +420,7 @@ def _check_class_names(class_names: Sequence[str] | None) -> list[str]:
 
 
 def _method_of(model: SamPtxForTextSegmentation) -> str:
-    """The SAM-PTx method the model's adapters and text injection make (`samptx_hf.methods`)."""
+    """The SAM-PTx method the model's adapters and text injection make (`samptx_hf.modeling.methods`)."""
     injection = model.config.text_injection
     if injection == TextInjection.PROMPT_ENCODER.value:
         return "text_prompt_encoder"

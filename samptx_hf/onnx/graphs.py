@@ -1,6 +1,7 @@
 """The SAM-PTx model cut into the modules that become ONNX graphs, each with plain tensors in and out.
 
-The split is the one the PyTorch inference already makes (`samptx_hf.image_encoding`): the text-free blocks of the
+The split is the one the PyTorch inference already makes (`samptx_hf.modeling.image_encoding`): the text-free blocks of
+the
 image encoder once per image ([`TrunkGraph`]), the blocks that read the text and the neck once per (image, class)
 row ([`ImageEncoderGraph`]), the prompt encoder and mask decoder per prompt ([`DecoderGraph`]), and CLIP's text
 model ([`TextEncoderGraph`]). The text reaches the adapters and the decoder through context variables in PyTorch; here
@@ -11,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..configuration_samptx import TextInjection
-from ..decoder_text_conditioning import decoder_text_conditioning
-from ..image_encoding import ImageTrunk, encode_trunk, first_text_block
-from ..presence import presence_token_readout
-from ..sam_backbones import ImageFeatures, decode_masks, image_features_from_trunk, is_sam2
+from ..modeling.configuration_samptx import TextInjection
+from ..modeling.decoder_text_conditioning import decoder_text_conditioning
+from ..modeling.image_encoding import ImageTrunk, encode_trunk, first_text_block
+from ..modeling.presence_head import presence_token_readout
+from ..modeling.sam_backbones import ImageFeatures, decode_masks, image_features_from_trunk, is_sam2
+from ..processing.input_checks import NOT_A_POINT_LABEL, POINT_PAD_LABEL
 
 
 class TrunkGraph(nn.Module):
@@ -94,8 +96,8 @@ class DecoderGraph(nn.Module):
         size = prompt_encoder.input_image_size
         embedding = prompt_encoder.shared_embedding(points + 0.5, (size, size))  # (rows, point_batch, n, C)
         labels = labels[..., None]
-        embedding = torch.where(labels == -1, prompt_encoder.not_a_point_embed.weight, embedding)
-        embedding = torch.where(labels != -10, embedding, torch.zeros_like(embedding))
+        embedding = torch.where(labels == NOT_A_POINT_LABEL, prompt_encoder.not_a_point_embed.weight, embedding)
+        embedding = torch.where(labels != POINT_PAD_LABEL, embedding, torch.zeros_like(embedding))
         label_embeddings = self._label_embeddings()
         for label in range(label_embeddings.shape[0]):
             embedding = torch.where(labels == label, embedding + label_embeddings[label], embedding)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..processing.input_checks import NOT_A_POINT_LABEL
+
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 CLASS_EMBEDDINGS_FILE = "class_embeddings.npy"
@@ -45,8 +47,6 @@ TEXT_INJECTIONS = ("parallel_text", "none", "prompt_encoder", "mask_decoder")
 RESIZE_MODES = ("longest_side", "square")
 
 # Point labels of the decoder graph's `input_labels`.
-PAD_LABEL = -10  # a padding point: contributes nothing
-NOT_A_POINT_LABEL = -1  # SAM's "not a point" token (the padding point the model appends itself)
 BACKGROUND_LABEL = 0
 FOREGROUND_LABEL = 1
 BOX_TOP_LEFT_LABEL = 2

@@ -14,28 +14,25 @@ This module imports neither torch nor transformers: a deployment needs `onnxrunt
 """
 
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..class_prompts import check_class_names, format_prompts
-from ..input_checks import (
-    check_bool,
+from ..inference.results import PredictorCacheInfo, PredictorResult, results_from_logits
+from ..modeling.lru_cache import LruBytesCache, check_max_bytes
+from ..processing.class_prompts import format_prompts
+from ..processing.input_checks import (
+    NOT_A_POINT_LABEL,
     check_box,
-    check_presence_threshold,
-    check_prompt_values,
-    check_threshold,
+    check_predict_arguments,
     image_fingerprint,
     load_image,
-    mask_prompt,
+    mask_prompts,
 )
-from ..results import PredictorCacheInfo, PredictorResult
 from . import layout as export_layout
 from .layout import ExportLayout, decoder_prompt
 from .processing import (
-    NOT_A_POINT_LABEL,
     check_image_size,
     check_points,
     preprocess_image,
@@ -116,15 +113,13 @@ class OnnxPredictor:
         providers: Sequence[str] | None = None,
         max_cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
-        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes <= 0:
-            raise ValueError(f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r}")
+        check_max_bytes(max_cache_bytes)
         try:
             import onnxruntime  # noqa: F401
         except ImportError as error:
             raise ImportError("OnnxPredictor needs onnxruntime: pip install onnxruntime") from error
         self.export_dir = os.fspath(export_dir)
         self.layout = ExportLayout.load(self.export_dir)
-        self.max_cache_bytes = max_cache_bytes
         graphs = self.layout.graphs
         self._trunk_graph = (
             _Graph(self.export_dir, graphs[export_layout.TRUNK], providers) if self.layout.has_trunk else None
@@ -140,8 +135,9 @@ class OnnxPredictor:
         self._class_rows = {name: row for row, name in enumerate(self.layout.class_names)}
         self._class_embeddings_table = self.layout.read_class_embeddings(self.export_dir)
         self._text_embeds: dict[str, np.ndarray] = {}
-        self._class_features: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
-        self.hits = self.misses = 0
+        self._class_features: LruBytesCache[dict[str, np.ndarray]] = LruBytesCache(
+            max_cache_bytes, _nbytes, self._trunk_bytes
+        )
         self.reset_image()
 
     # ------------------------------------------------------------------------------------------------ the image
@@ -207,43 +203,22 @@ class OnnxPredictor:
         threshold: float = 0.0,
         presence_threshold: float = 0.5,
     ) -> PredictorResult | list[PredictorResult]:
-        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would.
+        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would:
+        the same arguments, results and errors.
 
         Without points and a box the class name alone is the prompt: every instance of the class, and with a
-        presence head its `presence`.
-
-        Args:
-            text: A class name, or a list of them (one result each, in order).
-            points: `(x, y)` pixels of the original image; `point_labels` 1 (foreground, the default) or 0.
-            box: `(x1, y1, x2, y2)` pixels of the original image.
-            mask_input: The `low_res_logits` of an earlier result, `(1, size, size)` or `(size, size)`; with a list
-                of class names, a list with one per name.
-            multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
-            threshold: Logit above which a pixel is in the mask.
-            presence_threshold: Presence probability below which a class is absent and its masks empty; unused by an
-                export without a presence head.
-
-        Returns:
-            A [`PredictorResult`] for a class name, a list of them for a list of names.
+        presence head its `presence` (unused by an export without a presence head).
 
         Raises:
-            RuntimeError: When no image was set.
-            ValueError: On bad class names, a class outside `class_embeddings.npy` when the export has no text
-                encoder, prompts that are not numbers or lie outside the image, a `mask_input` of the wrong shape or
-                with values that are not finite numbers, a NaN `threshold` or a `presence_threshold` outside [0, 1].
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
-                that is not a bool.
+            ValueError: Besides [`SamPtxPredictor.predict`]'s, on a class outside `class_embeddings.npy` when the
+                export has no text encoder.
         """
-        threshold = check_threshold(threshold)
-        presence_threshold = check_presence_threshold(presence_threshold)
-        multimask_output = check_bool(multimask_output, "multimask_output")
-        check_prompt_values(points, box)
-        if self._trunk is None:
-            raise RuntimeError("no image is set: call predictor.set_image(image) before predict")
-        class_names = check_class_names(text)
+        class_names, threshold, presence_threshold, multimask_output = check_predict_arguments(
+            text, points, box, threshold, presence_threshold, multimask_output, self._trunk is not None
+        )
         coords, labels = self._decoder_prompt(points, point_labels, box)
         rows = len(class_names)
-        masks = self._input_masks(mask_input, rows, isinstance(text, str))
+        masks = mask_prompts(mask_input, rows, isinstance(text, str), self.layout.low_res_mask_size)
         features = self._image_features(class_names)
         decoder = self._decoders[multimask_output]
         feeds = {
@@ -262,7 +237,7 @@ class OnnxPredictor:
         """The memory the trunk and the classes take, and how often a class was found cached."""
         return PredictorCacheInfo(
             trunk_bytes=self._trunk_bytes(),
-            class_embeddings_bytes=sum(_nbytes(features) for features in self._class_features.values()),
+            class_embeddings_bytes=self._class_features.nbytes(),
             classes=len(self._class_features),
             hits=self.hits,
             misses=self.misses,
@@ -272,11 +247,30 @@ class OnnxPredictor:
     # ------------------------------------------------------------------------------------------------ internals
 
     @property
+    def max_cache_bytes(self) -> int:
+        """Memory the trunk and the cached classes may take, in bytes; settable."""
+        return self._class_features.max_bytes
+
+    @max_cache_bytes.setter
+    def max_cache_bytes(self, max_bytes: int) -> None:
+        self._class_features.max_bytes = check_max_bytes(max_bytes)
+
+    @property
+    def hits(self) -> int:
+        """How many class look-ups were answered from the cache."""
+        return self._class_features.hits
+
+    @property
+    def misses(self) -> int:
+        """How many classes' features were computed."""
+        return self._class_features.misses
+
+    @property
     def _mask_shape(self) -> tuple[int, int]:
         return self.layout.low_res_mask_size, self.layout.low_res_mask_size
 
     def _trunk_bytes(self) -> int:
-        return _nbytes(self._trunk) if self._trunk is not None else 0
+        return _nbytes(self._trunk) if getattr(self, "_trunk", None) is not None else 0
 
     def _decoder_prompt(
         self, points: Any, point_labels: Any, box: Any
@@ -298,60 +292,24 @@ class OnnxPredictor:
             labels = np.array([NOT_A_POINT_LABEL], dtype=np.int64)
         return decoder_prompt(self.layout.base, scaled_points, labels, scaled_box)
 
-    def _input_masks(self, mask_input: Any, rows: int, single: bool) -> np.ndarray | None:
-        """`mask_input` as `(rows, 1, size, size)` logits, or None."""
-        if mask_input is None:
-            return None
-        masks = [mask_input] if single else list(mask_input)
-        if len(masks) != rows:
-            raise ValueError(f"mask_input has {len(masks)} masks for {rows} class names: give one per class name")
-        size = self.layout.low_res_mask_size
-        arrays = []
-        for mask in masks:
-            array = mask_prompt(mask, "mask_input")
-            if array.shape != (1, size, size):
-                raise ValueError(
-                    f"mask_input must be the low_res_logits of an earlier result, shape (1, {size}, {size}) or "
-                    f"({size}, {size}), got {array.shape}"
-                )
-            arrays.append(array)
-        return np.stack(arrays)  # (rows, 1, size, size)
-
     def _image_features(self, class_names: list[str]) -> dict[str, np.ndarray]:
         """The decoder's image inputs of each row's class (`image_embeddings`, + SAM 2's high-resolution features):
         cached ones, the missing ones computed in one batch. Without text in the image encoder, one entry serves
         every class."""
         reads_text = self.layout.image_encoder_reads_text
         keys = class_names if reads_text else [""] * len(class_names)
-        missing = [row for row, key in enumerate(keys) if key not in self._class_features and keys.index(key) == row]
-        self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
-        computed: dict[str, dict[str, np.ndarray]] = {}
-        if missing:
+
+        def compute(missing: list[int]) -> list[dict[str, np.ndarray]]:
             feeds = {name: np.repeat(value, len(missing), axis=0) for name, value in self._trunk.items()}
             if reads_text:
                 feeds["text_embeds"] = self._text_embeddings([class_names[row] for row in missing])
             outputs = self._image_encoder(feeds)
-            for index, row in enumerate(missing):
-                computed[keys[row]] = {name: value[index : index + 1] for name, value in outputs.items()}
-        rows = []
-        for key in keys:
-            if key in self._class_features:
-                self._class_features.move_to_end(key)
-                rows.append(self._class_features[key])
-            else:
-                rows.append(computed[key])
-        for key, features in computed.items():
-            self._remember(key, features)
-        return {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
+            return [
+                {name: value[index : index + 1] for name, value in outputs.items()} for index in range(len(missing))
+            ]
 
-    def _remember(self, key: str, features: dict[str, np.ndarray]) -> None:
-        budget = self.max_cache_bytes - self._trunk_bytes()
-        if _nbytes(features) > budget:
-            return  # larger than the whole cache: used for this call only
-        self._class_features[key] = features
-        while sum(_nbytes(cached) for cached in self._class_features.values()) > budget:
-            self._class_features.popitem(last=False)  # least recently used
+        rows = self._class_features.get_or_compute(keys, compute)
+        return {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
 
     def _text_embeddings(self, class_names: list[str]) -> np.ndarray:
         """`(rows, text_dim)` text embeddings: rows of `class_embeddings.npy`, else the text-encoder graph's."""
@@ -405,33 +363,18 @@ class OnnxPredictor:
         presence_threshold: float,
         single: bool,
     ) -> PredictorResult | list[PredictorResult]:
-        """One result per row, as `samptx_hf.inference.results_from_outputs` makes them."""
+        """One result per row (`samptx_hf.inference.results.results_from_logits`, as every front-end)."""
         low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
         scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
-        presences: list[float | None] = [None] * len(class_names)
+        presences = None
         if "presence_logits" in outputs:
             logits = outputs["presence_logits"][:, 0, 0].astype(np.float64)
             presences = (1.0 / (1.0 + np.exp(-logits))).tolist()
         pad_size = self.layout.preprocessing.image_size if self.layout.preprocessing.pad else None
         upsampled = upscale_masks(low_res, self._original_size, self._reshaped_size, pad_size)  # (rows, masks, h, w)
-        results = []
-        for row, class_name in enumerate(class_names):
-            masks = upsampled[row] > threshold
-            presence = presences[row]
-            if presence is not None and presence < presence_threshold:
-                masks[:] = False
-            best = int(np.argmax(scores[row]))
-            results.append(
-                PredictorResult(
-                    mask=masks[best],
-                    score=float(scores[row, best]),
-                    class_name=class_name,
-                    masks=masks,
-                    scores=scores[row],
-                    presence=presence,
-                    low_res_logits=low_res[row, [best]],
-                )
-            )
+        results = results_from_logits(
+            upsampled, scores, class_names, threshold, presences, presence_threshold, low_res_logits=low_res
+        )
         return results[0] if single else results
 
 

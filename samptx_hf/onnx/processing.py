@@ -20,12 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .. import input_checks
-from ..input_checks import check_point_labels
-
-POINT_PAD_LABEL = -10  # SAM's label of a padding point
-NOT_A_POINT_LABEL = -1  # SAM's "not a point": the prompt of a class name alone
-
+from ..processing import input_checks
+from ..processing.input_checks import check_point_labels
 
 # ---------------------------------------------------------------------------------------------------- images
 
@@ -220,7 +216,7 @@ def upscale_masks(
 
 def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Points inside the image and their labels (1 by default), as `SamPtxProcessor` checks them
-    (`samptx_hf.input_checks`).
+    (`samptx_hf.processing.input_checks`).
 
     Returns:
         `(points, 2)` float64 pixels and `(points,)` int64 labels.
@@ -235,8 +231,6 @@ def check_points(points: Any, point_labels: Any, image_size: Sequence[int]) -> t
 
 
 __all__ = [
-    "NOT_A_POINT_LABEL",
-    "POINT_PAD_LABEL",
     "check_image_size",
     "check_points",
     "interpolate_bilinear",

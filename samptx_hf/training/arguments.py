@@ -16,13 +16,13 @@ from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 
-from ..class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
 from ..data.collator import PROMPT_MODES
 from ..data.sources import DATASETS, GENERATED
 from ..hub import locate_pretrained
-from ..methods import DEFAULT_ADAPTER_FORM, AdapterForm, Method, parse_adapter_layers
+from ..modeling.methods import DEFAULT_ADAPTER_FORM, AdapterForm, Method, parse_adapter_layers
+from ..modeling.tiny import TINY, TINY_RANDOM
 from ..pretrained import resolve_component
-from ..tiny import TINY, TINY_RANDOM
+from ..processing.class_prompts import DEFAULT_PROMPT_TEMPLATE, check_prompt_template
 from ..tuners.parallel_text.config import check_layers_to_transform
 
 TRACKERS = ("none", "all", "tensorboard", "trackio", "wandb", "comet_ml", "mlflow", "aim", "clearml", "dvclive")

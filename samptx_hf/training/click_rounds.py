@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from accelerate.utils import extract_model_from_parallel
 
-from ..interactive_evaluation import next_click
-from ..sam_backbones import ImageFeatures
-
-PADDING_LABEL = -10
+from ..evaluation.interactive import next_click
+from ..modeling.sam_backbones import ImageFeatures
+from ..processing.input_checks import POINT_PAD_LABEL
 
 
 def next_click_prompts(
@@ -48,7 +47,7 @@ def next_click_prompts(
     predictions = (pred_masks > 0).cpu().numpy()
     targets = (labels > 0.5).cpu().numpy()
     points = torch.zeros(batch_size, 1, 1, 2)
-    point_labels = torch.full((batch_size, 1, 1), PADDING_LABEL, dtype=torch.long)
+    point_labels = torch.full((batch_size, 1, 1), POINT_PAD_LABEL, dtype=torch.long)
     for row in range(batch_size):
         height, width = (math.ceil(int(side) / scale) for side in valid_sizes[row])
         target = targets[row, :height, :width]
@@ -148,4 +147,4 @@ def _check_rounds(rounds: Any) -> None:
         raise ValueError(f"rounds={rounds!r}, expected a whole number of prompt rounds of at least 1")
 
 
-__all__ = ["PADDING_LABEL", "click_rounds_loss", "follow_up_rounds", "next_click_prompts"]
+__all__ = ["click_rounds_loss", "follow_up_rounds", "next_click_prompts"]

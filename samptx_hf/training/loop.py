@@ -21,7 +21,7 @@ from transformers import get_scheduler
 from ..data import SamPtxDataCollator
 from ..data.augmentation import PairedAugmentation
 from ..data.collator import PAIRED
-from ..evaluation import (
+from ..evaluation.evaluate_model import (
     add_presence_results,
     add_semantic_results,
     compute_results,
@@ -31,12 +31,12 @@ from ..evaluation import (
     semantic_evaluation,
     text_embeddings_by_class,
 )
+from ..evaluation.metrics import load_metric
 from ..hub import save_adapter_repo, upload_adapter_repo
-from ..metrics import load_metric
-from ..processing_samptx import SamPtxProcessor, image_processor_for_sam_config
-from ..sam2_image_processing import Sam2TorchImageProcessor
-from ..sam_backbones import input_image_size, is_sam2, low_res_mask_size
-from ..tiny import TINY_RANDOM
+from ..modeling.sam_backbones import input_image_size, is_sam2, low_res_mask_size
+from ..modeling.tiny import TINY_RANDOM
+from ..processing.image_processing_sam2 import Sam2TorchImageProcessor
+from ..processing.processing_samptx import SamPtxProcessor, image_processor_for_sam_config
 from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import TrainerState, list_checkpoints, save_checkpoint, start_run
 from .click_rounds import click_rounds_loss

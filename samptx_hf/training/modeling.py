@@ -6,10 +6,10 @@ import torch
 from peft import PeftModel, get_peft_model
 from transformers import CLIPTextModelWithProjection, SamModel
 
-from ..methods import peft_config_for, text_injection_for
-from ..modeling_samptx import SamPtxForTextSegmentation
+from ..modeling.methods import peft_config_for, text_injection_for
+from ..modeling.modeling_samptx import SamPtxForTextSegmentation
+from ..modeling.tiny import TINY, TINY_RANDOM, tiny_clip_tokenizer, tiny_samptx_config
 from ..pretrained import TINY_CLIP, TINY_SAM, is_builtin
-from ..tiny import TINY, TINY_RANDOM, tiny_clip_tokenizer, tiny_samptx_config
 from .arguments import ModelArguments
 
 _TINY_NAMES = {"sam": TINY_SAM, "clip": TINY_CLIP}

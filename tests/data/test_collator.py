@@ -94,7 +94,7 @@ def test_mismatched_mask_is_reported(image_processor, rows):
 
 def test_training_points_depend_only_on_seed_epoch_and_sample_index():
     from samptx_hf.data import SamPtxDataCollator, image_processor_for_sam_config, make_synthetic_dataset
-    from samptx_hf.tiny import tiny_sam_config
+    from samptx_hf.modeling.tiny import tiny_sam_config
 
     rows = [dict(row, sample_index=i) for i, row in enumerate(make_synthetic_dataset(4, seed=3))]
     processor = image_processor_for_sam_config(tiny_sam_config(image_size=128))

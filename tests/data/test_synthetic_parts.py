@@ -18,8 +18,8 @@ from samptx_hf.data import (
     make_parts_dataset,
     make_parts_splits,
 )
-from samptx_hf.evaluation import score_reference_masks
-from samptx_hf.tiny import tiny_sam_config
+from samptx_hf.evaluation.evaluate_model import score_reference_masks
+from samptx_hf.modeling.tiny import tiny_sam_config
 
 
 @pytest.mark.parametrize("background", ["flat", "camouflage"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio
 import pytest
 
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

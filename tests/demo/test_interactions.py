@@ -19,7 +19,7 @@ from samptx_hf.demo import (
     write_examples,
 )
 from samptx_hf.demo.interactions import MASK_COLORS
-from samptx_hf.inference import POINT_COLORS, segment
+from samptx_hf.inference.segment import POINT_COLORS, segment
 
 # ------------------------------------------------------------------------------------------------- prompts
 

@@ -10,7 +10,7 @@ from hub_factories import make_image
 from PIL import Image
 
 from samptx_hf.demo import build_demo
-from samptx_hf.inference import load_image, segment
+from samptx_hf.inference.segment import load_image, segment
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from PIL import Image
 from transformers import pipeline
 
 from samptx_hf import SamPtxForTextSegmentation
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.hub import save_adapter_repo
 
 

@@ -17,7 +17,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from samptx_hf import SamPtxForTextSegmentation, segment
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.labelling.coco_writer import picture_name
 from samptx_hf.labelling.command import _state_fingerprint, model_fingerprint
 from samptx_hf.labelling.resume import SHARDS_FOLDER

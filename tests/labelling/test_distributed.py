@@ -7,7 +7,7 @@ import sys
 import pytest
 from labelling_helpers import CLASSES, assert_same_coco, read_json
 
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.labelling.resume import SHARDS_FOLDER
 
 

@@ -11,7 +11,7 @@ from labelling_helpers import CLASSES, NUM_IMAGES, read_json
 from pycocotools import mask as mask_utils
 
 from samptx_hf import SamPtxForTextSegmentation, segment
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.labelling import BatchAnnotator, ImagePrompt
 
 # pycocotools' decode under numpy 2 (its own code, not ours): "__array__ implementation doesn't accept a copy keyword".

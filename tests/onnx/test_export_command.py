@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from samptx_hf.cli import main
+from samptx_hf.cli.main import main
 from samptx_hf.onnx.layout import DECODER, IMAGE_ENCODER, ExportLayout
 
 

@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from samptx_hf import SamPtxProcessor
-from samptx_hf.input_checks import check_box
+from samptx_hf.modeling.tiny import tiny_clip_tokenizer, tiny_samptx_config
 from samptx_hf.onnx import processing
-from samptx_hf.processing_samptx import image_processor_for_sam_config
-from samptx_hf.sam2_image_processing import prompt_processor
-from samptx_hf.tiny import tiny_clip_tokenizer, tiny_samptx_config
+from samptx_hf.processing.image_processing_sam2 import prompt_processor
+from samptx_hf.processing.input_checks import check_box
+from samptx_hf.processing.processing_samptx import image_processor_for_sam_config
 
 IMAGE_SIZE = 64
 IMAGE_SHAPES = [(48, 80), (80, 48), (64, 64), (10, 13), (300, 37)]  # (height, width): smaller and larger than 64

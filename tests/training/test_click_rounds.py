@@ -5,7 +5,8 @@ import pytest
 import torch
 from factories import make_batch, make_trained_looking_model
 
-from samptx_hf.training.click_rounds import PADDING_LABEL, click_rounds_loss, next_click_prompts
+from samptx_hf.processing.input_checks import POINT_PAD_LABEL
+from samptx_hf.training.click_rounds import click_rounds_loss, next_click_prompts
 
 
 def _masks(size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,7 +32,7 @@ def test_a_larger_wrong_region_gets_a_negative_click_and_an_exact_mask_padding()
     assert labels.tolist() == [[[0]]]
     exact = torch.where(target > 0, 5.0, -5.0)
     points, labels = next_click_prompts(exact[None], target[None], torch.tensor([[64, 64]]), input_size=64)
-    assert labels.tolist() == [[[PADDING_LABEL]]] and points.abs().sum() == 0
+    assert labels.tolist() == [[[POINT_PAD_LABEL]]] and points.abs().sum() == 0
 
 
 def test_the_padding_below_a_wide_image_is_never_clicked():
@@ -39,7 +40,7 @@ def test_the_padding_below_a_wide_image_is_never_clicked():
     logits[12:16] = 5.0  # wrong only in the padding: the image is 64 x 40, its low-res rows 0-9
     logits[target > 0] = 5.0
     _, labels = next_click_prompts(logits[None], target[None], torch.tensor([[40, 64]]), input_size=64)
-    assert labels.tolist() == [[[PADDING_LABEL]]]
+    assert labels.tolist() == [[[POINT_PAD_LABEL]]]
 
 
 def test_mismatched_masks_are_refused():

@@ -14,8 +14,8 @@ from training_helpers import TINY_DATA, TINY_MODEL, tiny_cli, train_script
 import samptx_hf.training.loop as loop
 from samptx_hf.data import SamPtxDataCollator
 from samptx_hf.data.augmentation import PairedAugmentation
-from samptx_hf.sam2_image_processing import Sam2TorchImageProcessor
-from samptx_hf.tiny import tiny_samptx_config
+from samptx_hf.modeling.tiny import tiny_samptx_config
+from samptx_hf.processing.image_processing_sam2 import Sam2TorchImageProcessor
 from samptx_hf.training import DataArguments, ModelArguments, SamPtxTrainingArguments, list_checkpoints, train
 from samptx_hf.training.loop import NonFiniteLossError, training_image_processor
 from samptx_hf.training.optimization import parameter_group, parameter_groups, resolve_max_steps
@@ -136,8 +136,8 @@ def test_an_augmented_run_draws_points_inside_the_augmented_masks(tmp_path):
 
 
 def test_the_collator_says_which_rows_share_an_image_instead_of_the_model_comparing_pixels(monkeypatch):
-    import samptx_hf.image_encoding as image_encoding
-    from samptx_hf.processing_samptx import image_processor_for_sam_config
+    import samptx_hf.modeling.image_encoding as image_encoding
+    from samptx_hf.processing.processing_samptx import image_processor_for_sam_config
 
     config = tiny_samptx_config(image_size=64, hidden_size=32, num_hidden_layers=2)
     collator = SamPtxDataCollator(image_processor_for_sam_config(config.sam_config), train=True)
@@ -162,7 +162,7 @@ def test_the_collator_says_which_rows_share_an_image_instead_of_the_model_compar
     monkeypatch.setattr(image_encoding, "find_repeated_images", no_pixel_search)
     from transformers import SamModel
 
-    from samptx_hf.sam_backbones import encode_image_features
+    from samptx_hf.modeling.sam_backbones import encode_image_features
 
     sam = SamModel(config.sam_config)
     pixel_values = torch.randn(4, 3, 64, 64)
@@ -288,7 +288,7 @@ def test_auto_find_batch_size_lowers_the_batch_until_a_step_fits(tmp_path, monke
 def test_persistent_workers_draw_each_epoch_s_points_as_the_main_process_does():
     from torch.utils.data import DataLoader
 
-    from samptx_hf.processing_samptx import image_processor_for_sam_config
+    from samptx_hf.processing.processing_samptx import image_processor_for_sam_config
 
     config = tiny_samptx_config(image_size=64, hidden_size=32, num_hidden_layers=2)
     mask = np.zeros((32, 32), dtype=bool)

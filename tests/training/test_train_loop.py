@@ -388,7 +388,7 @@ def test_training_reports_the_number_that_samptx_eval_computes(tmp_path):
     # One held-out number: training scores with evaluate_model's predict and score steps, at the original size.
     from samptx_hf import SamPtxForTextSegmentation
     from samptx_hf.data import make_parts_dataset
-    from samptx_hf.evaluation import evaluate_model
+    from samptx_hf.evaluation.evaluate_model import evaluate_model
 
     results = run(tmp_path, max_steps=2)
     model = SamPtxForTextSegmentation.from_pretrained(tmp_path)
@@ -448,7 +448,7 @@ def test_mixed_prompts_with_absent_classes_keep_follow_up_clicks_working(tmp_pat
 def test_a_paired_run_scores_text_only_and_the_point_task_as_samptx_eval_does(tmp_path):
     from samptx_hf import SamPtxForTextSegmentation
     from samptx_hf.data import make_parts_dataset
-    from samptx_hf.evaluation import evaluate_model
+    from samptx_hf.evaluation.evaluate_model import evaluate_model
 
     results = run_with_prompts(tmp_path, prompt_mode="paired", absent_class_fraction=0.3)
     assert results["prompt_mode"] == "paired" and all(math.isfinite(r["loss"]) for r in results["loss_history"])

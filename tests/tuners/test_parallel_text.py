@@ -11,7 +11,7 @@ from transformers import SamModel
 from transformers.models.sam.modeling_sam import SamMLPBlock
 
 from samptx_hf import ParallelTextConfig, ParallelTextLayer, SamPtxPeftType, text_conditioning
-from samptx_hf.tiny import tiny_sam_config
+from samptx_hf.modeling.tiny import tiny_sam_config
 
 NUM_LAYERS = 2
 

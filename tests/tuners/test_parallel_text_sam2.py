@@ -10,7 +10,7 @@ from transformers import Sam2Model
 from transformers.models.sam2.modeling_sam2 import Sam2FeedForward
 
 from samptx_hf import ParallelTextConfig, ParallelTextLayer, text_conditioning
-from samptx_hf.tiny import tiny_sam2_config
+from samptx_hf.modeling.tiny import tiny_sam2_config
 
 NUM_BLOCKS = 5  # tiny_sam2_config: 1 + 1 + 2 + 1 Hiera blocks
 

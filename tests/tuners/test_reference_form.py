@@ -16,10 +16,10 @@ from transformers import CLIPTextModelWithProjection, SamVisionConfig
 from transformers.models.sam.modeling_sam import SamVisionLayer
 
 from samptx_hf import ParallelTextConfig, SamPtxForTextSegmentation, text_conditioning
-from samptx_hf.class_prompts import EMPTY_PROMPT_TEMPLATES
-from samptx_hf.methods import REFERENCE_FORM_OPTIONS, peft_config_for
+from samptx_hf.modeling.methods import REFERENCE_FORM_OPTIONS, peft_config_for
+from samptx_hf.modeling.tiny import tiny_clip_tokenizer
 from samptx_hf.pretrained import resolve_component
-from samptx_hf.tiny import tiny_clip_tokenizer
+from samptx_hf.processing.class_prompts import EMPTY_PROMPT_TEMPLATES
 from samptx_hf.tuners.parallel_text import ParallelTextAttentionLayer, ParallelTextLayer
 
 

@@ -76,7 +76,8 @@ def resolve_layers_to_transform(config: ParallelTextConfig, model: nn.Module) ->
 # its object. Left trainable, they would get no gradient, which DistributedDataParallel refuses. With
 # `SamPtxConfig.presence_head` the presence loss trains them.
 HEADS_WITHOUT_LOSS = ("pred_obj_score_head",)
-# The module that holds SAM's presence token and head (`samptx_hf.presence.SamPresenceHead`), trained and saved with
+# The module that holds SAM's presence token and head (`samptx_hf.modeling.presence_head.SamPresenceHead`), trained and
+# saved with
 # the adapter when the model has one.
 PRESENCE_HEAD_MODULE = "presence_head"
 
