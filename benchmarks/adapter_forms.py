@@ -27,22 +27,26 @@ VARIANTS = {
 
 
 def report(runs: Path) -> str:
-    """A markdown table (mode, variant: seeds, mean ± std mIoU, adapter parameters, seconds per step)."""
+    """A markdown table (mode, variant: seeds, mean ± std mIoU, presence F1 of text-only runs, trainable parameters,
+    seconds per step)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for results_file in sorted(runs.glob("*-s*/eval_results.json")):
         mode, variant = results_file.parent.name.rsplit("-s", 1)[0].split("-", 1)
         groups.setdefault((mode, variant), []).append(json.loads(results_file.read_text()))
     lines = [
-        "| prompts | form | seeds | held-out mIoU | per seed | trainable parameters | s / step |",
-        "|---|---|---|---|---|---|---|",
+        "| prompts | form | seeds | held-out mIoU | per seed | presence F1 | trainable parameters | s / step |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (mode, variant), results in groups.items():
         ious = [100 * result["mean_iou"] for result in results]
         spread = f" ± {statistics.stdev(ious):.2f}" if len(ious) > 1 else ""
         per_step = statistics.mean(result["train_seconds"] / result["global_step"] for result in results)
+        presence = [result["presence_f1"] for result in results if "presence_f1" in result]
+        presence_f1 = f"{statistics.mean(presence):.3f}" if presence else "-"
         lines.append(
             f"| {mode} | {variant} | {len(ious)} | {statistics.mean(ious):.2f}{spread} | "
-            f"{' / '.join(f'{iou:.2f}' for iou in ious)} | {results[0]['trainable_parameters']:,} | {per_step:.3f} |"
+            f"{' / '.join(f'{iou:.2f}' for iou in ious)} | {presence_f1} | {results[0]['trainable_parameters']:,} | "
+            f"{per_step:.3f} |"
         )
     return "\n".join(lines)
 
