@@ -25,18 +25,19 @@ from ..modeling.image_encoding import ImageTrunk
 from ..modeling.lru_cache import check_max_bytes
 from ..modeling.modeling_samptx import SamPtxForTextSegmentation
 from ..modeling.sam_backbones import low_res_mask_size
-from ..processing.input_checks import check_predict_arguments, mask_prompts
+from ..processing.input_checks import mask_prompts
 from ..processing.processing_samptx import (
     SamPtxProcessor,
     check_image_processor_matches,
     check_processor,
 )
 from .engine import DEFAULT_CACHE_BYTES, SegmentationEngine, eval_mode
+from .predictor_base import PromptPredictor
 from .results import PredictorCacheInfo, PredictorResult
 from .segment import image_fingerprint, load_image, text_only_prompt
 
 
-class SamPtxPredictor:
+class SamPtxPredictor(PromptPredictor):
     """Segment classes and clicks on one image at a time, encoding the image once and each class once.
 
     Args:
@@ -114,65 +115,27 @@ class SamPtxPredictor:
         self._image_fingerprint: str | None = None
         self._engine.class_features.clear()
 
-    @property
-    def is_image_set(self) -> bool:
-        return self._trunk is not None
-
-    @property
-    def original_size(self) -> tuple[int, int] | None:
-        """`(height, width)` of the image set, or None."""
-        return self._original_size
-
     # ------------------------------------------------------------------------------------------------ prompts
 
     @torch.no_grad()
-    def predict(
+    def _predict(
         self,
-        text: str | Sequence[str],
-        points: Sequence[Sequence[float]] | None = None,
-        point_labels: Sequence[int] | None = None,
-        box: Sequence[float] | None = None,
-        mask_input: Any = None,
-        multimask_output: bool = False,
-        threshold: float = 0.0,
-        presence_threshold: float = 0.5,
-    ) -> PredictorResult | list[PredictorResult]:
-        """Segment what `text` names in the image set, at the given prompts, as [`segment`] would.
-
-        Without points and a box the class name alone is the prompt (SAM's "not a point", as [`segment`] sends it):
-        every instance of the class, and with a presence head its `presence`.
-
-        Args:
-            text: A class name, or a list of them (one result each, in order).
-            points: `(x, y)` pixels of the original image; `point_labels` 1 (foreground, the default) or 0.
-            box: `(x1, y1, x2, y2)` pixels of the original image.
-            mask_input: The `low_res_logits` of an earlier result, `(1, size, size)` or `(size, size)`; with a list
-                of class names, a list with one per name.
-            multimask_output: Predict SAM's three masks and keep the best by predicted IoU (all in `masks`).
-            threshold: Logit above which a pixel is in the mask.
-            presence_threshold: Presence probability below which a class is absent and its masks empty; unused by a
-                model without a presence head.
-
-        Returns:
-            A [`PredictorResult`] for a class name, a list of them for a list of names.
-
-        Raises:
-            RuntimeError: When no image was set.
-            ValueError: On bad class names, prompts that are not numbers or lie outside the image, a `mask_input` of
-                the wrong shape or with values that are not finite numbers, a NaN `threshold` or a
-                `presence_threshold` outside [0, 1].
-            TypeError: On a `threshold` or `presence_threshold` that is not a real number, or a `multimask_output`
-                that is not a bool.
-        """
-        class_names, threshold, presence_threshold, multimask_output = check_predict_arguments(
-            text, points, box, threshold, presence_threshold, multimask_output, self._trunk is not None
-        )
+        class_names: list[str],
+        points: Sequence[Sequence[float]] | None,
+        point_labels: Sequence[int] | None,
+        box: Sequence[float] | None,
+        mask_input: Any,
+        multimask_output: bool,
+        threshold: float,
+        presence_threshold: float,
+        single: bool,
+    ) -> list[PredictorResult]:
         prompts = self.processor.encode_prompts(
             self._original_size, self._reshaped_size, class_names, points, point_labels, box
         )
         if points is None and box is None:
             prompts.update(text_only_prompt(len(class_names)))
-        input_masks = self._input_masks(mask_input, len(class_names), isinstance(text, str))
+        input_masks = self._input_masks(mask_input, len(class_names), single)
         device = self.model.device
         with eval_mode(self.model):
             features = self._engine.trunk_features(
@@ -194,7 +157,7 @@ class SamPtxPredictor:
             presence_threshold,
             keep_low_res_logits=True,
         )
-        return predictions[0] if isinstance(text, str) else predictions
+        return predictions
 
     def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""

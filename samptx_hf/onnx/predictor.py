@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ..inference.predictor_base import PromptPredictor
 from ..inference.results import PredictorCacheInfo, PredictorResult, results_from_logits
 from ..modeling.lru_cache import LruBytesCache, check_max_bytes
 from ..processing.class_prompts import format_prompts
 from ..processing.input_checks import (
     NOT_A_POINT_LABEL,
     check_box,
-    check_predict_arguments,
     image_fingerprint,
     load_image,
     mask_prompts,
@@ -80,7 +80,7 @@ def _nbytes(arrays: dict[str, np.ndarray]) -> int:
     return sum(array.nbytes for array in arrays.values())
 
 
-class OnnxPredictor:
+class OnnxPredictor(PromptPredictor):
     """Segment classes and clicks on one image at a time from an ONNX export, the image encoded once and each class
     once: [`SamPtxPredictor`]'s API and answers, without torch.
 
@@ -181,44 +181,23 @@ class OnnxPredictor:
         self._image_fingerprint: str | None = None
         self._class_features.clear()
 
-    @property
-    def is_image_set(self) -> bool:
-        return self._trunk is not None
-
-    @property
-    def original_size(self) -> tuple[int, int] | None:
-        """`(height, width)` of the image set, or None."""
-        return self._original_size
-
     # ------------------------------------------------------------------------------------------------ prompts
 
-    def predict(
+    def _predict(
         self,
-        text: str | Sequence[str],
-        points: Sequence[Sequence[float]] | None = None,
-        point_labels: Sequence[int] | None = None,
-        box: Sequence[float] | None = None,
-        mask_input: Any = None,
-        multimask_output: bool = False,
-        threshold: float = 0.0,
-        presence_threshold: float = 0.5,
-    ) -> PredictorResult | list[PredictorResult]:
-        """Segment what `text` names in the image set, at the given prompts, as [`SamPtxPredictor.predict`] would:
-        the same arguments, results and errors.
-
-        Without points and a box the class name alone is the prompt: every instance of the class, and with a
-        presence head its `presence` (unused by an export without a presence head).
-
-        Raises:
-            ValueError: Besides [`SamPtxPredictor.predict`]'s, on a class outside `class_embeddings.npy` when the
-                export has no text encoder.
-        """
-        class_names, threshold, presence_threshold, multimask_output = check_predict_arguments(
-            text, points, box, threshold, presence_threshold, multimask_output, self._trunk is not None
-        )
+        class_names: list[str],
+        points: Sequence[Sequence[float]] | None,
+        point_labels: Sequence[int] | None,
+        box: Sequence[float] | None,
+        mask_input: Any,
+        multimask_output: bool,
+        threshold: float,
+        presence_threshold: float,
+        single: bool,
+    ) -> list[PredictorResult]:
         coords, labels = self._decoder_prompt(points, point_labels, box)
         rows = len(class_names)
-        masks = mask_prompts(mask_input, rows, isinstance(text, str), self.layout.low_res_mask_size)
+        masks = mask_prompts(mask_input, rows, single, self.layout.low_res_mask_size)
         features = self._image_features(class_names)
         decoder = self._decoders[multimask_output]
         feeds = {
@@ -231,7 +210,7 @@ class OnnxPredictor:
         if self.layout.decoder_reads_text:
             feeds["text_embeds"] = self._text_embeddings(class_names)
         outputs = decoder({name: feeds[name] for name in decoder.input_types})
-        return self._results(outputs, class_names, threshold, presence_threshold, single=isinstance(text, str))
+        return self._results(outputs, class_names, threshold, presence_threshold)
 
     def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""
@@ -361,8 +340,7 @@ class OnnxPredictor:
         class_names: list[str],
         threshold: float,
         presence_threshold: float,
-        single: bool,
-    ) -> PredictorResult | list[PredictorResult]:
+    ) -> list[PredictorResult]:
         """One result per row (`samptx_hf.inference.results.results_from_logits`, as every front-end)."""
         low_res = outputs["low_res_masks"][:, 0].astype(np.float32)  # (rows, num_masks, size, size)
         scores = outputs["iou_scores"][:, 0].astype(np.float32)  # (rows, num_masks)
@@ -372,10 +350,9 @@ class OnnxPredictor:
             presences = (1.0 / (1.0 + np.exp(-logits))).tolist()
         pad_size = self.layout.preprocessing.image_size if self.layout.preprocessing.pad else None
         upsampled = upscale_masks(low_res, self._original_size, self._reshaped_size, pad_size)  # (rows, masks, h, w)
-        results = results_from_logits(
+        return results_from_logits(
             upsampled, scores, class_names, threshold, presences, presence_threshold, low_res_logits=low_res
         )
-        return results[0] if single else results
 
 
 __all__ = ["DEFAULT_CACHE_BYTES", "OnnxPredictor", "OnnxPredictorCacheInfo", "OnnxPredictorResult"]
