@@ -110,23 +110,10 @@ def evaluate_model(
         TypeError: On a `threshold` that is not a real number.
     """
     threshold = check_threshold(threshold)
-    if output_dir is not None:
-        check_output_dir(output_dir)
-    missing = {"image", "mask", "class_name"} - set(dataset.column_names)
-    if missing:
-        raise ValueError(f"dataset lacks the columns {sorted(missing)}, expected image, mask and class_name")
-    if len(dataset) == 0:
-        raise ValueError("dataset is empty, expected at least one row")
-    if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size}, expected at least 1")
-    if num_clicks is not None and (isinstance(num_clicks, bool) or not isinstance(num_clicks, int) or num_clicks < 1):
-        raise ValueError(f"num_clicks={num_clicks!r}, expected a whole number of clicks of at least 1")
-    check_prompt_options(prompt_mode, absent_class_fraction, dataset)
-    if class_names is not None and (isinstance(class_names, str) or not class_names):
-        raise ValueError(f"class_names={class_names!r}, expected a non-empty sequence of class names (the vocabulary)")
-    metric_modules = {name: load_metric(name, keep_in_memory=True) for name in metrics}
-    if "mean_iou" not in metric_modules:
-        metric_modules["mean_iou"] = load_metric("mean_iou", keep_in_memory=True)  # per-class table
+    _check_evaluation_arguments(
+        dataset, batch_size, num_clicks, prompt_mode, absent_class_fraction, class_names, output_dir
+    )
+    metric_modules = _load_metrics(metrics)
 
     image_processor = image_processor or image_processor_for_sam_config(model.config.sam_config)
     check_image_processor_matches(image_processor, model.config.sam_config)
@@ -146,6 +133,80 @@ def evaluate_model(
         needed_names |= set(vocabulary)
     text_embeds_by_class = text_embeddings_by_class(model, needed_names)
 
+    present_counts, presence_probabilities, presence_references = _predict_and_score(
+        model, dataset, collator, text_embeds_by_class, image_processor, metric_modules, batch_size, threshold, progress
+    )
+    results = _pair_results(metric_modules, present_counts, dataset_name, len(dataset), prompt_mode)
+    if presence_probabilities:
+        add_presence_results(results, presence_probabilities, presence_references)
+    if run_semantic:
+        semantic_results = semantic_evaluation(
+            model,
+            dataset,
+            vocabulary,
+            batch_size=batch_size,
+            threshold=threshold,
+            seed=seed,
+            image_processor=image_processor,
+            text_embeds_by_class=text_embeds_by_class,
+            progress=progress,
+        )
+        add_semantic_results(results, semantic_results)
+    if num_clicks is not None:
+        processor = SamPtxProcessor(image_processor, model.get_tokenizer(), model.config.prompt_template)
+        results["metrics"].update(evaluate_clicks(model, dataset, num_clicks, processor, threshold))
+    if output_dir is not None:
+        write_eval_results(results, output_dir)
+    return results
+
+
+def _check_evaluation_arguments(
+    dataset: datasets.Dataset,
+    batch_size: int,
+    num_clicks: int | None,
+    prompt_mode: str,
+    absent_class_fraction: float,
+    class_names: Sequence[str] | None,
+    output_dir: str | os.PathLike | None,
+) -> None:
+    """Refuse [`evaluate_model`]'s arguments that cannot be evaluated, before any sample is segmented."""
+    if output_dir is not None:
+        check_output_dir(output_dir)
+    missing = {"image", "mask", "class_name"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"dataset lacks the columns {sorted(missing)}, expected image, mask and class_name")
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty, expected at least one row")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}, expected at least 1")
+    if num_clicks is not None and (isinstance(num_clicks, bool) or not isinstance(num_clicks, int) or num_clicks < 1):
+        raise ValueError(f"num_clicks={num_clicks!r}, expected a whole number of clicks of at least 1")
+    check_prompt_options(prompt_mode, absent_class_fraction, dataset)
+    if class_names is not None and (isinstance(class_names, str) or not class_names):
+        raise ValueError(f"class_names={class_names!r}, expected a non-empty sequence of class names (the vocabulary)")
+
+
+def _load_metrics(metrics: Sequence[str]) -> dict[str, Any]:
+    """The `evaluate` modules of `metrics`, with `mean_iou` always among them (it makes the per-class table)."""
+    metric_modules = {name: load_metric(name, keep_in_memory=True) for name in metrics}
+    if "mean_iou" not in metric_modules:
+        metric_modules["mean_iou"] = load_metric("mean_iou", keep_in_memory=True)  # per-class table
+    return metric_modules
+
+
+def _predict_and_score(
+    model: Callable[..., Any],
+    dataset: datasets.Dataset,
+    collator: SamPtxDataCollator,
+    text_embeds_by_class: dict[str, torch.Tensor],
+    image_processor: Any,
+    metric_modules: dict[str, Any],
+    batch_size: int,
+    threshold: float,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Counter, list[float], list[bool]]:
+    """Predict every row batch by batch and add the present pairs' masks to `metric_modules`; returns the present
+    pairs per class, and the presence probabilities with their references (present or not; empty without a head)."""
     present_counts: Counter = Counter()
     presence_probabilities, presence_references = [], []
     with eval_mode(model):
@@ -169,38 +230,24 @@ def evaluate_model(
                 presence_references.extend(present)
             if progress is not None:
                 progress(start + len(rows), len(dataset))
+    return present_counts, presence_probabilities, presence_references
 
+
+def _pair_results(
+    metric_modules: dict[str, Any], present_counts: Counter, dataset_name: str | None, num_rows: int, prompt_mode: str
+) -> dict[str, Any]:
+    """The results of the scored pairs (no metric when every pair is absent) and the pair counts."""
     if present_counts:
         results = compute_results(metric_modules, present_counts, dataset_name)
     else:  # every pair absent: no mask to score, only presence answers
         results = {"dataset": dataset_name, "num_samples": 0, "metrics": {}, "per_class": {}}
     num_present = sum(present_counts.values())
     results.update(
-        num_samples=len(dataset),
+        num_samples=num_rows,
         prompt_mode=prompt_mode,
         num_present_pairs=num_present,
-        num_absent_pairs=len(dataset) - num_present,
+        num_absent_pairs=num_rows - num_present,
     )
-    if presence_probabilities:
-        add_presence_results(results, presence_probabilities, presence_references)
-    if run_semantic:
-        semantic_results = semantic_evaluation(
-            model,
-            dataset,
-            vocabulary,
-            batch_size=batch_size,
-            threshold=threshold,
-            seed=seed,
-            image_processor=image_processor,
-            text_embeds_by_class=text_embeds_by_class,
-            progress=progress,
-        )
-        add_semantic_results(results, semantic_results)
-    if num_clicks is not None:
-        processor = SamPtxProcessor(image_processor, model.get_tokenizer(), model.config.prompt_template)
-        results["metrics"].update(evaluate_clicks(model, dataset, num_clicks, processor, threshold))
-    if output_dir is not None:
-        write_eval_results(results, output_dir)
     return results
 
 

@@ -180,6 +180,121 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             the step and the last checkpoint.
     """
     output_dir = Path(args.output_dir)
+    _check_click_rounds(data_args, args)
+    accelerator = build_accelerator(args)
+    checkpoints_dir = output_dir / "checkpoints"
+    state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
+    _announce(accelerator, model_args)
+    set_seed(args.seed)
+
+    # 1. Data.
+    train_dataset, eval_dataset = load_splits(data_args)
+
+    # 2. Model: frozen components, the method's adapter.
+    model = _build_model(accelerator, model_args, data_args, args, output_dir)
+    base = model.get_base_model()
+    class_names = dataset_vocabulary(train_dataset, eval_dataset)  # absent samples name any of them
+    text_table = text_embeddings_by_class(base, class_names)
+    trainable, total = model.get_nb_trainable_parameters()
+    accelerator.print(
+        f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
+    )
+    image_processor = training_image_processor(base.config.sam_config, data_args.resize)
+    prompts = {**data_args.collator_prompts(), "class_names": class_names}
+    train_collator, train_dataloader, eval_dataloaders, batch_size = _dataloaders(
+        accelerator, model, train_dataset, eval_dataset, image_processor, prompts, text_table, data_args, args
+    )
+
+    # 3. Optimiser (a learning rate per parameter group) and schedule.
+    optimizer, scheduler, max_steps = _optimizer_and_schedule(
+        accelerator, model, len(train_dataset), batch_size, data_args, args
+    )
+    model, optimizer, train_dataloader, scheduler, *prepared = accelerator.prepare(
+        model, optimizer, train_dataloader, scheduler, *eval_dataloaders.values()
+    )
+    eval_dataloaders = dict(zip(eval_dataloaders, prepared, strict=True))
+    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
+    if args.report_to != "none":
+        tracker_config = {**vars(model_args), **vars(data_args), **vars(args)}
+        accelerator.init_trackers("sam-ptx", config={**tracker_config, "mixed_precision": accelerator.mixed_precision})
+
+    # 4. Resume.
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
+
+    # 5. Loop.
+    start_step = state.global_step
+    train_seconds = _training_loop(
+        accelerator,
+        model,
+        optimizer,
+        scheduler,
+        train_dataloader,
+        train_collator,
+        eval_dataloader,
+        text_table,
+        image_processor,
+        state,
+        max_steps,
+        checkpoints_dir,
+        model_args,
+        data_args,
+        args,
+    )
+
+    # 6. Final evaluation (of the best evaluation's weights with --load_best_model_at_end) and save.
+    eval_results = _final_evaluation(
+        accelerator,
+        model,
+        eval_dataloaders,
+        eval_dataset,
+        class_names,
+        text_table,
+        image_processor,
+        state,
+        checkpoints_dir,
+        data_args,
+        args,
+    )
+    accelerator.log({f"eval/{name}": value for name, value in eval_results["metrics"].items()}, step=state.global_step)
+    results = {
+        **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
+        **eval_results["metrics"],  # mean_iou, and in text mode the presence and semantic scores, at the top level
+        "method": model_args.method,
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "global_step": state.global_step,
+        "max_steps": max_steps,
+        "per_device_train_batch_size": batch_size,
+        "click_rounds": args.click_rounds,
+        "prompt_mode": data_args.prompt_mode,
+        "absent_class_fraction": data_args.absent_class_fraction,
+        "class_names": sorted(set(train_dataset["class_name"])),  # what the adapter was trained on (the card)
+        "trainable_parameters": trainable,
+        "train_seconds": train_seconds,
+        "loss_history": state.loss_history,
+    }
+    if args.load_best_model_at_end:
+        results["best_global_step"] = state.best_global_step
+    train_metrics = train_results(
+        train_dataset,
+        state,
+        runtime=train_seconds,
+        samples_seen=(state.global_step - start_step)
+        * batch_size
+        * args.gradient_accumulation_steps
+        * accelerator.num_processes,
+    )
+    if accelerator.is_main_process:
+        _save(accelerator, model, base, output_dir, results, train_metrics, data_args, args)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return results
+
+
+def _check_click_rounds(data_args: DataArguments, args: SamPtxTrainingArguments) -> None:
+    """Refuse follow-up clicks in the prompt modes that have no first prompt for them to follow."""
     if data_args.prompt_mode == "text" and args.click_rounds > 1:
         raise ValueError(
             "argument --click_rounds: follow-up clicks need a first prompt to follow; with --prompt_mode text there "
@@ -190,9 +305,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             f"argument --click_rounds: {args.click_rounds} rounds with --prompt_mode paired are not supported (the "
             "follow-up clicks would follow the pointed query only); use --prompt_mode mixed, or --click_rounds 1"
         )
-    accelerator = build_accelerator(args)
-    checkpoints_dir = output_dir / "checkpoints"
-    state, checkpoint = start_run(accelerator, model_args, data_args, args)  # refuses to mix with another run
+
+
+def _announce(accelerator: Accelerator, model_args: ModelArguments) -> None:
+    """Say what trains on what; one torch thread per process for a tiny model unless OMP_NUM_THREADS says otherwise."""
     logger.info(
         f"{accelerator.num_processes} process(es) ({accelerator.distributed_type}), device {accelerator.device}",
         main_process_only=True,
@@ -203,12 +319,16 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         # A tiny model gains little from a second thread and loses 10-25x when another process takes a core.
         torch.set_num_threads(1)
         accelerator.print("Tiny model: 1 torch thread per process (set OMP_NUM_THREADS to choose)")
-    set_seed(args.seed)
 
-    # 1. Data.
-    train_dataset, eval_dataset = load_splits(data_args)
 
-    # 2. Model: frozen components, the method's adapter.
+def _build_model(
+    accelerator: Accelerator,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+    output_dir: Path,
+):
+    """The frozen components (tiny random ones saved to `frozen_base/` first) under the method's adapter."""
     if TINY_RANDOM in (model_args.sam_model_name_or_path, model_args.text_model_name_or_path):
         if accelerator.is_main_process:
             save_tiny_random_components(model_args, output_dir / "frozen_base", seed=args.seed)
@@ -216,18 +336,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     sam_path, clip_path = frozen_component_paths(model_args, output_dir / "frozen_base")
     set_seed(args.seed)
     model = build_peft_model(model_args, sam_path, clip_path, presence_head=data_args.presence_head)
-    base = model.get_base_model()
     if args.gradient_checkpointing:
-        base.activation_checkpointing_enable()
-    class_names = dataset_vocabulary(train_dataset, eval_dataset)  # absent samples name any of them
-    text_table = text_embeddings_by_class(base, class_names)
-    trainable, total = model.get_nb_trainable_parameters()
-    accelerator.print(
-        f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {100 * trainable / total:.4f}"
-    )
+        model.get_base_model().activation_checkpointing_enable()
+    return model
 
-    image_processor = training_image_processor(base.config.sam_config, data_args.resize)
-    prompts = {**data_args.collator_prompts(), "class_names": class_names}
+
+def _dataloaders(
+    accelerator: Accelerator,
+    model,
+    train_dataset,
+    eval_dataset,
+    image_processor,
+    prompts: dict[str, Any],
+    text_table: dict[str, torch.Tensor],
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> tuple[SamPtxDataCollator, DataLoader, dict[str, DataLoader], int]:
+    """The training collator and loader, an evaluation loader per prompt mode, and the per-device batch size."""
     augmentation = PairedAugmentation() if data_args.augment else None
     train_collator = SamPtxDataCollator(
         image_processor,
@@ -266,12 +391,22 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         )
         for mode, mode_prompts in evaluation_prompts(prompts).items()
     }
+    return train_collator, train_dataloader, eval_dataloaders, batch_size
 
-    # 3. Optimiser (a learning rate per parameter group) and schedule.
+
+def _optimizer_and_schedule(
+    accelerator: Accelerator,
+    model,
+    num_train_samples: int,
+    batch_size: int,
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> tuple[torch.optim.Optimizer, Any, int]:
+    """The optimiser (a learning rate per parameter group), its schedule, and the run's number of optimiser steps."""
     optimizer, notes = build_optimizer(model, args)
     for note in notes:
         accelerator.print(note)
-    batches_per_epoch = math.ceil(len(train_dataset) / (batch_size * accelerator.num_processes))
+    batches_per_epoch = math.ceil(num_train_samples / (batch_size * accelerator.num_processes))
     steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation_steps)
     max_steps = resolve_max_steps(args, data_args.prompt_mode, steps_per_epoch)
     scheduler = get_scheduler(
@@ -280,21 +415,51 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         num_warmup_steps=args.warmup_steps * accelerator.num_processes,
         num_training_steps=max_steps * accelerator.num_processes,
     )
-    model, optimizer, train_dataloader, scheduler, *prepared = accelerator.prepare(
-        model, optimizer, train_dataloader, scheduler, *eval_dataloaders.values()
-    )
-    eval_dataloaders = dict(zip(eval_dataloaders, prepared, strict=True))
-    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
-    if args.report_to != "none":
-        tracker_config = {**vars(model_args), **vars(data_args), **vars(args)}
-        accelerator.init_trackers("sam-ptx", config={**tracker_config, "mixed_precision": accelerator.mixed_precision})
+    return optimizer, scheduler, max_steps
 
-    # 4. Resume.
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
 
-    # 5. Loop. The loss stays on the device between records: no step waits for the host.
+def _training_step(
+    accelerator: Accelerator,
+    model,
+    optimizer,
+    scheduler,
+    batch: dict[str, Any],
+    text_table: dict[str, torch.Tensor],
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> torch.Tensor:
+    """One micro-batch: forward (with its click rounds), backward and, when gradients sync, the optimiser step."""
+    with accelerator.accumulate(model):
+        inputs = _model_inputs(batch, text_table, accelerator.device, data_args.presence_head)
+        loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
+        accelerator.backward(loss)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return loss
+
+
+def _training_loop(
+    accelerator: Accelerator,
+    model,
+    optimizer,
+    scheduler,
+    train_dataloader: DataLoader,
+    train_collator: SamPtxDataCollator,
+    eval_dataloader: DataLoader,
+    text_table: dict[str, torch.Tensor],
+    image_processor,
+    state: TrainerState,
+    max_steps: int,
+    checkpoints_dir: Path,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> float:
+    """Train from `state` to `max_steps`, logging, evaluating and checkpointing on the way; returns its seconds.
+
+    The loss stays on the device between records: no step waits for the host.
+    """
     progress = tqdm(
         total=max_steps,
         initial=state.global_step,
@@ -303,7 +468,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
     )
     print_losses = args.disable_tqdm or not sys.stderr.isatty()  # no bar on a terminal shows them
     model.train()
-    started, start_step = time.perf_counter(), state.global_step
+    started = time.perf_counter()
     loss_sum = torch.zeros((), device=accelerator.device)  # this process's loss since the last sync
 
     def sync_loss() -> None:
@@ -319,13 +484,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         train_collator.set_epoch(state.epoch)
         epoch_batches = accelerator.skip_first_batches(train_dataloader, state.batches_in_epoch)
         for batch in epoch_batches:
-            with accelerator.accumulate(model):
-                inputs = _model_inputs(batch, text_table, accelerator.device, data_args.presence_head)
-                loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+            loss = _training_step(accelerator, model, optimizer, scheduler, batch, text_table, data_args, args)
             state.batches_in_epoch += 1
             loss_sum += loss.detach()
             state.loss_batches += 1
@@ -335,21 +494,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             progress.update(1)
             if state.global_step % args.logging_steps == 0 or state.global_step == max_steps:
                 sync_loss()
-                record = {
-                    "step": state.global_step,
-                    "loss": state.loss_sum / state.loss_batches,
-                    "lr": scheduler.get_last_lr()[0],
-                }
-                state.loss_history.append(record)
-                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-                if print_losses:
-                    accelerator.print(
-                        f"step {state.global_step}/{max_steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}"
-                    )
-                accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
-                state.train_loss_sum += state.loss_sum
-                state.train_loss_batches += state.loss_batches
-                state.loss_sum, state.loss_batches = 0.0, 0
+                _record_loss(accelerator, scheduler, state, max_steps, progress, print_losses)
             if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
                 sync_loss()  # no evaluation of, nor checkpoint from, weights a non-finite loss has reached
                 eval_results = evaluate_held_out(accelerator, model, eval_dataloader, text_table, image_processor)
@@ -367,9 +512,44 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             state.epoch += 1
             state.batches_in_epoch = 0
     progress.close()
-    train_seconds = time.perf_counter() - started
+    return time.perf_counter() - started
 
-    # 6. Final evaluation (of the best evaluation's weights with --load_best_model_at_end) and save.
+
+def _record_loss(
+    accelerator: Accelerator, scheduler, state: TrainerState, max_steps: int, progress: tqdm, print_losses: bool
+) -> None:
+    """Record the mean loss since the last record and the learning rate: history, progress bar, trackers, print."""
+    record = {
+        "step": state.global_step,
+        "loss": state.loss_sum / state.loss_batches,
+        "lr": scheduler.get_last_lr()[0],
+    }
+    state.loss_history.append(record)
+    progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+    if print_losses:
+        accelerator.print(f"step {state.global_step}/{max_steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}")
+    accelerator.log({"train/loss": record["loss"], "train/lr": record["lr"]}, step=state.global_step)
+    state.train_loss_sum += state.loss_sum
+    state.train_loss_batches += state.loss_batches
+    state.loss_sum, state.loss_batches = 0.0, 0
+
+
+def _final_evaluation(
+    accelerator: Accelerator,
+    model,
+    eval_dataloaders: dict[str, DataLoader],
+    eval_dataset,
+    class_names: list[str],
+    text_table: dict[str, torch.Tensor],
+    image_processor,
+    state: TrainerState,
+    checkpoints_dir: Path,
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> dict[str, Any]:
+    """The held-out results of the adapter to save: the best evaluation's weights with --load_best_model_at_end (loaded
+    back if the end is not the best), the point task beside the text task for paired runs, and the semantic scores."""
+    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
     eval_results = evaluate_held_out(
         accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
     )
@@ -402,51 +582,32 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
             text_embeds_by_class=text_table,
         )
         add_semantic_results(eval_results, semantic)
-    accelerator.log({f"eval/{name}": value for name, value in eval_results["metrics"].items()}, step=state.global_step)
-    results = {
-        **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
-        **eval_results["metrics"],  # mean_iou, and in text mode the presence and semantic scores, at the top level
-        "method": model_args.method,
-        "num_processes": accelerator.num_processes,
-        "mixed_precision": accelerator.mixed_precision,
-        "global_step": state.global_step,
-        "max_steps": max_steps,
-        "per_device_train_batch_size": batch_size,
-        "click_rounds": args.click_rounds,
-        "prompt_mode": data_args.prompt_mode,
-        "absent_class_fraction": data_args.absent_class_fraction,
-        "class_names": sorted(set(train_dataset["class_name"])),  # what the adapter was trained on (the card)
-        "trainable_parameters": trainable,
-        "train_seconds": train_seconds,
-        "loss_history": state.loss_history,
-    }
-    if args.load_best_model_at_end:
-        results["best_global_step"] = state.best_global_step
-    train_metrics = train_results(
-        train_dataset,
-        state,
-        runtime=train_seconds,
-        samples_seen=(state.global_step - start_step)
-        * batch_size
-        * args.gradient_accumulation_steps
-        * accelerator.num_processes,
+    return eval_results
+
+
+def _save(
+    accelerator: Accelerator,
+    model,
+    base,
+    output_dir: Path,
+    results: dict[str, Any],
+    train_metrics: dict[str, Any],
+    data_args: DataArguments,
+    args: SamPtxTrainingArguments,
+) -> None:
+    """Write the adapter repository (with `eval_results.json`) and `train_results.json`; push it if asked."""
+    save_adapter_repo(  # also writes eval_results.json
+        accelerator.unwrap_model(model),
+        output_dir,
+        processor=SamPtxProcessor.from_model(base),
+        eval_results=results,
+        dataset_name=data_args.dataset,
+        repo_id=args.hub_model_id,
     )
-    if accelerator.is_main_process:
-        save_adapter_repo(  # also writes eval_results.json
-            accelerator.unwrap_model(model),
-            output_dir,
-            processor=SamPtxProcessor.from_model(base),
-            eval_results=results,
-            dataset_name=data_args.dataset,
-            repo_id=args.hub_model_id,
-        )
-        (output_dir / TRAIN_RESULTS).write_text(json.dumps(train_metrics, indent=4, sort_keys=True) + "\n")
-        if args.push_to_hub:
-            upload_adapter_repo(output_dir, args.hub_model_id)
-            accelerator.print(f"Pushed {output_dir} to the Hub as {args.hub_model_id}")
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return results
+    (output_dir / TRAIN_RESULTS).write_text(json.dumps(train_metrics, indent=4, sort_keys=True) + "\n")
+    if args.push_to_hub:
+        upload_adapter_repo(output_dir, args.hub_model_id)
+        accelerator.print(f"Pushed {output_dir} to the Hub as {args.hub_model_id}")
 
 
 def train_results(train_dataset, state: TrainerState, runtime: float, samples_seen: int) -> dict[str, Any]:
