@@ -15,7 +15,6 @@ is the prompt, and a model with a presence head says whether the image holds the
 of an absent class are empty), so typing class after class on one image answers each from the caches.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -32,7 +31,7 @@ from ..processing.processing_samptx import (
     check_processor,
 )
 from .engine import DEFAULT_CACHE_BYTES, SegmentationEngine, eval_mode
-from .predictor_base import PromptPredictor
+from .predictor_base import PromptPredictor, PromptRequest
 from .results import PredictorCacheInfo, PredictorResult
 from .segment import image_fingerprint, load_image, text_only_prompt
 
@@ -118,46 +117,39 @@ class SamPtxPredictor(PromptPredictor):
     # ------------------------------------------------------------------------------------------------ prompts
 
     @torch.no_grad()
-    def _predict(
-        self,
-        class_names: list[str],
-        points: Sequence[Sequence[float]] | None,
-        point_labels: Sequence[int] | None,
-        box: Sequence[float] | None,
-        mask_input: Any,
-        multimask_output: bool,
-        threshold: float,
-        presence_threshold: float,
-        single: bool,
-    ) -> list[PredictorResult]:
+    def _predict(self, request: PromptRequest) -> list[PredictorResult]:
         prompts = self.processor.encode_prompts(
-            self._original_size, self._reshaped_size, class_names, points, point_labels, box
+            self._original_size,
+            self._reshaped_size,
+            request.class_names,
+            request.points,
+            request.point_labels,
+            request.box,
         )
-        if points is None and box is None:
-            prompts.update(text_only_prompt(len(class_names)))
-        input_masks = self._input_masks(mask_input, len(class_names), single)
+        if request.points is None and request.box is None:
+            prompts.update(text_only_prompt(len(request.class_names)))
+        input_masks = self._input_masks(request.mask_input, len(request.class_names), request.single)
         device = self.model.device
         with eval_mode(self.model):
             features = self._engine.trunk_features(
-                self._trunk, class_names, prompts["input_ids"], prompts["attention_mask"]
+                self._trunk, request.class_names, prompts["input_ids"], prompts["attention_mask"]
             )
             outputs = self.model(
                 image_embeddings=features,
-                multimask_output=multimask_output,
+                multimask_output=request.multimask_output,
                 input_masks=input_masks.to(device) if input_masks is not None else None,
                 **{key: value.to(device) for key, value in prompts.items()},
             )
-        rows = len(class_names)
-        predictions = self._engine.results(
+        rows = len(request.class_names)
+        return self._engine.results(
             outputs,
             torch.tensor([self._original_size] * rows),
             torch.tensor([self._reshaped_size] * rows),
-            class_names,
-            threshold,
-            presence_threshold,
+            request.class_names,
+            request.threshold,
+            request.presence_threshold,
             keep_low_res_logits=True,
         )
-        return predictions
 
     def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""

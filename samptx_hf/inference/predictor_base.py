@@ -5,10 +5,27 @@ same call with the same results and errors; each supplies `_predict`, the prompt
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..processing.input_checks import check_predict_arguments
 from .results import PredictorResult
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """One `predict` call's arguments, checked: `class_names` a list, `single` when `text` was one name (so
+    `mask_input` is one mask, not a list)."""
+
+    class_names: list[str]
+    points: Sequence[Sequence[float]] | None
+    point_labels: Sequence[int] | None
+    box: Sequence[float] | None
+    mask_input: Any
+    multimask_output: bool
+    threshold: float
+    presence_threshold: float
+    single: bool
 
 
 class PromptPredictor:
@@ -70,25 +87,15 @@ class PromptPredictor:
             text, points, box, threshold, presence_threshold, multimask_output, self.is_image_set
         )
         single = isinstance(text, str)
-        predictions = self._predict(
+        request = PromptRequest(
             class_names, points, point_labels, box, mask_input, multimask_output, threshold, presence_threshold, single
         )
+        predictions = self._predict(request)
         return predictions[0] if single else predictions
 
-    def _predict(
-        self,
-        class_names: list[str],
-        points: Sequence[Sequence[float]] | None,
-        point_labels: Sequence[int] | None,
-        box: Sequence[float] | None,
-        mask_input: Any,
-        multimask_output: bool,
-        threshold: float,
-        presence_threshold: float,
-        single: bool,
-    ) -> list[PredictorResult]:
-        """One result per class name, for checked arguments (`single`: `mask_input` is one class's, not a list)."""
+    def _predict(self, request: PromptRequest) -> list[PredictorResult]:
+        """One result per class name of `request`."""
         raise NotImplementedError
 
 
-__all__ = ["PromptPredictor"]
+__all__ = ["PromptPredictor", "PromptRequest"]

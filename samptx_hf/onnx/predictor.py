@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..inference.predictor_base import PromptPredictor
+from ..inference.predictor_base import PromptPredictor, PromptRequest
 from ..inference.results import PredictorCacheInfo, PredictorResult, results_from_logits
 from ..modeling.lru_cache import LruBytesCache, check_max_bytes
 from ..processing.class_prompts import format_prompts
@@ -183,23 +183,12 @@ class OnnxPredictor(PromptPredictor):
 
     # ------------------------------------------------------------------------------------------------ prompts
 
-    def _predict(
-        self,
-        class_names: list[str],
-        points: Sequence[Sequence[float]] | None,
-        point_labels: Sequence[int] | None,
-        box: Sequence[float] | None,
-        mask_input: Any,
-        multimask_output: bool,
-        threshold: float,
-        presence_threshold: float,
-        single: bool,
-    ) -> list[PredictorResult]:
-        coords, labels = self._decoder_prompt(points, point_labels, box)
-        rows = len(class_names)
-        masks = mask_prompts(mask_input, rows, single, self.layout.low_res_mask_size)
-        features = self._image_features(class_names)
-        decoder = self._decoders[multimask_output]
+    def _predict(self, request: PromptRequest) -> list[PredictorResult]:
+        coords, labels = self._decoder_prompt(request.points, request.point_labels, request.box)
+        rows = len(request.class_names)
+        masks = mask_prompts(request.mask_input, rows, request.single, self.layout.low_res_mask_size)
+        features = self._image_features(request.class_names)
+        decoder = self._decoders[request.multimask_output]
         feeds = {
             **features,
             "input_points": np.broadcast_to(coords, (rows, 1, *coords.shape)),  # (rows, 1, n, 2)
@@ -208,9 +197,9 @@ class OnnxPredictor(PromptPredictor):
             "has_mask_input": np.full((rows,), 1.0 if masks is not None else 0.0, dtype=np.float32),
         }
         if self.layout.decoder_reads_text:
-            feeds["text_embeds"] = self._text_embeddings(class_names)
+            feeds["text_embeds"] = self._text_embeddings(request.class_names)
         outputs = decoder({name: feeds[name] for name in decoder.input_types})
-        return self._results(outputs, class_names, threshold, presence_threshold)
+        return self._results(outputs, request.class_names, request.threshold, request.presence_threshold)
 
     def cache_info(self) -> PredictorCacheInfo:
         """The memory the trunk and the classes take, and how often a class was found cached."""
