@@ -11,7 +11,6 @@ screenshot of the page (docs/images/demo.png was taken this way).
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
+from network import free_port
 from PIL import Image
 
 from samptx_hf.demo import write_examples
@@ -67,9 +67,7 @@ def served_model(demo_model_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def demo_url(served_model: str, tmp_path_factory: pytest.TempPathFactory):
     """`samptx demo --model MODEL --port PORT` running in a subprocess; its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log_path = tmp_path_factory.mktemp("demo_server") / "server.log"
     environment = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
     command = [sys.executable, "-m", "samptx_hf.cli", "demo", "--model", served_model, "--port", str(port)]

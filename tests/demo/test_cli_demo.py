@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio
 import pytest
+from network import free_port
 
 from samptx_hf.cli.main import main
 
@@ -115,9 +116,7 @@ def test_a_port_in_use_is_a_one_line_error(demo_model_dir, capsys):
 def test_a_stopped_server_leaves_no_temporary_folder(demo_model_dir, tmp_path, stop, when):
     """However and whenever a process manager or a person stops `samptx demo`, its temporary folder goes with it
     (and the process ends: a stop during start-up waits for the server, then closes it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     environment = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
     server = subprocess.Popen(
         [sys.executable, "-m", "samptx_hf.cli", "demo", "--model", str(demo_model_dir), "--port", str(port)],

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from labelling_helpers import CLASSES, assert_same_coco, read_json
+from network import free_port
 
 from samptx_hf.cli.main import main
 from samptx_hf.labelling.resume import SHARDS_FOLDER
@@ -18,7 +19,7 @@ def test_two_processes_give_the_json_of_one(adapter_repo, parts_images, tmp_path
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    launch += ["--main_process_port", "29541", "-m", "samptx_hf.cli", "label"]
+    launch += ["--main_process_port", str(free_port()), "-m", "samptx_hf.cli", "label"]
     two = subprocess.run(
         [*launch, *options, "--output", str(tmp_path / "two"), "--batch-size", "2"],
         env=env,

@@ -10,6 +10,7 @@ import sys
 import accelerate.tracking
 import pytest
 import torch
+from network import free_port
 from safetensors.torch import load_file
 from training_helpers import REPO, TINY_DATA, TINY_MODEL, tiny_cli, train_script
 
@@ -224,7 +225,7 @@ def test_two_processes_give_the_loss_curve_of_one(tmp_path, options):
         "--dynamo_backend",
         "no",
         "--main_process_port",
-        "29533",
+        str(free_port()),
     ]
     double = subprocess.run(
         [
