@@ -9,7 +9,7 @@ from PIL import Image
 
 import samptx_hf.modeling.image_encoding as image_encoding
 from samptx_hf import ParallelTextConfig, SamPtxProcessor
-from samptx_hf.modeling.image_encoding import find_repeated_images, first_text_block
+from samptx_hf.modeling.image_encoding import find_repeated_images, first_text_block, image_encoder_blocks
 
 NUM_LAYERS = 4
 NUM_CLASSES = 3
@@ -35,9 +35,9 @@ def one_image_several_classes(num_classes=NUM_CLASSES, seed=0):
 
 
 def rows_per_block(peft_model, run):
-    """`run()` and the rows (images) that each image-encoder block computed during it."""
+    """`run()` and the rows (images) that each image-encoder block (SAM's ViT or SAM 2's Hiera) computed during it."""
     rows = {}
-    blocks = peft_model.base_model.model.sam.vision_encoder.layers
+    blocks = image_encoder_blocks(peft_model.base_model.model.sam.vision_encoder)
     hooks = [
         block.register_forward_hook(lambda _, args, __, i=i: rows.setdefault(i, []).append(args[0].shape[0]))
         for i, block in enumerate(blocks)
@@ -157,21 +157,6 @@ def test_shared_trunk_trains_every_adapter_like_separate_passes(monkeypatch, che
 NUM_HIERA_BLOCKS = 5  # tiny_sam2_config
 
 
-def hiera_rows_per_block(peft_model, run):
-    rows = {}
-    blocks = peft_model.base_model.model.sam.vision_encoder.backbone.blocks
-    hooks = [
-        block.register_forward_hook(lambda _, args, __, i=i: rows.setdefault(i, []).append(args[0].shape[0]))
-        for i, block in enumerate(blocks)
-    ]
-    try:
-        result = run()
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return result, [sum(rows[i]) for i in range(len(blocks))]
-
-
 @pytest.mark.parametrize(
     ("layers", "use_text", "expected_rows"),
     [
@@ -188,7 +173,7 @@ def test_sam2_classes_of_one_image_share_the_hiera_trunk_and_its_high_resolution
     batch, text_embeds = one_image_several_classes()
     inputs = {key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}
     with torch.no_grad():
-        together, rows = hiera_rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
+        together, rows = rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
         alone = [
             peft_model(**{k: v[i : i + 1] for k, v in inputs.items()}, text_embeds=text_embeds[i : i + 1])
             for i in range(NUM_CLASSES)
