@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from ..cli.model_arguments import add_model_arguments, load_model, parse_presence_threshold, parse_threshold
 from ..processing.class_prompts import check_vocabulary
+from ..processing.input_checks import check_output_path
 from .annotator import DTYPES, BatchAnnotator, ClassPrediction, check_dtype
 from .coco_writer import (
     class_masks_folder,
@@ -31,7 +32,7 @@ from .coco_writer import (
 )
 from .distributed import ANNOTATIONS_NAME, UNREADABLE_NAME, merge_shards, share_of_images
 from .prompts import ImagePrompt, prompts_fingerprint, prompts_of_entries, read_prompts
-from .resume import ShardWriter, check_or_write_header, check_output_folder, done_indices, read_header
+from .resume import ShardWriter, check_or_write_header, done_indices, read_header
 from .sources import ImageEntry, LoadedImage, open_image_source
 
 # How label maps and class masks are named, recorded in run.json: an image's file_name, extension and sub-folders
@@ -204,10 +205,9 @@ def run_label(args: argparse.Namespace) -> None:
     Raises:
         FileNotFoundError: On missing images, classes file or model.
         FileExistsError: When `--output` is a folder with files that no labelling run wrote.
-        OSError: When `--output` is a file, or cannot be created or written.
-        ValueError: On a bad vocabulary, a bad prompts file (or one naming images not among --images), images whose
-            label maps or class masks would share a name, a dtype the device does not compute in, or an output of
-            another run.
+        ValueError: On an `--output` that is a file, lies under one or cannot be written, a bad vocabulary, a bad
+            prompts file (or one naming images not among --images), images whose label maps or class masks would
+            share a name, a dtype the device does not compute in, or an output of another run.
     """
     try:
         _label(args)
@@ -244,7 +244,7 @@ def _label(args: argparse.Namespace) -> None:
     prompts: dict[int, list[ImagePrompt]] = {}
     if args.prompts is not None:
         prompts = prompts_of_entries(read_prompts(args.prompts, classes), source.entries, args.prompts)
-    check_output_folder(args.output)
+    check_output_path(args.output, "--output", "a folder (new, or an earlier run's)")
     # `accelerate launch --multi_gpu` on a CPU machine says so by ACCELERATE_USE_CPU; a bare PartialState() would
     # then run each process as a single one.
     on_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (args.device is not None and args.device.startswith("cpu"))

@@ -61,23 +61,6 @@ def read_header(output: str | os.PathLike) -> dict[str, Any]:
         return json.load(file)
 
 
-def check_output_folder(output: str | os.PathLike) -> None:
-    """Check that `output` is a folder, or can be made one, and can be written, before anything is computed.
-
-    Raises:
-        OSError: When `output`, or a path above it, is a file, or when the folder above cannot be written; the
-            message names the path.
-    """
-    path = Path(output).absolute()
-    if path.exists() and not path.is_dir():
-        raise OSError(f"--output {os.fspath(output)!r} is a file, expected a folder (new, or an earlier run's)")
-    existing = next(folder for folder in (path, *path.parents) if folder.exists())
-    if not existing.is_dir():
-        raise OSError(f"--output {os.fspath(output)!r}: {os.fspath(existing)!r} is a file, expected a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OSError(f"--output {os.fspath(output)!r}: {os.fspath(existing)!r} is not writable")
-
-
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -147,7 +130,6 @@ __all__ = [
     "SHARDS_FOLDER",
     "ShardWriter",
     "check_or_write_header",
-    "check_output_folder",
     "done_indices",
     "read_header",
     "read_records",
