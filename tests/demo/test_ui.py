@@ -1,22 +1,16 @@
 """The demo page served in-process, driven through its API with `gradio_client` (no browser)."""
 
 import re
-import socket
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from hub_factories import make_image
+from network import free_port
 from PIL import Image
 
 from samptx_hf.demo import build_demo
 from samptx_hf.inference.segment import load_image, segment
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
