@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -219,6 +220,29 @@ def _move_into_place(staging: str, output_dir: str) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
+@dataclass
+class _GraphWriter:
+    """Writes graphs into one folder, with one opset and exporter, and records each graph's spec and exporter."""
+
+    output_dir: str
+    opset: int
+    exporter: str
+    graphs: dict[str, GraphSpec] = field(default_factory=dict)
+    exporters: set[str] = field(default_factory=set)
+
+    def write(
+        self,
+        role: str,
+        module: nn.Module,
+        inputs: tuple[torch.Tensor, ...],
+        spec: GraphSpec,
+        extra_axes: dict[str, dict[int, str]] | None = None,
+    ) -> None:
+        self.graphs[role] = spec
+        exporter = _export_graph(module, inputs, self.output_dir, spec, extra_axes or {}, self.opset, self.exporter)
+        self.exporters.add(exporter)
+
+
 def _write_export(
     model: SamPtxForTextSegmentation,
     output_dir: str,
@@ -229,114 +253,119 @@ def _write_export(
     exporter: str,
 ) -> ExportLayout:
     """Write every graph, `class_embeddings.npy`, the tokenizer and `config.json` into `output_dir`."""
-    text_encoder = tokenizer is not None
-    config = model.config
-    sam2 = is_sam2(config.sam_config)
+    writer = _GraphWriter(output_dir, opset, exporter)
+    generator = torch.Generator().manual_seed(0)
+    image_size = input_image_size(model.config.sam_config)
+    pixel_values = torch.randn(_EXAMPLE_ROWS, 3, image_size, image_size, generator=generator)
+    text_embeds = torch.nn.functional.normalize(torch.randn(_EXAMPLE_ROWS, model.config.text_dim, generator=generator))
+    with torch.no_grad():
+        features, feature_names = _write_image_encoder(model, writer, pixel_values, text_embeds)
+        _write_decoders(model, writer, features, feature_names, text_embeds, generator)
+        if tokenizer is not None:
+            _write_text_encoder(model, writer, tokenizer)
+    np.save(os.path.join(output_dir, CLASS_EMBEDDINGS_FILE), class_embeddings.float().cpu().numpy())
+    layout = _layout_of(model, writer, class_names, with_text_encoder=tokenizer is not None)
+    layout.save(output_dir)
+    return layout
+
+
+def _write_image_encoder(
+    model: SamPtxForTextSegmentation, writer: _GraphWriter, pixel_values: torch.Tensor, text_embeds: torch.Tensor
+) -> tuple[tuple[torch.Tensor, ...], list[str]]:
+    """The image encoder's graph, split at the first text-reading block when text-free blocks come first (the trunk,
+    run once per image); returns its example outputs and their names."""
     vision_encoder = model.sam.vision_encoder
     num_blocks = len(image_encoder_blocks(vision_encoder))
     text_block = first_text_block(vision_encoder)
     reads_text = text_block < num_blocks
     with_trunk = 0 < text_block < num_blocks
+    if with_trunk:
+        trunk = TrunkGraph(model)
+        trunk_outputs = trunk(pixel_values)
+        trunk_names = ["trunk_hidden_states"] + [f"trunk_stage_{i}" for i in range(len(trunk_outputs) - 1)]
+        writer.write(TRUNK, trunk, (pixel_values,), GraphSpec("trunk.onnx", ["pixel_values"], trunk_names))
+        image_inputs, image_input_names = tuple(trunk_outputs), trunk_names
+    else:
+        image_inputs, image_input_names = (pixel_values,), ["pixel_values"]
+    if reads_text:
+        image_inputs, image_input_names = (*image_inputs, text_embeds), [*image_input_names, "text_embeds"]
+    image_encoder = ImageEncoderGraph(model, with_trunk=with_trunk, reads_text=reads_text)
+    features = image_encoder(*image_inputs)
+    sam2 = is_sam2(model.config.sam_config)
+    feature_names = ["image_embeddings"] + (["high_res_feats_0", "high_res_feats_1"] if sam2 else [])
+    spec = GraphSpec("image_encoder.onnx", image_input_names, feature_names)
+    writer.write(IMAGE_ENCODER, image_encoder, image_inputs, spec)
+    return tuple(features), feature_names
+
+
+def _write_decoders(
+    model: SamPtxForTextSegmentation,
+    writer: _GraphWriter,
+    features: tuple[torch.Tensor, ...],
+    feature_names: list[str],
+    text_embeds: torch.Tensor,
+    generator: torch.Generator,
+) -> None:
+    """The decoder's graphs, one per mask count (SAM's one mask per prompt, or its three)."""
+    config = model.config
     image_size = input_image_size(config.sam_config)
     mask_size = low_res_mask_size(config.sam_config)
-    embedding_shape = image_embedding_shape(config.sam_config)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(_EXAMPLE_ROWS, 3, image_size, image_size, generator=generator)
-    text_embeds = torch.nn.functional.normalize(torch.randn(_EXAMPLE_ROWS, config.text_dim, generator=generator))
-    graphs: dict[str, GraphSpec] = {}
-    exporters: set[str] = set()
+    points = torch.rand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS, 2, generator=generator) * image_size
+    labels = torch.tensor([1, 0, -1]).expand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS).contiguous()
+    mask_input = torch.randn(_EXAMPLE_ROWS, 1, mask_size, mask_size, generator=generator)
+    has_mask_input = torch.tensor([1.0, 0.0])
+    inputs = (*features, points, labels, mask_input, has_mask_input)
+    input_names = [*feature_names, "input_points", "input_labels", "mask_input", "has_mask_input"]
+    if config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value):
+        inputs, input_names = (*inputs, text_embeds), [*input_names, "text_embeds"]
+    output_names = ["low_res_masks", "iou_scores"] + (["presence_logits"] if config.presence_head else [])
+    prompt_axes = {"input_points": {1: "point_batch", 2: "points"}, "input_labels": {1: "point_batch", 2: "points"}}
+    output_axes = {name: {1: "point_batch"} for name in output_names}
+    for role, multimask in ((DECODER, False), (DECODER_MULTIMASK, True)):
+        spec = GraphSpec(f"{role}.onnx", input_names, output_names)
+        writer.write(role, DecoderGraph(model, multimask), inputs, spec, {**prompt_axes, **output_axes})
 
-    with torch.no_grad():
-        # 1. Image encoder, split at the first text-reading block when the text-free blocks come first.
-        if with_trunk:
-            trunk = TrunkGraph(model)
-            trunk_outputs = trunk(pixel_values)
-            trunk_names = ["trunk_hidden_states"] + [f"trunk_stage_{i}" for i in range(len(trunk_outputs) - 1)]
-            graphs[TRUNK] = GraphSpec("trunk.onnx", ["pixel_values"], trunk_names)
-            exporters.add(_export_graph(trunk, (pixel_values,), output_dir, graphs[TRUNK], {}, opset, exporter))
-            image_inputs, image_input_names = tuple(trunk_outputs), trunk_names
-        else:
-            image_inputs, image_input_names = (pixel_values,), ["pixel_values"]
-        if reads_text:
-            image_inputs, image_input_names = (*image_inputs, text_embeds), [*image_input_names, "text_embeds"]
-        image_encoder = ImageEncoderGraph(model, with_trunk=with_trunk, reads_text=reads_text)
-        features = image_encoder(*image_inputs)
-        feature_names = ["image_embeddings"] + (["high_res_feats_0", "high_res_feats_1"] if sam2 else [])
-        graphs[IMAGE_ENCODER] = GraphSpec("image_encoder.onnx", image_input_names, feature_names)
-        exporters.add(
-            _export_graph(image_encoder, image_inputs, output_dir, graphs[IMAGE_ENCODER], {}, opset, exporter)
-        )
 
-        # 2. Decoder, one graph per mask count (SAM's one mask per prompt, or its three).
-        points = torch.rand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS, 2, generator=generator) * image_size
-        labels = torch.tensor([1, 0, -1]).expand(_EXAMPLE_ROWS, _EXAMPLE_POINT_BATCH, _EXAMPLE_POINTS).contiguous()
-        mask_input = torch.randn(_EXAMPLE_ROWS, 1, mask_size, mask_size, generator=generator)
-        has_mask_input = torch.tensor([1.0, 0.0])
-        decoder_inputs = (*features, points, labels, mask_input, has_mask_input)
-        decoder_input_names = [*feature_names, "input_points", "input_labels", "mask_input", "has_mask_input"]
-        if config.text_injection in (TextInjection.PROMPT_ENCODER.value, TextInjection.MASK_DECODER.value):
-            decoder_inputs, decoder_input_names = (*decoder_inputs, text_embeds), [*decoder_input_names, "text_embeds"]
-        decoder_output_names = ["low_res_masks", "iou_scores"] + (["presence_logits"] if config.presence_head else [])
-        prompt_axes = {"input_points": {1: "point_batch", 2: "points"}, "input_labels": {1: "point_batch", 2: "points"}}
-        for role, multimask in ((DECODER, False), (DECODER_MULTIMASK, True)):
-            graphs[role] = GraphSpec(f"{role}.onnx", decoder_input_names, decoder_output_names)
-            output_axes = {name: {1: "point_batch"} for name in decoder_output_names}
-            exporters.add(
-                _export_graph(
-                    DecoderGraph(model, multimask),
-                    decoder_inputs,
-                    output_dir,
-                    graphs[role],
-                    {**prompt_axes, **output_axes},
-                    opset,
-                    exporter,
-                )
-            )
+def _write_text_encoder(model: SamPtxForTextSegmentation, writer: _GraphWriter, tokenizer: Any) -> None:
+    """CLIP's text model as a graph, and its tokenizer as `tokenizer.json`."""
+    tokens = tokenizer(model.format_prompts(["a", "two words"]), padding=True, return_tensors="pt")
+    spec = GraphSpec("text_encoder.onnx", ["input_ids", "attention_mask"], ["text_embeds"])
+    sequence_axes = {"input_ids": {1: "length"}, "attention_mask": {1: "length"}}
+    writer.write(
+        TEXT_ENCODER, TextEncoderGraph(model), (tokens["input_ids"], tokens["attention_mask"]), spec, sequence_axes
+    )
+    tokenizer.backend_tokenizer.save(os.path.join(writer.output_dir, TOKENIZER_FILE))
 
-        # 3. Text: CLIP's text model and tokenizer, and the embeddings of the given classes.
-        if text_encoder:
-            tokens = tokenizer(model.format_prompts(["a", "two words"]), padding=True, return_tensors="pt")
-            text_inputs = (tokens["input_ids"], tokens["attention_mask"])
-            graphs[TEXT_ENCODER] = GraphSpec("text_encoder.onnx", ["input_ids", "attention_mask"], ["text_embeds"])
-            sequence_axes = {"input_ids": {1: "length"}, "attention_mask": {1: "length"}}
-            exporters.add(
-                _export_graph(
-                    TextEncoderGraph(model),
-                    text_inputs,
-                    output_dir,
-                    graphs[TEXT_ENCODER],
-                    sequence_axes,
-                    opset,
-                    exporter,
-                )
-            )
-            tokenizer.backend_tokenizer.save(os.path.join(output_dir, TOKENIZER_FILE))
-    np.save(os.path.join(output_dir, CLASS_EMBEDDINGS_FILE), class_embeddings.float().cpu().numpy())
 
-    layout = ExportLayout(
+def _layout_of(
+    model: SamPtxForTextSegmentation, writer: _GraphWriter, class_names: list[str], with_text_encoder: bool
+) -> ExportLayout:
+    """The export's `config.json`: what a torch-free predictor needs to run the graphs `writer` wrote."""
+    config = model.config
+    sam2 = is_sam2(config.sam_config)
+    image_size = input_image_size(config.sam_config)
+    return ExportLayout(
         base="sam2" if sam2 else "sam",
         method=_method_of(model),
         text_injection=config.text_injection,
-        first_text_block=text_block,
-        num_blocks=num_blocks,
+        first_text_block=first_text_block(model.sam.vision_encoder),
+        num_blocks=len(image_encoder_blocks(model.sam.vision_encoder)),
         presence_head=bool(config.presence_head),
         preprocessing=_preprocessing_of(model, image_size, sam2),
         mask_threshold=0.0,
-        low_res_mask_size=mask_size,
-        image_embedding_shape=list(embedding_shape),
+        low_res_mask_size=low_res_mask_size(config.sam_config),
+        image_embedding_shape=list(image_embedding_shape(config.sam_config)),
         text_dim=config.text_dim,
         normalize_text_embeds=bool(config.normalize_text_embeds),
         prompt_template=config.prompt_template,
-        graphs=graphs,
-        opset=opset,
-        exporter=" + ".join(sorted(exporters)),
+        graphs=writer.graphs,
+        opset=writer.opset,
+        exporter=" + ".join(sorted(writer.exporters)),
         class_names=class_names,
-        tokenizer_file=TOKENIZER_FILE if text_encoder else None,
+        tokenizer_file=TOKENIZER_FILE if with_text_encoder else None,
         max_text_length=int(config.text_config.max_position_embeddings),
         pad_token_id=int(config.text_config.pad_token_id or 0),
     )
-    layout.save(output_dir)
-    return layout
 
 
 def _export_graph(
