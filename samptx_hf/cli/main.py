@@ -89,10 +89,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `samptx` command line: one sub-command per job."""
     parser = _Parser(prog="samptx", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    _add_segment_parser(commands)
+    add_label_parser(commands)
+    add_export_parser(commands)
+    _add_eval_parser(commands)
+    _add_push_parser(commands)
+    _add_convert_parser(commands)
+    _add_demo_parser(commands)
+    return parser
 
+
+def _add_segment_parser(commands: Any) -> None:
+    """`samptx segment`: one image, one or more classes."""
     segment = commands.add_parser(
         "segment",
         help="segment a class in one image",
@@ -154,9 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     segment.set_defaults(run=run_segment)
 
-    add_label_parser(commands)
-    add_export_parser(commands)
 
+def _add_eval_parser(commands: Any) -> None:
+    """`samptx eval`: a dataset's held-out scores."""
     evaluate = commands.add_parser(
         "eval",
         help="evaluate on a dataset",
@@ -228,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", default=".", help="where to write eval_results.json/.md (default: .)")
     evaluate.set_defaults(run=run_eval)
 
+
+def _add_push_parser(commands: Any) -> None:
+    """`samptx push`: an adapter folder to the Hub."""
     push = commands.add_parser(
         "push",
         help="upload an adapter folder to the Hub",
@@ -242,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
     push.set_defaults(run=run_push)
 
+
+def _add_convert_parser(commands: Any) -> None:
+    """`samptx convert`: an authors' checkpoint into an adapter repository."""
     convert = commands.add_parser(
         "convert",
         help="convert an authors' SAM-PTx checkpoint into an adapter repository",
@@ -263,9 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--output", required=True, help="the adapter repository folder to write")
     convert.add_argument("--verbose", action="store_true", help="show the libraries' warnings and tracebacks")
     convert.set_defaults(run=run_convert)
-
-    _add_demo_parser(commands)
-    return parser
 
 
 def _numbers(value: str, count: int, form: str) -> list[float]:
