@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,6 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         model, optimizer, train_dataloader, scheduler, *eval_dataloaders.values()
     )
     eval_dataloaders = dict(zip(eval_dataloaders, prepared, strict=True))
-    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
     if args.report_to != "none":
         tracker_config = {**vars(model_args), **vars(data_args), **vars(args)}
         accelerator.init_trackers("sam-ptx", config={**tracker_config, "mixed_precision": accelerator.mixed_precision})
@@ -224,15 +224,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         accelerator.print(f"Resumed from {checkpoint} at step {state.global_step}")
 
     # 5. Loop.
-    start_step = state.global_step
-    train_seconds = _training_loop(
+    run = _TrainingRun(
         accelerator,
         model,
         optimizer,
         scheduler,
         train_dataloader,
         train_collator,
-        eval_dataloader,
+        eval_dataloaders,
         text_table,
         image_processor,
         state,
@@ -242,41 +241,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: SamPtxTrai
         data_args,
         args,
     )
+    start_step = state.global_step
+    train_seconds = _training_loop(run)
 
     # 6. Final evaluation (of the best evaluation's weights with --load_best_model_at_end) and save.
-    eval_results = _final_evaluation(
-        accelerator,
-        model,
-        eval_dataloaders,
-        eval_dataset,
-        class_names,
-        text_table,
-        image_processor,
-        state,
-        checkpoints_dir,
-        data_args,
-        args,
-    )
+    eval_results = _final_evaluation(run, eval_dataset, class_names)
     accelerator.log({f"eval/{name}": value for name, value in eval_results["metrics"].items()}, step=state.global_step)
-    results = {
-        **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
-        **eval_results["metrics"],  # mean_iou, and in text mode the presence and semantic scores, at the top level
-        "method": model_args.method,
-        "num_processes": accelerator.num_processes,
-        "mixed_precision": accelerator.mixed_precision,
-        "global_step": state.global_step,
-        "max_steps": max_steps,
-        "per_device_train_batch_size": batch_size,
-        "click_rounds": args.click_rounds,
-        "prompt_mode": data_args.prompt_mode,
-        "absent_class_fraction": data_args.absent_class_fraction,
-        "class_names": sorted(set(train_dataset["class_name"])),  # what the adapter was trained on (the card)
-        "trainable_parameters": trainable,
-        "train_seconds": train_seconds,
-        "loss_history": state.loss_history,
-    }
-    if args.load_best_model_at_end:
-        results["best_global_step"] = state.best_global_step
+    results = _run_results(run, eval_results, train_dataset, batch_size, trainable, train_seconds)
     train_metrics = train_results(
         train_dataset,
         state,
@@ -418,56 +389,62 @@ def _optimizer_and_schedule(
     return optimizer, scheduler, max_steps
 
 
-def _training_step(
-    accelerator: Accelerator,
-    model,
-    optimizer,
-    scheduler,
-    batch: dict[str, Any],
-    text_table: dict[str, torch.Tensor],
-    data_args: DataArguments,
-    args: SamPtxTrainingArguments,
-) -> torch.Tensor:
+@dataclass
+class _TrainingRun:
+    """A prepared run: what the loop, its evaluations and the final evaluation share."""
+
+    accelerator: Accelerator
+    model: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_dataloader: DataLoader
+    train_collator: SamPtxDataCollator
+    eval_dataloaders: dict[str, DataLoader]  # the run's own prompts first (text only for paired runs), then points
+    text_table: dict[str, torch.Tensor]
+    image_processor: Any
+    state: TrainerState
+    max_steps: int
+    checkpoints_dir: Path
+    model_args: ModelArguments
+    data_args: DataArguments
+    args: SamPtxTrainingArguments
+
+    def evaluate(self, prompts: str | None = None, dataset_name: str | None = None) -> dict[str, Any]:
+        """`evaluate_held_out` on the held-out loader of `prompts` (default: the run's own)."""
+        dataloader = self.eval_dataloaders[prompts] if prompts else next(iter(self.eval_dataloaders.values()))
+        return evaluate_held_out(
+            self.accelerator, self.model, dataloader, self.text_table, self.image_processor, dataset_name=dataset_name
+        )
+
+
+def _training_step(run: _TrainingRun, batch: dict[str, Any]) -> torch.Tensor:
     """One micro-batch: forward (with its click rounds), backward and, when gradients sync, the optimiser step."""
+    accelerator, model = run.accelerator, run.model
     with accelerator.accumulate(model):
-        inputs = _model_inputs(batch, text_table, accelerator.device, data_args.presence_head)
-        loss = click_rounds_loss(model, inputs, args.click_rounds, batch["reshaped_input_sizes"])
+        inputs = _model_inputs(batch, run.text_table, accelerator.device, run.data_args.presence_head)
+        loss = click_rounds_loss(model, inputs, run.args.click_rounds, batch["reshaped_input_sizes"])
         accelerator.backward(loss)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad()
     return loss
 
 
-def _training_loop(
-    accelerator: Accelerator,
-    model,
-    optimizer,
-    scheduler,
-    train_dataloader: DataLoader,
-    train_collator: SamPtxDataCollator,
-    eval_dataloader: DataLoader,
-    text_table: dict[str, torch.Tensor],
-    image_processor,
-    state: TrainerState,
-    max_steps: int,
-    checkpoints_dir: Path,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    args: SamPtxTrainingArguments,
-) -> float:
-    """Train from `state` to `max_steps`, logging, evaluating and checkpointing on the way; returns its seconds.
+def _training_loop(run: _TrainingRun) -> float:
+    """Train from the run's state to its `max_steps`, logging, evaluating and checkpointing on the way; returns its
+    seconds.
 
     The loss stays on the device between records: no step waits for the host.
     """
+    accelerator, state, max_steps, args = run.accelerator, run.state, run.max_steps, run.args
     progress = tqdm(
         total=max_steps,
         initial=state.global_step,
         disable=args.disable_tqdm or not accelerator.is_local_main_process,
-        desc=model_args.method,
+        desc=run.model_args.method,
     )
     print_losses = args.disable_tqdm or not sys.stderr.isatty()  # no bar on a terminal shows them
-    model.train()
+    run.model.train()
     started = time.perf_counter()
     loss_sum = torch.zeros((), device=accelerator.device)  # this process's loss since the last sync
 
@@ -477,14 +454,14 @@ def _training_loop(
         state.loss_sum += accelerator.gather(loss_sum[None]).mean().item()
         loss_sum = torch.zeros_like(loss_sum)
         if not math.isfinite(state.loss_sum):
-            raise NonFiniteLossError(_non_finite_message(state, checkpoints_dir))
+            raise NonFiniteLossError(_non_finite_message(state, run.checkpoints_dir))
 
     while state.global_step < max_steps:
-        train_dataloader.set_epoch(state.epoch)
-        train_collator.set_epoch(state.epoch)
-        epoch_batches = accelerator.skip_first_batches(train_dataloader, state.batches_in_epoch)
+        run.train_dataloader.set_epoch(state.epoch)
+        run.train_collator.set_epoch(state.epoch)
+        epoch_batches = accelerator.skip_first_batches(run.train_dataloader, state.batches_in_epoch)
         for batch in epoch_batches:
-            loss = _training_step(accelerator, model, optimizer, scheduler, batch, text_table, data_args, args)
+            loss = _training_step(run, batch)
             state.batches_in_epoch += 1
             loss_sum += loss.detach()
             state.loss_batches += 1
@@ -494,18 +471,17 @@ def _training_loop(
             progress.update(1)
             if state.global_step % args.logging_steps == 0 or state.global_step == max_steps:
                 sync_loss()
-                _record_loss(accelerator, scheduler, state, max_steps, progress, print_losses)
+                _record_loss(accelerator, run.scheduler, state, max_steps, progress, print_losses)
             if state.global_step % args.eval_steps == 0 and state.global_step < max_steps:
                 sync_loss()  # no evaluation of, nor checkpoint from, weights a non-finite loss has reached
-                eval_results = evaluate_held_out(accelerator, model, eval_dataloader, text_table, image_processor)
-                mean_iou = eval_results["metrics"]["mean_iou"]
+                mean_iou = run.evaluate()["metrics"]["mean_iou"]
                 accelerator.print(f"step {state.global_step}: held-out mIoU {100 * mean_iou:.2f}")
                 accelerator.log({"eval/mean_iou": mean_iou}, step=state.global_step)
                 if args.load_best_model_at_end:
-                    keep_if_best(accelerator, model, state, mean_iou, checkpoints_dir)
+                    keep_if_best(accelerator, run.model, state, mean_iou, run.checkpoints_dir)
             if state.global_step % args.checkpointing_steps == 0 and state.global_step < max_steps:
                 sync_loss()
-                save_checkpoint(accelerator, checkpoints_dir, state, keep=args.checkpoints_total_limit)
+                save_checkpoint(accelerator, run.checkpoints_dir, state, keep=args.checkpoints_total_limit)
             if state.global_step >= max_steps:
                 break
         else:
@@ -534,55 +510,69 @@ def _record_loss(
     state.loss_sum, state.loss_batches = 0.0, 0
 
 
-def _final_evaluation(
-    accelerator: Accelerator,
-    model,
-    eval_dataloaders: dict[str, DataLoader],
-    eval_dataset,
-    class_names: list[str],
-    text_table: dict[str, torch.Tensor],
-    image_processor,
-    state: TrainerState,
-    checkpoints_dir: Path,
-    data_args: DataArguments,
-    args: SamPtxTrainingArguments,
-) -> dict[str, Any]:
+def _final_evaluation(run: _TrainingRun, eval_dataset, class_names: list[str]) -> dict[str, Any]:
     """The held-out results of the adapter to save: the best evaluation's weights with --load_best_model_at_end (loaded
     back if the end is not the best), the point task beside the text task for paired runs, and the semantic scores."""
-    eval_dataloader = next(iter(eval_dataloaders.values()))  # the run's own prompts (text only for paired)
-    eval_results = evaluate_held_out(
-        accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
-    )
+    accelerator, state, data_args, args = run.accelerator, run.state, run.data_args, run.args
+    eval_results = run.evaluate(dataset_name=data_args.dataset)
     if args.load_best_model_at_end:
         final_mean_iou = eval_results["metrics"]["mean_iou"]
-        if not keep_if_best(accelerator, model, state, final_mean_iou, checkpoints_dir):
-            load_trainable_weights(accelerator.unwrap_model(model), checkpoints_dir / BEST_MODEL)
+        if not keep_if_best(accelerator, run.model, state, final_mean_iou, run.checkpoints_dir):
+            load_trainable_weights(accelerator.unwrap_model(run.model), run.checkpoints_dir / BEST_MODEL)
             accelerator.print(
                 f"Best held-out mIoU {100 * state.best_mean_iou:.2f} at step {state.best_global_step} (the end: "
                 f"{100 * final_mean_iou:.2f}): saving that adapter"
             )
-            eval_results = evaluate_held_out(
-                accelerator, model, eval_dataloader, text_table, image_processor, dataset_name=data_args.dataset
-            )
+            eval_results = run.evaluate(dataset_name=data_args.dataset)
     if data_args.prompt_mode == PAIRED:  # and the point task, as a point run scores it
-        point_results = evaluate_held_out(
-            accelerator, model, eval_dataloaders["point"], text_table, image_processor, dataset_name=data_args.dataset
-        )
+        point_results = run.evaluate("point", dataset_name=data_args.dataset)
         eval_results["metrics"]["point_mean_iou"] = point_results["metrics"]["mean_iou"]
         eval_results["point_per_class"] = point_results["per_class"]
     text_only = data_args.prompt_mode in ("text", PAIRED)
     if text_only and args.semantic_eval and "present_classes" in eval_dataset.column_names:
         semantic = semantic_evaluation(
-            accelerator.unwrap_model(model).eval(),
+            accelerator.unwrap_model(run.model).eval(),
             eval_dataset,
             class_names,
             batch_size=args.per_device_eval_batch_size,
             seed=args.seed,
-            image_processor=image_processor,
-            text_embeds_by_class=text_table,
+            image_processor=run.image_processor,
+            text_embeds_by_class=run.text_table,
         )
         add_semantic_results(eval_results, semantic)
     return eval_results
+
+
+def _run_results(
+    run: _TrainingRun,
+    eval_results: dict[str, Any],
+    train_dataset,
+    batch_size: int,
+    trainable_parameters: int,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """What `eval_results.json` holds: the held-out results, with the run's configuration and training figures."""
+    accelerator, state, data_args, args = run.accelerator, run.state, run.data_args, run.args
+    results = {
+        **eval_results,  # dataset, num_samples, metrics (what the model card reports), per_class: as `samptx eval`
+        **eval_results["metrics"],  # mean_iou, and in text mode the presence and semantic scores, at the top level
+        "method": run.model_args.method,
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "global_step": state.global_step,
+        "max_steps": run.max_steps,
+        "per_device_train_batch_size": batch_size,
+        "click_rounds": args.click_rounds,
+        "prompt_mode": data_args.prompt_mode,
+        "absent_class_fraction": data_args.absent_class_fraction,
+        "class_names": sorted(set(train_dataset["class_name"])),  # what the adapter was trained on (the card)
+        "trainable_parameters": trainable_parameters,
+        "train_seconds": train_seconds,
+        "loss_history": state.loss_history,
+    }
+    if args.load_best_model_at_end:
+        results["best_global_step"] = state.best_global_step
+    return results
 
 
 def _save(
