@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from accelerate import Accelerator
+
+from ..processing.input_checks import check_output_path
 
 TRAINER_STATE = "trainer_state.json"
 # Flags that do not change what is trained: they may differ between a run and its resume.
@@ -104,16 +105,17 @@ def prepare_output_dir(accelerator: Accelerator, output_dir: Path, overwrite: bo
     """Refuse a non-empty `output_dir` unless `overwrite` or `resuming`; on `overwrite` (not resuming) remove the
     previous run's checkpoints, so that `--resume_from_checkpoint latest` can never pick one of them.
 
-    The folder is created, and a file written and removed in it, before anything else: a folder that cannot be
-    written (`/proc/x`, a path under a file, no permission) is refused now, not after training.
+    The folder is checked (a probe file written and removed in its nearest existing folder) and created before
+    anything else: a folder that cannot be written (`/proc/x`, a path under a file, no permission) is refused now,
+    not after training.
 
     Raises:
         ValueError: When `output_dir` is a file, cannot be created or written, or is not empty and neither
             `overwrite` nor `resuming`.
     """
-    if output_dir.is_file():
-        raise ValueError(f"argument --output_dir: {str(output_dir)!r} is a file, expected a folder")
-    check_writable_dir(output_dir)  # every process: none waits for one that failed
+    # Every process checks: none waits at the barrier below for one that failed.
+    check_output_path(output_dir, "argument --output_dir:", expected="a folder")
+    output_dir.mkdir(parents=True, exist_ok=True)
     entries = sorted(path.name for path in output_dir.iterdir()) if output_dir.is_dir() else []
     if entries and not (overwrite or resuming):
         shown = ", ".join(entries[:4]) + (", ..." if len(entries) > 4 else "")
@@ -125,20 +127,6 @@ def prepare_output_dir(accelerator: Accelerator, output_dir: Path, overwrite: bo
     if overwrite and not resuming and accelerator.is_main_process:
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
-
-
-def check_writable_dir(directory: Path) -> None:
-    """Create `directory` (with its parents) and write a file in it, or raise `ValueError("argument --output_dir:
-    ...")` naming the folder and the reason."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise ValueError(
-            f"argument --output_dir: {str(directory)!r} cannot be written ({reason}); choose a folder you can write"
-        ) from None
 
 
 def check_resume_config(
