@@ -135,10 +135,10 @@ def parse_adapter_layers(adapter_layers: "str | Sequence[int] | None") -> list[i
 
 def peft_config_for(
     method: "str | Method",
-    r: int = 32,
-    scaling: float = 0.1,
+    r: int | None = None,
+    scaling: float | None = None,
     dropout: float = 0.0,
-    activation: str = "relu",
+    activation: str | None = None,
     adapter_layers: "str | Sequence[int] | None" = None,
     form: "str | AdapterForm" = DEFAULT_ADAPTER_FORM,
     **form_options: object,
@@ -148,10 +148,11 @@ def peft_config_for(
     `adapter_layers` places the adapters (see [`parse_adapter_layers`]): `"last:2"` puts them in the last two
     image-encoder blocks only, so that several classes of one image share the blocks before them.
 
-    `form="reference"` gives the authors' form (`REFERENCE_FORM_OPTIONS`; `r`, `scaling` and `activation` are then
-    the form's, not these arguments); `form_options` override single `ParallelTextConfig` fields of either form, for
-    ablations, e.g. `form="reference", attention_adapter=False, pad_windows_before_norm=False` or
-    `form="reference", init_weights=True`.
+    `r`, `scaling` and `activation` default to 32, 0.1 and ReLU in the `adaptformer` form. `form="reference"` gives the
+    authors' form (`REFERENCE_FORM_OPTIONS`: bottleneck 0.25 x the block width, scale 0.5, GELU); any of the three
+    given explicitly replaces that value of it (`r` the width ratio). `form_options` override single
+    `ParallelTextConfig` fields of either form, for ablations, e.g. `form="reference", attention_adapter=False,
+    pad_windows_before_norm=False` or `form="reference", init_weights=True`.
 
     Example:
 
@@ -165,7 +166,10 @@ def peft_config_for(
     form = parse_adapter_form(form)
     layers_to_transform = parse_adapter_layers(adapter_layers)
     if method in (Method.PARALLEL_TEXT, Method.PARALLEL_ADAPTER) and form == AdapterForm.REFERENCE:
-        options = {**REFERENCE_FORM_OPTIONS, **form_options}
+        given = {name: value for name, value in (("scaling", scaling), ("activation", activation)) if value is not None}
+        if r is not None:  # a width replaces the ratio
+            given.update(r=r, bottleneck_ratio=None)
+        options = {**REFERENCE_FORM_OPTIONS, **given, **form_options}
         return ParallelTextConfig(
             dropout=dropout,
             use_text=method == Method.PARALLEL_TEXT,
@@ -174,10 +178,10 @@ def peft_config_for(
         )
     if method in (Method.PARALLEL_TEXT, Method.PARALLEL_ADAPTER):
         return ParallelTextConfig(
-            r=r,
-            scaling=scaling,
+            r=32 if r is None else r,
+            scaling=0.1 if scaling is None else scaling,
             dropout=dropout,
-            activation=activation,
+            activation="relu" if activation is None else activation,
             use_text=method == Method.PARALLEL_TEXT,
             layers_to_transform=layers_to_transform,
             **form_options,

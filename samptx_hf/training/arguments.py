@@ -31,6 +31,8 @@ RESIZE_MODES = ("longest", "square")
 # it answered 0 of 160 held-out absent (image, class) pairs empty, at 4000 99 % (docs/ablation.md).
 DEFAULT_MAX_STEPS = {"text": 4000}
 DEFAULT_MAX_STEPS_OTHER_MODES = 500
+# The adaptformer form's size in training (the reference form has its own; a flag given replaces its value).
+ADAPTFORMER_TRAINING_SIZES = {"adapter_r": 16, "adapter_scaling": 0.5, "adapter_activation": "relu"}
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 
 
@@ -77,17 +79,29 @@ class ModelArguments:
         default=DEFAULT_ADAPTER_FORM.value,
         metadata={
             "help": "Form of the parallel_text / parallel_adapter adapters: 'adaptformer' (text after the "
-            "down-projection, zero-initialised, MLP side only; sized by --adapter_r/--adapter_scaling/"
-            "--adapter_activation) or 'reference' (the authors' code: text on the branch input, bottleneck 0.25 x "
-            "width, scale 0.5, GELU, PyTorch init, a text-free adapter after each attention, prompt encoder trained; "
-            "those three flags are then the form's).",
+            "down-projection, zero-initialised, MLP side only) or 'reference' (the authors' code: text on the branch "
+            "input, bottleneck 0.25 x width, scale 0.5, GELU, PyTorch init, a text-free adapter after each "
+            "attention, prompt encoder trained; --adapter_r, --adapter_scaling or --adapter_activation given "
+            "replaces that value of the form).",
             "choices": [form.value for form in AdapterForm],
         },
     )
-    adapter_r: int = field(default=16, metadata={"help": "Bottleneck width of the adapters."})
-    adapter_scaling: float = field(default=0.5, metadata={"help": "Scale of the adapter branch output."})
+    adapter_r: int | None = field(
+        default=None,
+        metadata={"help": f"Bottleneck width of the adapters (default: {ADAPTFORMER_TRAINING_SIZES['adapter_r']}; the "
+                  "reference form's is 0.25 x the block width)."},
+    )  # fmt: skip
+    adapter_scaling: float | None = field(
+        default=None,
+        metadata={"help": f"Scale of the adapter branch output (default: "
+                  f"{ADAPTFORMER_TRAINING_SIZES['adapter_scaling']}, the reference form's too)."},
+    )  # fmt: skip
     adapter_dropout: float = field(default=0.0, metadata={"help": "Dropout in the adapter bottleneck."})
-    adapter_activation: str = field(default="relu", metadata={"help": "Adapter non-linearity (relu, gelu, ...)."})
+    adapter_activation: str | None = field(
+        default=None,
+        metadata={"help": f"Adapter non-linearity, relu, gelu, ... (default: "
+                  f"{ADAPTFORMER_TRAINING_SIZES['adapter_activation']}; the reference form's is gelu)."},
+    )  # fmt: skip
     adapter_layers: str = field(
         default="all",
         metadata={
@@ -119,6 +133,10 @@ class ModelArguments:
         for name in ("adapter_r", *tiny_sizes):
             value = getattr(self, name)
             _require(value is None or value >= 1, name, f"expected a positive integer, got {value}")
+        if self.adapter_form != AdapterForm.REFERENCE.value:  # the reference form keeps its own unless given
+            for name, default in ADAPTFORMER_TRAINING_SIZES.items():
+                if getattr(self, name) is None:
+                    setattr(self, name, default)
         try:
             self.layers_to_transform = parse_adapter_layers(self.adapter_layers)
             check_layers_to_transform(self.layers_to_transform)

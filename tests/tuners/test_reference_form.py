@@ -67,6 +67,26 @@ def test_presets_name_each_option():
         peft_config_for("parallel_text", form="authors")
 
 
+def test_a_width_scale_or_activation_given_replaces_that_value_of_the_reference_form():
+    given = peft_config_for("parallel_text", form="reference", r=8, scaling=0.2)
+    assert (given.r, given.bottleneck_ratio, given.scaling, given.activation) == (8, None, 0.2, "gelu")
+    assert given.attention_adapter and given.text_path == "input"  # the rest of the form stays
+    peft_block = get_peft_model(OneViTBBlock(), peft_config_for("parallel_adapter", form="reference", r=8))
+    layer = peft_block.base_model.model.vision_encoder.layers[0]
+    assert adapter_parameters(layer.attn) == 768 * 8 + 8 + 8 * 768 + 768  # 768 -> 8 -> 768, not 768 -> 192
+    assert peft_config_for("parallel_text", form="reference", activation="relu").activation == "relu"
+
+
+def test_training_flags_size_the_adaptformer_form_and_replace_only_what_is_given_of_the_reference_form():
+    from samptx_hf.training import ModelArguments
+
+    tiny = {"sam_model_name_or_path": "tiny-random", "text_model_name_or_path": "tiny-random"}
+    adaptformer = ModelArguments(**tiny)
+    assert (adaptformer.adapter_r, adaptformer.adapter_scaling, adaptformer.adapter_activation) == (16, 0.5, "relu")
+    reference = ModelArguments(**tiny, adapter_form="reference", adapter_scaling=0.2)
+    assert (reference.adapter_r, reference.adapter_scaling, reference.adapter_activation) == (None, 0.2, None)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
