@@ -254,23 +254,7 @@ def _label(args: argparse.Namespace) -> None:
 
     # 2. The model, and the run's header: an output of another model, vocabulary or options is refused.
     model, processor = load_model(args.model, device)
-    header = {
-        "model": os.path.abspath(args.model) if os.path.isdir(args.model) else args.model,
-        "model_fingerprint": model_fingerprint(model),
-        "images": os.path.abspath(args.images) if os.path.exists(args.images) else args.images,
-        "image_column": args.image_column,
-        "split": args.split or "train",
-        "classes": classes,
-        "mode": args.mode,
-        "threshold": args.threshold,
-        "presence_threshold": args.presence_threshold,
-        "dtype": args.dtype,
-        "prompts": None
-        if args.prompts is None
-        else {"file": os.path.abspath(args.prompts), "sha256": prompts_fingerprint(args.prompts), "unprompted": "text"},
-    }
-    if args.label_maps or args.class_masks:  # runs before the names kept the extension recorded none
-        header["picture_names"] = PICTURE_NAMES
+    header = _run_header(args, classes, model)
     header["model_fingerprint"] = _earlier_runs_fingerprint(args.output, header, model)
     _check_header_once(state, args.output, header)
     model = model.to(dtype=dtype).eval()
@@ -291,9 +275,48 @@ def _label(args: argparse.Namespace) -> None:
     loader = DataLoader(share, batch_size=args.batch_size, num_workers=args.num_workers, collate_fn=list)
 
     # 4. Label, appending each image's record as it is done.
+    _label_images(args, state, loader, annotator, prompts, classes)
+
+    # 5. One JSON from every shard.
+    state.wait_for_everyone()
+    if state.is_main_process:
+        _merge_and_report(Path(args.output), classes)
+
+
+def _run_header(args: argparse.Namespace, classes: list[str], model: Any) -> dict[str, Any]:
+    """What an output folder records of its run: an earlier run of another model, vocabulary or options is refused."""
+    header = {
+        "model": os.path.abspath(args.model) if os.path.isdir(args.model) else args.model,
+        "model_fingerprint": model_fingerprint(model),
+        "images": os.path.abspath(args.images) if os.path.exists(args.images) else args.images,
+        "image_column": args.image_column,
+        "split": args.split or "train",
+        "classes": classes,
+        "mode": args.mode,
+        "threshold": args.threshold,
+        "presence_threshold": args.presence_threshold,
+        "dtype": args.dtype,
+        "prompts": None
+        if args.prompts is None
+        else {"file": os.path.abspath(args.prompts), "sha256": prompts_fingerprint(args.prompts), "unprompted": "text"},
+    }
+    if args.label_maps or args.class_masks:  # runs before the names kept the extension recorded none
+        header["picture_names"] = PICTURE_NAMES
+    return header
+
+
+def _label_images(
+    args: argparse.Namespace,
+    state: Any,
+    loader: DataLoader,
+    annotator: BatchAnnotator,
+    prompts: dict[int, list[ImagePrompt]],
+    classes: list[str],
+) -> None:
+    """Label this process's images, appending each image's record (or its error) to the process's shard."""
     output = Path(args.output)
     found = unreadable = 0
-    with ShardWriter(output, state.process_index) as writer, _progress(state, len(share)) as progress:
+    with ShardWriter(output, state.process_index) as writer, _progress(state, len(loader.dataset)) as progress:
         for batch in loader:
             labelable, errors = _split_labelable(batch, annotator, prompts)
             image_prompts = [prompts.get(item.entry.index) for item in labelable]
@@ -319,17 +342,17 @@ def _label(args: argparse.Namespace) -> None:
             unreadable += len(errors)
             progress.set_postfix(annotations=found, unreadable=unreadable, refresh=False)
 
-    # 5. One JSON from every shard.
-    state.wait_for_everyone()
-    if state.is_main_process:
-        counts = merge_shards(output, classes)
-        left_out = ""
-        if counts["unreadable"]:
-            left_out = f", {counts['unreadable']} unreadable (listed in {output / UNREADABLE_NAME})"
-        print(
-            f"labelled {counts['images']} images with {len(classes)} classes{left_out}: "
-            f"{counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
-        )
+
+def _merge_and_report(output: Path, classes: list[str]) -> None:
+    """Merge every shard into one JSON and print what it holds."""
+    counts = merge_shards(output, classes)
+    left_out = ""
+    if counts["unreadable"]:
+        left_out = f", {counts['unreadable']} unreadable (listed in {output / UNREADABLE_NAME})"
+    print(
+        f"labelled {counts['images']} images with {len(classes)} classes{left_out}: "
+        f"{counts['annotations']} annotations; wrote {output / ANNOTATIONS_NAME}"
+    )
 
 
 def _check_header_once(state: Any, output: str, header: dict[str, Any]) -> None:
