@@ -42,7 +42,13 @@ from .arguments import DataArguments, ModelArguments, SamPtxTrainingArguments
 from .checkpoints import TrainerState, list_checkpoints, save_checkpoint, start_run
 from .click_rounds import click_rounds_loss
 from .datasets import load_splits
-from .modeling import build_peft_model, frozen_component_paths, save_tiny_random_components, uses_tiny_sam
+from .modeling import (
+    build_peft_model,
+    freeze_unprompted_parts,
+    frozen_component_paths,
+    save_tiny_random_components,
+    uses_tiny_sam,
+)
 from .optimization import build_optimizer, resolve_max_steps, resolve_num_workers
 
 logger = get_logger(__name__)
@@ -307,6 +313,7 @@ def _build_model(
     sam_path, clip_path = frozen_component_paths(model_args, output_dir / "frozen_base")
     set_seed(args.seed)
     model = build_peft_model(model_args, sam_path, clip_path, presence_head=data_args.presence_head)
+    freeze_unprompted_parts(model, args.click_rounds)
     if args.gradient_checkpointing:
         model.get_base_model().activation_checkpointing_enable()
     return model

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel, get_peft_model
+from torch import nn
 from transformers import CLIPTextModelWithProjection, SamModel
 
 from ..modeling.methods import peft_config_for, text_injection_for
@@ -80,3 +81,29 @@ def build_peft_model(
         form=args.adapter_form,
     )
     return get_peft_model(model, peft_config)
+
+
+# SAM's box-corner embeddings (`point_embed.2`, `.3`): training prompts with points and text, never with a box.
+_BOX_CORNERS = (2, 3)
+
+
+def freeze_unprompted_parts(model: PeftModel, click_rounds: int) -> list[str]:
+    """Freeze, in a trained copy of SAM's prompt encoder (the reference form trains it), the parts no training input
+    reaches: the box-corner embeddings, and the mask embedding unless later click rounds feed a mask back. No loss
+    would give them a gradient, which DistributedDataParallel refuses; AdamW leaves them as they are either way, so
+    a single-process run trains the same weights. Returns the frozen parameters' names."""
+    frozen = []
+    for module in model.modules():
+        copies = getattr(module, "modules_to_save", None)
+        if not isinstance(copies, nn.ModuleDict):
+            continue
+        for copy in copies.values():
+            if not hasattr(copy, "mask_embed") or not hasattr(copy, "point_embed"):
+                continue  # not a prompt encoder
+            parts = [] if click_rounds > 1 else ["mask_embed"]
+            if isinstance(copy.point_embed, nn.ModuleList):  # SAM; SAM 2's one table trains with its point rows
+                parts += [f"point_embed.{index}" for index in _BOX_CORNERS]
+            for part in parts:
+                submodule = copy.get_submodule(part).requires_grad_(False)
+                frozen += [f"{part}.{name}" for name, _ in submodule.named_parameters()]
+    return frozen

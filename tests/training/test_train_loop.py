@@ -195,8 +195,10 @@ def test_a_bad_method_is_rejected_by_the_parser():
         {"method": "decoder_only", "click_rounds": 3},  # later click rounds run the trained decoder outside DDP
         # SAM 2's decoder has a head no loss trains: DDP refuses trainable parameters without gradients
         {"method": "decoder_only", "model": {"sam_model_name_or_path": "samptx_hf:tiny-sam2", "adapter_r": 4}},
+        # the authors' form trains SAM's prompt encoder, whose box corners and mask embedding no point step reaches
+        {"adapter_form": "reference"},
     ],
-    ids=["one_round", "click_rounds", "sam2"],
+    ids=["one_round", "click_rounds", "sam2", "reference_form"],
 )
 def test_two_processes_give_the_loss_curve_of_one(tmp_path, options):
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
