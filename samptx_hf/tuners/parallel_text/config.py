@@ -80,8 +80,8 @@ class ParallelTextConfig(PeftConfig):
     partition, with its own skip connection: `a = attn(...)`, then `a + scaling * (a + up(act(down(a))))`.
 
     Two forms are named presets (`samptx_hf.modeling.methods.peft_config_for(..., form=...)`): `adaptformer` (these
-    defaults: text after the down-projection, zero-initialised up-projection, MLP side only) and `reference` (the authors'
-    code: `text_path="input"`, `bottleneck_ratio=0.25`, `scaling=0.5`, GELU, `init_weights="pytorch"`,
+    defaults: text after the down-projection, zero-initialised up-projection, MLP side only) and `reference` (the
+    authors' code: `text_path="input"`, `bottleneck_ratio=0.25`, `scaling=0.5`, GELU, `init_weights="pytorch"`,
     `attention_adapter=True`, `pad_windows_before_norm=True`, `modules_to_save=["mask_decoder", "prompt_encoder"]`).
 
     Args:
