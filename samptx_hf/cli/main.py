@@ -438,64 +438,16 @@ def _segment_every_class(
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from ..data import DroppedSamplesWarning, load_split
-    from ..evaluation.evaluate_model import check_output_dir, evaluate_model, format_eval_results, write_eval_results
+    from ..evaluation.evaluate_model import evaluate_model, format_eval_results, write_eval_results
 
-    # Refused before the data and the model load, not after the evaluation ran.
-    if args.dataset in _GENERATED_DATASETS and args.data is not None:
-        raise ValueError(
-            f"--data {args.data!r} is not used by --dataset {args.dataset}, which generates its samples "
-            "(--num-samples, --seed): drop --data, or name the source it holds (e.g. --dataset folder)"
-        )
-    check_output_dir(args.output_dir, "--output-dir")
-    if args.max_samples is not None and args.max_samples < 1:
-        raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
-    if args.clicks is not None and args.clicks < 1:
-        raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
-    if not 0 <= args.absent_class_fraction < 1:  # NaN fails too
-        raise ValueError(
-            f"--absent-class-fraction {args.absent_class_fraction}, expected a fraction in [0, 1) (the share of "
-            "samples that name a class absent from their image)"
-        )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DroppedSamplesWarning)
-        dataset = load_split(
-            args.dataset,
-            args.data,
-            args.split,
-            annotation_file=args.annotation_file,
-            classes_file=args.classes_file,
-            class_name=args.class_name,
-            num_samples=args.num_samples,
-            seed=args.seed,
-            flags=_EVAL_DATA_FLAGS,
-            progress=True,
-            image_list=args.image_list,
-        )
-    dropped: dict[str, int] = {}
-    for warning in caught:
-        if not issubclass(warning.category, DroppedSamplesWarning):
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-            continue
-        print(f"samptx eval: warning: {warning.message}", file=sys.stderr)  # shown with or without --verbose
-        for reason, count in warning.message.counts.items():
-            dropped[reason] = dropped.get(reason, 0) + count
+    _check_eval_arguments(args)  # before the data and the model load, not after the evaluation ran
+    dataset, dropped = _load_eval_split(args)
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     camouflaged = ("cod10k", "camo", "chameleon", "camouflage")
     metrics = args.metric or (["mean_iou", "cod"] if args.dataset in camouflaged else ["mean_iou"])
     model, processor = load_model(args.model, args.device)
-    # A dataset of several sets (camouflage: COD10K, CAMO, CHAMELEON) is reported per set, each in its sub-folder.
-    sources = list(dict.fromkeys(dataset["source"])) if "source" in dataset.column_names else []
-    parts = {args.dataset: (dataset, Path(args.output_dir))}
-    if len(sources) > 1:
-        parts = {
-            f"{args.dataset}/{source}": (
-                dataset.select([i for i, name in enumerate(dataset["source"]) if name == source]),
-                Path(args.output_dir) / source,
-            )
-            for source in sources
-        }
+    parts = _eval_parts(args, dataset)
     for name, (part, output_dir) in parts.items():
         with tqdm(
             desc="evaluating" if len(parts) == 1 else f"evaluating {name}", unit="sample", dynamic_ncols=True
@@ -524,6 +476,73 @@ def run_eval(args: argparse.Namespace) -> None:
         path = write_eval_results(results, output_dir)
         print(format_eval_results(results))
         print(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def _check_eval_arguments(args: argparse.Namespace) -> None:
+    """Refuse `samptx eval`'s flags that cannot work together, or an output folder that cannot be written."""
+    from ..evaluation.evaluate_model import check_output_dir
+
+    if args.dataset in _GENERATED_DATASETS and args.data is not None:
+        raise ValueError(
+            f"--data {args.data!r} is not used by --dataset {args.dataset}, which generates its samples "
+            "(--num-samples, --seed): drop --data, or name the source it holds (e.g. --dataset folder)"
+        )
+    check_output_dir(args.output_dir, "--output-dir")
+    if args.max_samples is not None and args.max_samples < 1:
+        raise ValueError(f"--max-samples {args.max_samples}, expected at least 1")
+    if args.clicks is not None and args.clicks < 1:
+        raise ValueError(f"--clicks {args.clicks}, expected at least 1 click")
+    if not 0 <= args.absent_class_fraction < 1:  # NaN fails too
+        raise ValueError(
+            f"--absent-class-fraction {args.absent_class_fraction}, expected a fraction in [0, 1) (the share of "
+            "samples that name a class absent from their image)"
+        )
+
+
+def _load_eval_split(args: argparse.Namespace) -> tuple[Any, dict[str, int]]:
+    """The split to evaluate, and how many samples validation dropped for each reason (each drop is also printed,
+    with or without --verbose)."""
+    from ..data import DroppedSamplesWarning, load_split
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DroppedSamplesWarning)
+        dataset = load_split(
+            args.dataset,
+            args.data,
+            args.split,
+            annotation_file=args.annotation_file,
+            classes_file=args.classes_file,
+            class_name=args.class_name,
+            num_samples=args.num_samples,
+            seed=args.seed,
+            flags=_EVAL_DATA_FLAGS,
+            progress=True,
+            image_list=args.image_list,
+        )
+    dropped: dict[str, int] = {}
+    for warning in caught:
+        if not issubclass(warning.category, DroppedSamplesWarning):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+            continue
+        print(f"samptx eval: warning: {warning.message}", file=sys.stderr)
+        for reason, count in warning.message.counts.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+    return dataset, dropped
+
+
+def _eval_parts(args: argparse.Namespace, dataset: Any) -> dict[str, tuple[Any, Path]]:
+    """What is reported, by name: the split into `--output-dir`, or, for a dataset of several sets (camouflage:
+    COD10K, CAMO, CHAMELEON), each set into its sub-folder."""
+    sources = list(dict.fromkeys(dataset["source"])) if "source" in dataset.column_names else []
+    if len(sources) <= 1:
+        return {args.dataset: (dataset, Path(args.output_dir))}
+    return {
+        f"{args.dataset}/{source}": (
+            dataset.select([i for i, name in enumerate(dataset["source"]) if name == source]),
+            Path(args.output_dir) / source,
+        )
+        for source in sources
+    }
 
 
 def run_push(args: argparse.Namespace) -> None:
