@@ -172,18 +172,8 @@ def _classes_section(classes: tuple[list[str], str] | None) -> str:
     )
 
 
-def _model_card_body(
-    config: SamPtxConfig,
-    adapter_config: Any,
-    metrics: dict[str, float],
-    repo_id: str,
-    click_rounds: int | None,
-    classes: tuple[list[str], str] | None,
-) -> str:
-    name = repo_id.split("/")[-1]
-    examples = classes[0][:2] if classes else ["batfish", "seahorse"]  # the classes the usage examples prompt with
-    first, texts = json.dumps(examples[0]), json.dumps(examples)  # as Python literals
-    placement = adapter_placement(config, adapter_config)
+def _details_rows(config: SamPtxConfig, adapter_config: Any, placement: str, click_rounds: int | None) -> list:
+    """The "Model details" table: the frozen components, the text side and the adapter's options."""
     rows = [
         ("Frozen SAM", f"`{config.sam_model_name_or_path}`"),
         ("Frozen CLIP text encoder", f"`{config.text_model_name_or_path}`"),
@@ -205,16 +195,52 @@ def _model_card_body(
     if click_rounds is not None:
         rounds = "one point prompt" if click_rounds == 1 else f"the prompt, then {click_rounds - 1} simulated clicks"
         rows.append(("Prompt rounds per training sample", f"`{click_rounds}` ({rounds})"))
+    return rows
+
+
+_MODULE_NAMES = {
+    "mask_decoder": "SAM's mask decoder",
+    "prompt_encoder": "SAM's prompt encoder",
+    "text_prompt_projection": "the text projection",
+    "presence_head": "the presence head",
+}
+
+
+def _trained_parts(adapter_config: Any) -> str:
+    """What the repository holds trained, in words: "the adapters, SAM's mask decoder and SAM's prompt encoder"."""
+    target_modules = getattr(adapter_config, "target_modules", None)
+    adapters = [] if target_modules == DUMMY_TARGET_MODULES or not target_modules else ["the adapters"]
+    modules = [_MODULE_NAMES.get(module, f"`{module}`") for module in adapter_config.modules_to_save or []]
+    names = adapters + modules
+    if len(names) <= 1:
+        return names[0] if names else "nothing"
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _model_card_body(
+    config: SamPtxConfig,
+    adapter_config: Any,
+    metrics: dict[str, float],
+    repo_id: str,
+    click_rounds: int | None,
+    classes: tuple[list[str], str] | None,
+) -> str:
+    name = repo_id.split("/")[-1]
+    examples = classes[0][:2] if classes else ["batfish", "seahorse"]  # the classes the usage examples prompt with
+    first, texts = json.dumps(examples[0]), json.dumps(examples)  # as Python literals
+    placement = adapter_placement(config, adapter_config)
+    rows = _details_rows(config, adapter_config, placement, click_rounds)
+    trained = _trained_parts(adapter_config)
     details = "\n".join(f"| {key} | {value} |" for key, value in rows)
     results = "\n".join(f"| {metric} | {value:.4f} |" for metric, value in metrics.items())
     results_section = f"\n## Evaluation\n\n| metric | value |\n|---|---|\n{results}\n" if metrics else ""
     return f"""# {name}
 
 A [SAM-PTx](https://arxiv.org/abs/2508.00213) model: Segment Anything guided by a class name. The frozen CLIP text
-embedding of the class prompt enters SAM {_text_entry(config, adapter_config)}. Adapters: {placement}. The adapters
-and SAM's mask decoder were trained, everything else is frozen.
+embedding of the class prompt enters SAM {_text_entry(config, adapter_config)}. Adapters: {placement}. Trained:
+{trained}; everything else is frozen.
 
-This repository holds only the adapters, the trained mask decoder, the configuration and the processor. The frozen
+This repository holds only the adapters, the trained modules, the configuration and the processor. The frozen
 SAM and CLIP weights are loaded from their own repositories (below) when the model is built.
 {_classes_section(classes)}
 ## How to use
@@ -283,7 +309,7 @@ model = PeftModel.from_pretrained(base, "{repo_id}")
 {results_section}
 ## Files
 
-- `adapter_config.json`, `adapter_model.safetensors`: Parallel-Text adapters and mask decoder (peft format).
+- `adapter_config.json`, `adapter_model.safetensors`: {trained} (peft format).
 - `config.json`: the `SamPtxConfig`, naming the frozen components.
 - `processor_config.json` and tokenizer files: the `SamPtxProcessor`.
 - `eval_results.json`: evaluation results, when present.

@@ -40,6 +40,19 @@ def test_the_card_of_a_baseline_says_where_the_text_goes(tmp_path, method, text_
     assert text_entry in card.text and placement in card.text
 
 
+@pytest.mark.parametrize(
+    ("method", "options", "trained"),
+    [("parallel_text", {}, "the adapters and SAM's mask decoder"),
+     ("parallel_text", {"form": "reference"}, "the adapters, SAM's mask decoder and SAM's prompt encoder"),
+     ("decoder_only", {}, "SAM's mask decoder"),
+     ("text_mask_decoder", {}, "SAM's mask decoder and the text projection")],
+)  # fmt: skip
+def test_the_card_says_what_was_trained(tmp_path, method, options, trained):
+    card = card_of(method, tmp_path, **options)
+    assert f"Trained:\n{trained}; everything else is frozen." in card.text
+    assert f"`adapter_model.safetensors`: {trained} (peft format)" in card.text
+
+
 def test_a_hub_base_gets_peft_s_adapter_tag(tmp_path):
     card = card_of("parallel_text", tmp_path)
     assert card.data.base_model == "facebook/sam-vit-base"
