@@ -4,7 +4,8 @@
     python benchmarks/adapter_forms.py --report runs   # the table of every runs/<mode>-<variant>-s<seed> folder
 
 Variants: `adaptformer` (this package's first form), `reference` (the authors' form), `reference_no_attention`
-(without the attention-side adapter), `reference_zero_init` (zero-initialised up-projections). The run's
+(without the attention-side adapter), `reference_zero_init` (zero-initialised up-projections),
+`adaptformer_text_input` (this project's form, the text entering the branch's input as in the authors'). The run's
 `eval_results.json` holds the held-out mIoU, the trainable parameters and the training time.
 """
 
@@ -23,6 +24,8 @@ VARIANTS = {
     "reference": ("reference", {}),
     "reference_no_attention": ("reference", {"attention_adapter": False, "pad_windows_before_norm": False}),
     "reference_zero_init": ("reference", {"init_weights": True}),
+    # This project's form with the text entering the branch's input as the authors' does: the text path alone.
+    "adaptformer_text_input": ("adaptformer", {"text_path": "input"}),
 }
 
 
