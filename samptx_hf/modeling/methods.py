@@ -50,8 +50,8 @@ class AdapterForm(str, Enum):
     REFERENCE = "reference"
 
 
-# The form the paper describes (MLP side only); on the built-in point task as good as the authors' and 15x smaller at
-# ViT-B, behind it text only (docs/method.md, "Which form `parallel_text` means").
+# The form the paper describes (MLP side only): on the built-in point task as good as the authors' and 15x smaller at
+# ViT-B; text only, the authors' scores higher (docs/method.md, "Which form `parallel_text` means").
 DEFAULT_ADAPTER_FORM = AdapterForm.ADAPTFORMER
 
 # The authors' form, option by option (`ParallelTextConfig` fields); `parallel_adapter` drops only the text.
