@@ -94,10 +94,15 @@ def image_encoder_block_count(config: SamPtxConfig) -> int:
     return vision_config.num_hidden_layers
 
 
+def _has_adapters(adapter_config: Any) -> bool:
+    """Whether the adapter config places adapters in the image encoder (the baselines without them target none)."""
+    target_modules = getattr(adapter_config, "target_modules", None)
+    return bool(target_modules) and target_modules != DUMMY_TARGET_MODULES
+
+
 def adapter_placement(config: SamPtxConfig, adapter_config: Any) -> str:
     """Where the adapters are, in words: "every one of the 12 blocks", "blocks 10 and 11 of 12", or "none"."""
-    target_modules = getattr(adapter_config, "target_modules", None)
-    if target_modules == DUMMY_TARGET_MODULES or not target_modules:
+    if not _has_adapters(adapter_config):
         return "none (the image encoder is SAM's own)"
     num_blocks = image_encoder_block_count(config)
     sides = "MLP and after the attention" if getattr(adapter_config, "attention_adapter", False) else "MLP"
@@ -208,8 +213,7 @@ _MODULE_NAMES = {
 
 def _trained_parts(adapter_config: Any) -> str:
     """What the repository holds trained, in words: "the adapters, SAM's mask decoder and SAM's prompt encoder"."""
-    target_modules = getattr(adapter_config, "target_modules", None)
-    adapters = [] if target_modules == DUMMY_TARGET_MODULES or not target_modules else ["the adapters"]
+    adapters = ["the adapters"] if _has_adapters(adapter_config) else []
     modules = [_MODULE_NAMES.get(module, f"`{module}`") for module in adapter_config.modules_to_save or []]
     names = adapters + modules
     if len(names) <= 1:

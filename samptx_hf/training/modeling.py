@@ -11,6 +11,7 @@ from ..modeling.methods import peft_config_for, text_injection_for
 from ..modeling.modeling_samptx import SamPtxForTextSegmentation
 from ..modeling.tiny import TINY, TINY_RANDOM, tiny_clip_tokenizer, tiny_samptx_config
 from ..pretrained import TINY_CLIP, TINY_SAM, is_builtin
+from ..tuners.parallel_text.model import trained_copies
 from .arguments import ModelArguments
 
 _TINY_NAMES = {"sam": TINY_SAM, "clip": TINY_CLIP}
@@ -93,17 +94,13 @@ def freeze_unprompted_parts(model: PeftModel, click_rounds: int) -> list[str]:
     would give them a gradient, which DistributedDataParallel refuses; AdamW leaves them as they are either way, so
     a single-process run trains the same weights. Returns the frozen parameters' names."""
     frozen = []
-    for module in model.modules():
-        copies = getattr(module, "modules_to_save", None)
-        if not isinstance(copies, nn.ModuleDict):
-            continue
-        for copy in copies.values():
-            if not hasattr(copy, "mask_embed") or not hasattr(copy, "point_embed"):
-                continue  # not a prompt encoder
-            parts = [] if click_rounds > 1 else ["mask_embed"]
-            if isinstance(copy.point_embed, nn.ModuleList):  # SAM; SAM 2's one table trains with its point rows
-                parts += [f"point_embed.{index}" for index in _BOX_CORNERS]
-            for part in parts:
-                submodule = copy.get_submodule(part).requires_grad_(False)
-                frozen += [f"{part}.{name}" for name, _ in submodule.named_parameters()]
+    for trained in trained_copies(model):
+        if not hasattr(trained, "mask_embed") or not hasattr(trained, "point_embed"):
+            continue  # not a prompt encoder
+        parts = [] if click_rounds > 1 else ["mask_embed"]
+        if isinstance(trained.point_embed, nn.ModuleList):  # SAM; SAM 2's one table trains with its point rows
+            parts += [f"point_embed.{index}" for index in _BOX_CORNERS]
+        for part in parts:
+            submodule = trained.get_submodule(part).requires_grad_(False)
+            frozen += [f"{part}.{name}" for name, _ in submodule.named_parameters()]
     return frozen

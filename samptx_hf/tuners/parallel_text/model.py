@@ -2,6 +2,7 @@
 
 import copy
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -93,13 +94,18 @@ def freeze_heads_without_loss(model: nn.Module, adapter_name: str) -> None:
     frozen = set(FIXED_IN_TRAINED_COPIES)
     if not getattr(getattr(model, "config", None), "presence_head", False):
         frozen.update(HEADS_WITHOUT_LOSS)
-    for module in model.modules():
-        copies = getattr(module, "modules_to_save", None)
-        if not isinstance(copies, nn.ModuleDict) or adapter_name not in copies:
-            continue
-        for name, submodule in copies[adapter_name].named_modules():
+    for trained in trained_copies(model, adapter_name):
+        for name, submodule in trained.named_modules():
             if name.rsplit(".", 1)[-1] in frozen:
                 submodule.requires_grad_(False)
+
+
+def trained_copies(model: nn.Module, adapter_name: str | None = None) -> Iterator[nn.Module]:
+    """The trained module copies (`modules_to_save`) in `model`: those of `adapter_name`, or of every adapter."""
+    for module in model.modules():
+        copies = getattr(module, "modules_to_save", None)
+        if isinstance(copies, nn.ModuleDict):
+            yield from (trained for name, trained in copies.items() if adapter_name in (None, name))
 
 
 _SAM_NAMES = {"sam": "SAM (SamModel)", "sam2": "SAM 2 (Sam2Model)"}
