@@ -75,6 +75,20 @@ def test_first_text_block_follows_placement_and_disabling():
         assert first_text_block(peft_model.base_model.model.sam.vision_encoder) == NUM_LAYERS
 
 
+def classes_together_and_alone(peft_model):
+    """The outputs for every class of one image in one call, the rows each block computed in it, and the outputs for
+    one class at a time."""
+    batch, text_embeds = one_image_several_classes()
+    inputs = {key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}
+    with torch.no_grad():
+        together, rows = rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
+        alone = [
+            peft_model(**{k: v[i : i + 1] for k, v in inputs.items()}, text_embeds=text_embeds[i : i + 1])
+            for i in range(NUM_CLASSES)
+        ]
+    return together, rows, alone
+
+
 @pytest.mark.parametrize(
     ("layers", "use_text", "expected_rows"),
     [
@@ -85,14 +99,7 @@ def test_first_text_block_follows_placement_and_disabling():
 )
 def test_classes_of_one_image_give_the_masks_and_scores_of_one_class_at_a_time(layers, use_text, expected_rows):
     peft_model = adapted_model(layers, use_text).eval()
-    batch, text_embeds = one_image_several_classes()
-    inputs = {key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}
-    with torch.no_grad():
-        together, rows = rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
-        alone = [
-            peft_model(**{k: v[i : i + 1] for k, v in inputs.items()}, text_embeds=text_embeds[i : i + 1])
-            for i in range(NUM_CLASSES)
-        ]
+    together, rows, alone = classes_together_and_alone(peft_model)
     assert rows == expected_rows
     for i, output in enumerate(alone):
         torch.testing.assert_close(together.pred_masks[i : i + 1], output.pred_masks, rtol=1e-5, atol=1e-6)
@@ -170,14 +177,7 @@ def test_sam2_classes_of_one_image_share_the_hiera_trunk_and_its_high_resolution
 ):
     config = ParallelTextConfig(r=4, init_weights=False, use_text=use_text, layers_to_transform=list(layers) or None)
     peft_model = get_peft_model(make_model(sam_version=2), config).eval()
-    batch, text_embeds = one_image_several_classes()
-    inputs = {key: batch[key] for key in ("pixel_values", "input_points", "input_labels")}
-    with torch.no_grad():
-        together, rows = rows_per_block(peft_model, lambda: peft_model(**inputs, text_embeds=text_embeds))
-        alone = [
-            peft_model(**{k: v[i : i + 1] for k, v in inputs.items()}, text_embeds=text_embeds[i : i + 1])
-            for i in range(NUM_CLASSES)
-        ]
+    together, rows, alone = classes_together_and_alone(peft_model)
     assert rows == expected_rows
     first_block = (3 if layers else 0) if use_text else NUM_HIERA_BLOCKS
     assert first_text_block(peft_model.base_model.model.sam.vision_encoder) == first_block
